@@ -1,0 +1,27 @@
+"""n8n in queue mode on DigitalOcean: settings -> components -> exports. The logic lives in components/."""
+
+import pulumi
+
+from components.app import N8nApp, N8nAppArgs
+from components.database import ClusterArgs
+from components.network import Network, NetworkArgs
+from components.postgres import Postgres
+from components.secrets import Secrets, SecretsArgs
+from components.stack import settings_from_pulumi
+from components.valkey import Valkey
+
+settings = settings_from_pulumi()
+
+network = Network("n8n-network", NetworkArgs.from_settings(settings))
+secrets = Secrets("n8n-secrets", SecretsArgs.from_settings(settings))
+postgres = Postgres("n8n-postgres", ClusterArgs.from_settings(settings, "pg", network.vpc.id))
+valkey = Valkey("n8n-valkey", ClusterArgs.from_settings(settings, "valkey", network.vpc.id))
+app = N8nApp("n8n", N8nAppArgs(settings, network.vpc.id, postgres, valkey, secrets))
+
+pulumi.export("app_url", app.app.live_url)
+pulumi.export("app_id", app.app.id)
+pulumi.export("postgres_cluster", postgres.cluster.name)
+pulumi.export("valkey_cluster", valkey.cluster.name)
+pulumi.export("worker_pairs", settings.workers.pairs)
+pulumi.export("encryption_key", secrets.encryption_key)
+pulumi.export("runner_auth_tokens", secrets.runner_tokens)

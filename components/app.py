@@ -1,0 +1,61 @@
+"""The App Platform app that runs n8n, and the trusted sources that admit only it to the databases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_digitalocean as do
+
+from .app_spec import alert_destinations, build_app_spec, to_sdk_spec
+from .env import SecretValues
+from .postgres import Postgres
+from .secrets import Secrets
+from .settings import Settings
+from .valkey import Valkey
+
+
+@dataclass
+class N8nAppArgs:
+    settings: Settings
+    vpc_id: pulumi.Input[str]
+    postgres: Postgres
+    valkey: Valkey
+    secrets: Secrets
+
+
+class N8nApp(pulumi.ComponentResource):
+    def __init__(self, name: str, args: N8nAppArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("n8n-platform:app:N8nApp", name, None, opts)
+        s = args.settings
+        secrets = SecretValues(
+            encryption_key=args.secrets.encryption_key,
+            runner_tokens=args.secrets.runner_tokens,
+            # doadmin's password, only for the pre-deploy job that grants n8n's user its schema.
+            db_admin_password=pulumi.Output.secret(args.postgres.cluster.password),
+            license_key=args.secrets.license_key,
+        )
+        api_spec = build_app_spec(
+            s,
+            vpc_id=args.vpc_id,
+            # Outputs, not the known names: they order the app after the clusters it attaches.
+            postgres_cluster=args.postgres.cluster.name,
+            valkey_cluster=args.valkey.cluster.name,
+            secrets=secrets,
+        )
+        self.app = do.App(
+            f"{name}-app",
+            spec=to_sdk_spec(api_spec, alert_destinations(s.alerts)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.postgres.database, args.postgres.user]),
+        )
+        # Trusted sources: each cluster admits this app and nothing else.
+        self.firewalls = [
+            do.DatabaseFirewall(
+                f"{name}-{label}-trusted-sources",
+                cluster_id=cluster.id,
+                rules=[{"type": "app", "value": self.app.id}],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for label, cluster in (("postgres", args.postgres.cluster), ("valkey", args.valkey.cluster))
+        ]
+        self.register_outputs({"app_id": self.app.id, "live_url": self.app.live_url})

@@ -1,0 +1,157 @@
+"""Facts about n8n and DigitalOcean that every other module reads: ports, images, sizes, regions.
+
+One source of truth: the settings model, the App spec builder, the policy pack and the docs all take
+these numbers and names from here. Each fact says where it was checked. This module must stay free of
+third-party imports so the policy pack can load it without the program's dependencies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# --- n8n -----------------------------------------------------------------------------------------
+
+# Every n8n process (main, worker, webhook processor) serves HTTP on 5678: the UI/API/webhooks on main
+# and webhook processors, `/healthz` + `/healthz/readiness` on workers when QUEUE_HEALTH_CHECK_ACTIVE
+# is true (QUEUE_HEALTH_CHECK_PORT defaults to 5678). Checked in n8n 2.41.x.
+N8N_HTTP_PORT = 5678
+# The task broker listens on N8N_RUNNERS_BROKER_PORT (default 5679) in every process that runs Code
+# nodes: workers, and main when manual executions are not offloaded.
+BROKER_PORT = 5679
+# The n8nio/runners launcher serves `GET /healthz` on N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT (5680).
+RUNNER_HEALTH_PORT = 5680
+
+N8N_IMAGE = ("n8nio", "n8n")  # Docker Hub registry (namespace) and repository
+RUNNERS_IMAGE = ("n8nio", "runners")  # must run the same tag as the n8n image
+# Default pinned release. 2.41.1 installs from npm on our build machines; 2.41.3 does not (a pinned
+# dependency is missing from the registry), and the rehearsal runs the exact stack version.
+DEFAULT_N8N_VERSION = "2.41.1"
+# n8n 2.x needs Node.js 24; the rehearsal uses it.
+NODE_MAJOR = 24
+
+# N8N_CONCURRENCY_PRODUCTION_LIMIT: n8n's default is 10 and it warns below 5.
+DEFAULT_WORKER_CONCURRENCY = 10
+MIN_RECOMMENDED_CONCURRENCY = 5
+# DB_POSTGRESDB_POOL_SIZE defaults to 2 connections per n8n process.
+DEFAULT_DB_POOL_SIZE = 2
+# N8N_GRACEFUL_SHUTDOWN_TIMEOUT defaults to 30 s; App Platform must wait longer before it kills.
+DEFAULT_GRACEFUL_SHUTDOWN_SECONDS = 30
+# Time App Platform's termination grace period gives beyond n8n's own graceful shutdown.
+SHUTDOWN_MARGIN_SECONDS = 15
+# N8N_RUNNERS_TASK_TIMEOUT: the launcher defaults to 60 s and the broker to 300 s; we set one value on
+# both so a long Code node is not cut by whichever side has the shorter default.
+DEFAULT_TASK_TIMEOUT_SECONDS = 300
+# N8N_RUNNERS_MAX_CONCURRENCY: Code-node tasks one runner process takes at once (n8n default 10).
+DEFAULT_RUNNER_MAX_CONCURRENCY = 10
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"<required>", "changeme", "change-me", "change_me", "secret", "password", "your-secret",
+     "your_secret", "example", "test", "todo", "xxx", "replace-me", "replaceme"}
+)
+MIN_SECRET_LENGTH = 32
+
+# --- DigitalOcean regions ------------------------------------------------------------------------
+
+# Managed databases, VPCs and droplets use datacenter slugs (ams3); App Platform uses region slugs (ams).
+# We take the datacenter and derive the App region. Datacenters listed here offer managed databases
+# and VPCs; App Platform's regions are the `region` enum of DigitalOcean's OpenAPI app spec.
+DATACENTER_TO_APP_REGION = {
+    "nyc1": "nyc", "nyc3": "nyc",
+    "sfo2": "sfo", "sfo3": "sfo",
+    "tor1": "tor",
+    "atl1": "atl",
+    "ams3": "ams",
+    "fra1": "fra",
+    "lon1": "lon",
+    "blr1": "blr",
+    "sgp1": "sgp",
+    "syd1": "syd",
+}
+APP_REGIONS = frozenset(DATACENTER_TO_APP_REGION.values())
+
+
+def app_region(datacenter: str) -> str:
+    return DATACENTER_TO_APP_REGION[datacenter]
+
+
+# --- App Platform instance sizes -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppSize:
+    slug: str
+    vcpus: float
+    memory_gib: float
+    dedicated: bool  # apps-d-*: dedicated CPU, the only sizes App Platform autoscales
+    fixed: bool = False  # the $5/$10 shared sizes run exactly one instance
+
+    @property
+    def scalable(self) -> bool:
+        return not self.fixed
+
+
+APP_SIZES = {
+    s.slug: s
+    for s in (
+        AppSize("apps-s-1vcpu-0.5gb", 1, 0.5, False, fixed=True),
+        AppSize("apps-s-1vcpu-1gb-fixed", 1, 1, False, fixed=True),
+        AppSize("apps-s-1vcpu-1gb", 1, 1, False),
+        AppSize("apps-s-1vcpu-2gb", 1, 2, False),
+        AppSize("apps-s-2vcpu-4gb", 2, 4, False),
+        AppSize("apps-d-1vcpu-0.5gb", 1, 0.5, True),
+        AppSize("apps-d-1vcpu-1gb", 1, 1, True),
+        AppSize("apps-d-1vcpu-2gb", 1, 2, True),
+        AppSize("apps-d-1vcpu-4gb", 1, 4, True),
+        AppSize("apps-d-2vcpu-4gb", 2, 4, True),
+        AppSize("apps-d-2vcpu-8gb", 2, 8, True),
+        AppSize("apps-d-4vcpu-8gb", 4, 8, True),
+        AppSize("apps-d-4vcpu-16gb", 4, 16, True),
+        AppSize("apps-d-8vcpu-32gb", 8, 32, True),
+    )
+}
+MAX_INSTANCES_PER_COMPONENT = 250  # App Platform's per-component instance limit
+
+
+# --- Managed database sizes ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatabaseSize:
+    slug: str
+    vcpus: int
+    memory_gib: int
+
+    @property
+    def allows_standby(self) -> bool:
+        # Standby nodes (node_count 2 or 3) need a plan with at least 2 GiB of RAM; the 1 GiB plan is
+        # single-node only (DigitalOcean managed databases, "High availability").
+        return self.memory_gib >= 2
+
+    @property
+    def postgres_connection_limit(self) -> int:
+        # DigitalOcean allows 25 connections per GiB of RAM and reserves 3 for maintenance.
+        return 25 * self.memory_gib - 3
+
+
+DATABASE_SIZES = {
+    s.slug: s
+    for s in (
+        DatabaseSize("db-s-1vcpu-1gb", 1, 1),
+        DatabaseSize("db-s-1vcpu-2gb", 1, 2),
+        DatabaseSize("db-s-2vcpu-4gb", 2, 4),
+        DatabaseSize("db-s-4vcpu-8gb", 4, 8),
+        DatabaseSize("db-s-6vcpu-16gb", 6, 16),
+        DatabaseSize("db-s-8vcpu-32gb", 8, 32),
+        DatabaseSize("db-s-16vcpu-64gb", 16, 64),
+    )
+}
+MAX_DATABASE_NODES = 3  # a primary plus up to two standby nodes
+
+POSTGRES_VERSIONS = ("14", "15", "16", "17")
+DEFAULT_POSTGRES_VERSION = "17"
+VALKEY_VERSIONS = ("8",)
+DEFAULT_VALKEY_VERSION = "8"
+# Bull (n8n's queue library) loses jobs if Redis/Valkey evicts keys: it requires `noeviction`.
+VALKEY_EVICTION_POLICY = "noeviction"
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

@@ -1,0 +1,480 @@
+"""The typed settings of one stack: every `n8n-platform:*` config key the program reads, with defaults.
+
+Defaults live here and nowhere else (the CLI would merge `Pulumi.yaml` config defaults, but the tests
+and the offline tools, which run without the CLI, would not see them). Loading is two-phase: pydantic
+checks each value's type and range, then `_cross_checks` checks the settings against each other. Both
+phases collect every problem; `SettingsError` lists them all with the key, the bad value and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import zoneinfo
+from dataclasses import dataclass
+from typing import Annotated, Any, Mapping, Optional
+
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, SecretStr,
+                      ValidationError)
+from pydantic.alias_generators import to_camel
+
+from . import catalog
+
+NAMESPACE = "n8n-platform"
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str  # dotted config path as users write it, e.g. "workers.pairs"
+    message: str  # what is wrong and what is allowed
+    value: Any = None
+    secret: bool = False  # never echo the value of a secret
+
+    def __str__(self) -> str:
+        if self.secret:
+            got = "" if self.value is None else f" (got a {len(str(self.value))}-character value)"
+        else:
+            got = "" if self.value is None else f" (got {json.dumps(self.value, default=str)})"
+        return f"{self.key}: {self.message}{got}"
+
+
+class SettingsError(Exception):
+    """Invalid stack settings; raised before any resource is created."""
+
+    def __init__(self, problems: list[Problem], source: str):
+        self.problems = problems
+        self.source = source
+        lines = [f"{source}: {len(problems)} invalid {NAMESPACE} setting(s):"]
+        lines += [f"  - {p}" for p in problems]
+        lines.append(
+            f"Fix them in {source} (or `pulumi config set --path <key> <value>`); "
+            "README.md § Settings lists every key with its default."
+        )
+        super().__init__("\n".join(lines))
+
+
+# --- field types ---------------------------------------------------------------------------------
+
+
+def _between(lo: int, hi: int):
+    def check(v: int) -> int:
+        if not lo <= v <= hi:
+            raise ValueError(f"must be between {lo} and {hi}")
+        return v
+
+    return AfterValidator(check)
+
+
+def _one_of(allowed, what: str):
+    allowed = tuple(allowed)
+
+    def check(v: str) -> str:
+        if v not in allowed:
+            close = difflib.get_close_matches(str(v), allowed, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(f"must be one of the {what}: {', '.join(allowed)}{hint}")
+        return v
+
+    return AfterValidator(check)
+
+
+def _no_whole_objects(v: Any) -> Any:
+    # YAML turns `17` into an int; versions are strings everywhere else (App spec, SDK).
+    return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
+def _check_region(v: str) -> str:
+    if v in catalog.DATACENTER_TO_APP_REGION:
+        return v
+    if v in catalog.APP_REGIONS:
+        example = next(dc for dc, r in catalog.DATACENTER_TO_APP_REGION.items() if r == v)
+        raise ValueError(
+            f"is an App Platform region; give the datacenter instead (e.g. {example}) and the App "
+            "region is derived from it"
+        )
+    raise ValueError(
+        "must be a DigitalOcean datacenter with managed databases and VPCs: "
+        + ", ".join(catalog.DATACENTER_TO_APP_REGION)
+    )
+
+
+def _check_version(v: str) -> str:
+    if not re.fullmatch(r"\d+\.\d+\.\d+", v):
+        raise ValueError(
+            "must be a pinned n8n release like 2.41.1 (never `latest`, `next` or a floating tag): "
+            "it is the image tag of both n8nio/n8n and n8nio/runners"
+        )
+    if int(v.split(".")[0]) < 2:
+        raise ValueError("must be n8n 2.x or newer: this program configures n8n 2.x task runners")
+    return v
+
+
+def _check_timezone(v: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(v)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone such as UTC or Europe/Amsterdam") from None
+    return v
+
+
+def _check_hostname(v: str) -> str:
+    label = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+    if not re.fullmatch(rf"({label}\.)+[a-z]{{2,63}}", v):
+        raise ValueError("must be a lower-case DNS name such as n8n.example.com, without scheme or path")
+    return v
+
+
+def _check_email(v: str) -> str:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v):
+        raise ValueError("must be an e-mail address")
+    return v
+
+
+def _check_slack(v: str) -> str:
+    if not v.startswith("https://hooks.slack.com/"):
+        raise ValueError("must be a Slack incoming-webhook URL (https://hooks.slack.com/...)")
+    return v
+
+
+def _check_hour(v: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):00", v):
+        raise ValueError("must be a whole hour in UTC, HH:00 (e.g. 03:00)")
+    return v
+
+
+def _check_name(v: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9-]{1,18}[a-z0-9]", v):
+        raise ValueError(
+            "must be 3-20 characters of lower-case letters, digits and hyphens, starting with a "
+            "letter (it prefixes the App and database cluster names)"
+        )
+    return v
+
+
+AppSizeSlug = Annotated[str, _one_of(catalog.APP_SIZES, "App Platform instance sizes")]
+DatabaseSizeSlug = Annotated[str, _one_of(catalog.DATABASE_SIZES, "managed database sizes")]
+Seconds = Annotated[int, _between(1, 3600)]
+Percent = Annotated[int, _between(1, 100)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True,
+        hide_input_in_errors=True,
+    )
+
+
+class Autoscaling(_Section):
+    """CPU autoscaling; App Platform offers it only on dedicated (apps-d-*) sizes."""
+
+    min_instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 1
+    max_instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 2
+    cpu_percent: Percent = 80
+
+
+class N8nSettings(_Section):
+    version: Annotated[str, BeforeValidator(_no_whole_objects), AfterValidator(_check_version)] = (
+        catalog.DEFAULT_N8N_VERSION
+    )
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = "UTC"
+    # n8n warns when manual executions are not offloaded; off means main needs its own runner pool.
+    offload_manual_executions: bool = True
+    # Licensed multi-main mode; the only way main may run more than one instance.
+    multi_main: bool = False
+    graceful_shutdown_seconds: Annotated[int, _between(1, 600 - catalog.SHUTDOWN_MARGIN_SECONDS)] = (
+        catalog.DEFAULT_GRACEFUL_SHUTDOWN_SECONDS
+    )
+    task_timeout_seconds: Seconds = catalog.DEFAULT_TASK_TIMEOUT_SECONDS
+    db_pool_size: Annotated[int, _between(1, 50)] = catalog.DEFAULT_DB_POOL_SIZE
+
+
+class MainSettings(_Section):
+    size: AppSizeSlug = "apps-d-1vcpu-2gb"
+    instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 1
+    autoscaling: Optional[Autoscaling] = None
+
+
+class WorkerSettings(_Section):
+    pairs: Annotated[int, _between(1, 20)] = 2
+    size: AppSizeSlug = "apps-d-1vcpu-2gb"
+    concurrency: Annotated[int, _between(1, 200)] = catalog.DEFAULT_WORKER_CONCURRENCY
+
+
+class RunnerSettings(_Section):
+    size: AppSizeSlug = "apps-d-1vcpu-1gb"
+    instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 1
+    max_concurrency: Annotated[int, _between(1, 100)] = catalog.DEFAULT_RUNNER_MAX_CONCURRENCY
+    autoscaling: Optional[Autoscaling] = None
+
+
+class WebhookSettings(_Section):
+    processors: Annotated[int, _between(0, catalog.MAX_INSTANCES_PER_COMPONENT)] = 0
+    size: AppSizeSlug = "apps-d-1vcpu-1gb"
+    autoscaling: Optional[Autoscaling] = None
+
+
+class MaintenanceWindow(_Section):
+    day: Annotated[str, _one_of(catalog.WEEKDAYS, "weekdays")] = "sunday"
+    hour: Annotated[str, AfterValidator(_check_hour)] = "03:00"
+
+
+class PostgresSettings(_Section):
+    version: Annotated[str, BeforeValidator(_no_whole_objects), _one_of(catalog.POSTGRES_VERSIONS, "PostgreSQL versions")] = (
+        catalog.DEFAULT_POSTGRES_VERSION
+    )
+    size: DatabaseSizeSlug = "db-s-2vcpu-4gb"
+    nodes: Annotated[int, _between(1, catalog.MAX_DATABASE_NODES)] = 2
+    maintenance: MaintenanceWindow = MaintenanceWindow()
+
+
+class ValkeySettings(_Section):
+    version: Annotated[str, BeforeValidator(_no_whole_objects), _one_of(catalog.VALKEY_VERSIONS, "Valkey versions")] = (
+        catalog.DEFAULT_VALKEY_VERSION
+    )
+    size: DatabaseSizeSlug = "db-s-1vcpu-2gb"
+    nodes: Annotated[int, _between(1, catalog.MAX_DATABASE_NODES)] = 2
+    maintenance: MaintenanceWindow = MaintenanceWindow(day="sunday", hour="04:00")
+
+
+class SlackWebhook(_Section):
+    url: Annotated[str, AfterValidator(_check_slack)]
+    channel: str
+
+
+class AlertSettings(_Section):
+    emails: list[Annotated[str, AfterValidator(_check_email)]] = []
+    slack_webhooks: list[SlackWebhook] = []
+    cpu_percent: Percent = 80
+    memory_percent: Percent = 85
+    restart_count: Annotated[int, _between(1, 100)] = 3
+
+
+class Settings(_Section):
+    """Every setting of one stack. Field names map to config keys in camelCase."""
+
+    region: Annotated[str, AfterValidator(_check_region)] = "ams3"
+    name: Optional[Annotated[str, AfterValidator(_check_name)]] = None  # default: n8n-<stack>
+    domain: Optional[Annotated[str, AfterValidator(_check_hostname)]] = None
+    # `protect` on database clusters and the encryption key; turning it off is asked for by name.
+    protect: bool = True
+    n8n: N8nSettings = Field(default=N8nSettings(), alias="n8n")  # to_camel would say n8N
+    main: MainSettings = MainSettings()
+    workers: WorkerSettings = WorkerSettings()
+    runners: RunnerSettings = RunnerSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    postgres: PostgresSettings = PostgresSettings()
+    valkey: ValkeySettings = ValkeySettings()
+    alerts: AlertSettings = AlertSettings()
+    # Secrets: set with `pulumi config set --secret`; generated when absent (see components/secrets.py).
+    encryption_key: Optional[SecretStr] = None
+    runner_auth_tokens: dict[str, SecretStr] = Field(default_factory=dict)
+    license_key: Optional[SecretStr] = None
+
+    # The stack name, set by `load_settings`; not a config key.
+    _stack: str = PrivateAttr(default="dev")
+
+    @property
+    def stack(self) -> str:
+        return self._stack
+
+    @property
+    def app_region(self) -> str:
+        return catalog.app_region(self.region)
+
+    @property
+    def app_name(self) -> str:
+        return self.name or f"n8n-{self.stack}"
+
+
+SECRET_KEYS = ("encryptionKey", "runnerAuthTokens", "licenseKey")
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def _decode(value: Any) -> Any:
+    """Pulumi hands object config to programs as JSON text; stack files hold it as YAML objects."""
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _pydantic_problems(err: ValidationError, raw: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    for e in err.errors(include_url=False):
+        loc = [str(p) for p in e["loc"]]
+        key = ".".join(loc)
+        secret = bool(loc) and loc[0] in SECRET_KEYS
+        value = _lookup(raw, loc)
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            parent = _model_at(loc[:-1])
+            known = sorted(f.alias or n for n, f in parent.model_fields.items())
+            close = difflib.get_close_matches(loc[-1], known, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            msg = f"is not a setting; {hint}known keys here: {', '.join(known)}"
+            value = None
+        elif kind == "value_error":
+            msg = e["msg"].removeprefix("Value error, ")
+        elif kind in ("int_parsing", "int_type", "int_from_float"):
+            msg = "must be a whole number"
+        elif kind in ("bool_parsing", "bool_type"):
+            msg = "must be true or false"
+        elif kind in ("string_type",):
+            msg = "must be a string"
+        elif kind in ("model_type", "model_attributes_type", "dict_type"):
+            msg = "must be an object of settings (key: value)"
+        elif kind == "list_type":
+            msg = "must be a list"
+        elif kind == "missing":
+            msg = "is required"
+        else:
+            msg = e["msg"]
+        problems.append(Problem(key, msg, value, secret))
+    return problems
+
+
+def _lookup(raw: Mapping[str, Any], loc: list[str]) -> Any:
+    node: Any = raw
+    for part in loc:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _model_at(loc: list[str]) -> type[BaseModel]:
+    model: type[BaseModel] = Settings
+    for part in loc:
+        if part.isdigit():
+            continue
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            break
+        ann = field.annotation
+        for candidate in getattr(ann, "__args__", ()) + (ann,):
+            inner = getattr(candidate, "__args__", None)
+            for c in (candidate,) + tuple(inner or ()):
+                if isinstance(c, type) and issubclass(c, BaseModel):
+                    model = c
+                    break
+    return model
+
+
+def _cross_checks(s: Settings) -> list[Problem]:
+    """Rules that relate settings to each other and to DigitalOcean's and n8n's limits."""
+    problems: list[Problem] = []
+    add = problems.append
+
+    def check_scaling(section: str, size_slug: str, instances: Optional[int], auto: Optional[Autoscaling]):
+        size = catalog.APP_SIZES[size_slug]
+        if auto is not None:
+            if not size.dedicated:
+                add(Problem(f"{section}.autoscaling",
+                            f"needs a dedicated size (apps-d-*); {section}.size is {size_slug}, a shared "
+                            "size App Platform cannot autoscale. Pick an apps-d-* size or remove autoscaling"))
+            if auto.min_instances > auto.max_instances:
+                add(Problem(f"{section}.autoscaling.minInstances",
+                            f"must not exceed maxInstances ({auto.max_instances})", auto.min_instances))
+            if instances not in (None, 1):
+                add(Problem(f"{section}.instances",
+                            "cannot be set together with autoscaling (App Platform rejects instance_count "
+                            "with autoscaling); use autoscaling.minInstances", instances))
+        top = auto.max_instances if auto else (instances or 1)
+        if size.fixed and top > 1:
+            add(Problem(f"{section}.size",
+                        f"{size_slug} is a fixed size that runs one instance; {section} asks for {top}. "
+                        "Pick apps-s-1vcpu-1gb or larger", size_slug))
+
+    check_scaling("main", s.main.size, s.main.instances, s.main.autoscaling)
+    check_scaling("runners", s.runners.size, s.runners.instances, s.runners.autoscaling)
+    if s.webhooks.processors or s.webhooks.autoscaling:
+        check_scaling("webhooks", s.webhooks.size, s.webhooks.processors, s.webhooks.autoscaling)
+
+    main_scales = s.main.instances > 1 or s.main.autoscaling is not None
+    if main_scales and not s.n8n.multi_main:
+        add(Problem("main.instances" if s.main.instances > 1 else "main.autoscaling",
+                    "main must run exactly one instance: several mains need n8n's licensed multi-main "
+                    "mode (set n8n.multiMain: true and licenseKey), otherwise schedules and webhooks "
+                    "run twice", s.main.instances if s.main.instances > 1 else None))
+    if s.n8n.multi_main and s.license_key is None:
+        add(Problem("n8n.multiMain", "needs an n8n license: set it with "
+                    "`pulumi config set --secret licenseKey <activation key>`", True))
+    if main_scales and not s.n8n.offload_manual_executions:
+        add(Problem("n8n.offloadManualExecutions",
+                    "false gives main its own task broker, and a runner pool can only serve a broker "
+                    "with exactly one instance; keep offload on when main scales", False))
+
+    for section, db in (("postgres", s.postgres), ("valkey", s.valkey)):
+        size = catalog.DATABASE_SIZES[db.size]
+        if db.nodes > 1 and not size.allows_standby:
+            add(Problem(f"{section}.nodes",
+                        f"{db.size} allows no standby nodes (high availability needs a plan with at "
+                        f"least 2 GiB, e.g. db-s-1vcpu-2gb); use nodes: 1 or a larger {section}.size",
+                        db.nodes))
+
+    if s.workers.concurrency < catalog.MIN_RECOMMENDED_CONCURRENCY:
+        add(Problem("workers.concurrency",
+                    f"must be at least {catalog.MIN_RECOMMENDED_CONCURRENCY}: n8n discourages lower "
+                    "worker concurrency (it starves the queue); add worker pairs instead",
+                    s.workers.concurrency))
+
+    problems += _secret_problems(s)
+    return problems
+
+
+def _secret_problems(s: Settings) -> list[Problem]:
+    from .topology import plan  # the brokers a token can belong to
+
+    problems = []
+    brokers = list(plan(s).brokers)
+    values: dict[str, str] = {}
+    if s.encryption_key is not None:
+        values["encryptionKey"] = s.encryption_key.get_secret_value()
+    for broker, token in s.runner_auth_tokens.items():
+        key = f"runnerAuthTokens.{broker}"
+        if broker not in brokers:
+            problems.append(Problem(key, f"names no task broker of this stack; brokers are: {', '.join(brokers)}"))
+            continue
+        values[key] = token.get_secret_value()
+    for key, value in values.items():
+        if value.strip().lower() in catalog.PLACEHOLDER_SECRETS or value.startswith("<"):
+            problems.append(Problem(key, "is a placeholder; set a real secret or unset it to have one generated",
+                                    value, secret=True))
+        elif len(value) < catalog.MIN_SECRET_LENGTH:
+            problems.append(Problem(key, f"must be at least {catalog.MIN_SECRET_LENGTH} characters "
+                                    "(e.g. `openssl rand -hex 32`)", value, secret=True))
+    seen: dict[str, str] = {}
+    for key, value in values.items():
+        if value in seen:
+            problems.append(Problem(key, f"must differ from {seen[value]}: one secret per purpose and "
+                                    "per broker, so a leaked runner token opens nothing else"))
+        seen.setdefault(value, key)
+    return problems
+
+
+def load_settings(config: Mapping[str, Any], stack: str, source: Optional[str] = None) -> Settings:
+    """Build Settings from a stack's config mapping (`n8n-platform:key` -> value); other namespaces are
+    ignored. Raises SettingsError listing every problem."""
+    source = source or f"Pulumi.{stack}.yaml"
+    prefix = NAMESPACE + ":"
+    raw = {k[len(prefix):]: _decode(v) for k, v in config.items() if k.startswith(prefix)}
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as err:
+        raise SettingsError(_pydantic_problems(err, raw), source) from None
+    settings._stack = stack
+    problems = _cross_checks(settings)
+    if problems:
+        raise SettingsError(problems, source)
+    return settings

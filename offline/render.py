@@ -1,0 +1,74 @@
+"""Render a stack's App spec in the API's shape (the YAML `doctl apps create --spec` reads), secrets
+redacted, without Pulumi or a cloud account.
+
+    python -m offline.render prod            # YAML to stdout
+    python -m offline.render prod -o spec.yaml
+
+Values only known after `pulumi up` (the VPC id) and secrets appear as `<...>` placeholders; replace
+them before handing the file to doctl. Exit codes: 0 rendered, 2 invalid settings or unknown stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import yaml
+
+from components.app_spec import build_app_spec
+from components.database import cluster_name
+from components.env import SecretValues
+from components.settings import Settings, SettingsError
+from components.stack import settings_from_file
+from components.topology import plan
+
+VPC_PLACEHOLDER = "<vpc-id: known after pulumi up>"
+
+
+def redacted(what: str) -> str:
+    return f"<redacted: {what}>"
+
+
+def offline_spec(s: Settings) -> dict:
+    """The App spec as `pulumi up` would send it, with placeholders for secrets and computed ids."""
+    top = plan(s)
+    secrets = SecretValues(
+        encryption_key=redacted("encryptionKey"),
+        runner_tokens={b: redacted(f"runnerAuthTokens.{b}") for b in top.brokers},
+        db_admin_password=redacted("doadmin password of the PostgreSQL cluster"),
+        license_key=redacted("licenseKey") if s.license_key else None,
+    )
+    return build_app_spec(
+        s,
+        vpc_id=VPC_PLACEHOLDER,
+        postgres_cluster=cluster_name(s, "pg"),
+        valkey_cluster=cluster_name(s, "valkey"),
+        secrets=secrets,
+    )
+
+
+def to_yaml(spec: dict) -> str:
+    return yaml.safe_dump(spec, sort_keys=False, width=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m offline.render", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("-o", "--output", help="write to this file instead of stdout")
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_file(args.stack)
+    except SettingsError as err:
+        print(err, file=sys.stderr)
+        return 2
+    text = to_yaml(offline_spec(settings))
+    if args.output:
+        with open(args.output, "w") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

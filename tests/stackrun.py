@@ -1,0 +1,62 @@
+"""Run the real program under mocks with a real stack file, and read what it registered."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from components.settings import NAMESPACE
+from components.stack import read_stack_file
+from offline.engine import ProgramRun, run_program
+
+APP = "digitalocean:index/app:App"
+CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster"
+FIREWALL = "digitalocean:index/databaseFirewall:DatabaseFirewall"
+PASSWORD = "random:index/randomPassword:RandomPassword"
+VPC = "digitalocean:index/vpc:Vpc"
+
+
+def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The stack file's config with `overrides` ({"workers": {"pairs": 5}}) merged into its keys."""
+    config = copy.deepcopy(read_stack_file(stack).config)
+    for key, value in (overrides or {}).items():
+        full = f"{NAMESPACE}:{key}"
+        if isinstance(value, dict) and isinstance(config.get(full), dict):
+            config[full] = _merge(config[full], value)
+        else:
+            config[full] = value
+    return config
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> ProgramRun:
+    return run_program(stack_config(stack, overrides), stack)
+
+
+# --- reading the registered App spec (the SDK's shape, camelCase keys as the engine sees them) ---
+
+
+def app_spec(run: ProgramRun) -> dict:
+    return run.one(APP).inputs["spec"]
+
+
+def components(spec: dict) -> list[dict]:
+    return spec.get("services", []) + spec.get("workers", []) + spec.get("jobs", [])
+
+
+def component(spec: dict, name: str) -> dict:
+    return next(c for c in components(spec) if c["name"] == name)
+
+
+def env_of(comp: dict) -> dict[str, str]:
+    return {e["key"]: e.get("value") for e in comp.get("envs", [])}
+
+
+def env_entry(comp: dict, key: str) -> dict:
+    return next(e for e in comp.get("envs", []) if e["key"] == key)
