@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import typing
 import zoneinfo
 from dataclasses import dataclass
 from typing import Annotated, Any, Mapping, Optional
@@ -306,38 +307,33 @@ def _decode(value: Any) -> Any:
     return value
 
 
+# pydantic's error types, in words for people (value_error and extra_forbidden are handled apart).
+_MESSAGES = {
+    "int_parsing": "must be a whole number", "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number", "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false", "string_type": "must be a string",
+    "model_type": "must be an object of settings (key: value)",
+    "model_attributes_type": "must be an object of settings (key: value)",
+    "dict_type": "must be an object of settings (key: value)", "list_type": "must be a list",
+    "missing": "is required",
+}
+
+
 def _pydantic_problems(err: ValidationError, raw: Mapping[str, Any]) -> list[Problem]:
     problems = []
     for e in err.errors(include_url=False):
         loc = [str(p) for p in e["loc"]]
-        key = ".".join(loc)
-        secret = bool(loc) and loc[0] in SECRET_KEYS
         value = _lookup(raw, loc)
-        kind = e["type"]
-        if kind == "extra_forbidden":
-            parent = _model_at(loc[:-1])
-            known = sorted(f.alias or n for n, f in parent.model_fields.items())
+        if e["type"] == "extra_forbidden":
+            known = sorted(f.alias or n for n, f in _model_at(loc[:-1]).model_fields.items())
             close = difflib.get_close_matches(loc[-1], known, n=1)
             hint = f"did you mean {close[0]}? " if close else ""
-            msg = f"is not a setting; {hint}known keys here: {', '.join(known)}"
-            value = None
-        elif kind == "value_error":
+            msg, value = f"is not a setting; {hint}known keys here: {', '.join(known)}", None
+        elif e["type"] == "value_error":
             msg = e["msg"].removeprefix("Value error, ")
-        elif kind in ("int_parsing", "int_type", "int_from_float"):
-            msg = "must be a whole number"
-        elif kind in ("bool_parsing", "bool_type"):
-            msg = "must be true or false"
-        elif kind in ("string_type",):
-            msg = "must be a string"
-        elif kind in ("model_type", "model_attributes_type", "dict_type"):
-            msg = "must be an object of settings (key: value)"
-        elif kind == "list_type":
-            msg = "must be a list"
-        elif kind == "missing":
-            msg = "is required"
         else:
-            msg = e["msg"]
-        problems.append(Problem(key, msg, value, secret))
+            msg = _MESSAGES.get(e["type"], e["msg"])
+        problems.append(Problem(".".join(loc), msg, value, secret=bool(loc) and loc[0] in SECRET_KEYS))
     return problems
 
 
@@ -353,21 +349,23 @@ def _lookup(raw: Mapping[str, Any], loc: list[str]) -> Any:
     return node
 
 
+def _nested_model(annotation: Any) -> Optional[type[BaseModel]]:
+    """The settings section inside `X`, `Optional[X]` or `list[X]`, if any."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
 def _model_at(loc: list[str]) -> type[BaseModel]:
+    """The section model an error location points into (list indexes skipped)."""
     model: type[BaseModel] = Settings
-    for part in loc:
-        if part.isdigit():
-            continue
+    for part in (p for p in loc if not p.isdigit()):
         field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        if field is None:
+        nested = _nested_model(field.annotation) if field else None
+        if nested is None:
             break
-        ann = field.annotation
-        for candidate in getattr(ann, "__args__", ()) + (ann,):
-            inner = getattr(candidate, "__args__", None)
-            for c in (candidate,) + tuple(inner or ()):
-                if isinstance(c, type) and issubclass(c, BaseModel):
-                    model = c
-                    break
+        model = nested
     return model
 
 

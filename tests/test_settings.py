@@ -1,5 +1,7 @@
 """The settings model: production defaults, region vocabulary, and clear errors for bad input."""
 
+import typing
+
 import pytest
 
 from components import catalog
@@ -146,15 +148,13 @@ def test_unknown_stack_names_the_stacks_that_exist():
 
 
 def _config_keys(model, prefix=""):
-    from pydantic import BaseModel
-    import typing
+    from components.settings import _nested_model
 
     for name, field in model.model_fields.items():
         key = prefix + (field.alias or name)
-        nested = [c for c in (field.annotation, *typing.get_args(field.annotation))
-                  if isinstance(c, type) and issubclass(c, BaseModel)]
-        if nested and not field.annotation.__name__.startswith("list"):
-            yield from _config_keys(nested[0], key + ".")
+        nested = _nested_model(field.annotation)
+        if nested and typing.get_origin(field.annotation) is not list:
+            yield from _config_keys(nested, key + ".")
         else:
             yield key
 
