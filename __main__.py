@@ -3,9 +3,11 @@
 import pulumi
 
 from components.app import N8nApp, N8nAppArgs
+from components.capacity import capacity_report
+from components.cost import stack_cost
 from components.database import ClusterArgs
 from components.network import Network, NetworkArgs
-from components.postgres import Postgres
+from components.postgres import PoolArgs, Postgres
 from components.secrets import Secrets, SecretsArgs
 from components.stack import settings_from_pulumi
 from components.valkey import Valkey
@@ -14,7 +16,8 @@ settings = settings_from_pulumi()
 
 network = Network("n8n-network", NetworkArgs.from_settings(settings))
 secrets = Secrets("n8n-secrets", SecretsArgs.from_settings(settings))
-postgres = Postgres("n8n-postgres", ClusterArgs.from_settings(settings, "pg", network.vpc.id))
+postgres = Postgres("n8n-postgres", ClusterArgs.from_settings(settings, "pg", network.vpc.id),
+                    pool=PoolArgs.from_settings(settings))
 valkey = Valkey("n8n-valkey", ClusterArgs.from_settings(settings, "valkey", network.vpc.id))
 app = N8nApp("n8n", N8nAppArgs(settings, network.vpc.id, postgres, valkey, secrets))
 
@@ -25,3 +28,7 @@ pulumi.export("valkey_cluster", valkey.cluster.name)
 pulumi.export("worker_pairs", settings.workers.pairs)
 pulumi.export("encryption_key", secrets.encryption_key)
 pulumi.export("runner_auth_tokens", secrets.runner_tokens)
+# What the stack costs per month at its minimum and maximum scale, and what it can carry (README.md § Cost
+# and capacity): the same numbers `python -m offline.render` prints before anything is deployed.
+pulumi.export("monthly_cost", stack_cost(settings).as_output(settings.cost.monthly_budget))
+pulumi.export("capacity", capacity_report(settings))

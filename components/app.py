@@ -42,6 +42,7 @@ class N8nApp(pulumi.ComponentResource):
             postgres_cluster=args.postgres.cluster.name,
             valkey_cluster=args.valkey.cluster.name,
             secrets=secrets,
+            postgres_pool=args.postgres.pool_endpoint(),
         )
         self.app = do.App(
             f"{name}-app",

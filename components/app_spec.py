@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import catalog, env
-from .env import SecretValues
+from .env import PostgresEndpoint, SecretValues
 from .settings import AlertSettings, Autoscaling, Settings
 from .topology import (DB_NAME, DB_SETUP_JOB, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology,
                        plan)
@@ -20,8 +20,6 @@ MAIN_HEALTH_PATH = "/healthz"
 WORKER_HEALTH_PATH = "/healthz/readiness"
 RUNNER_HEALTH_PATH = "/healthz"
 WEBHOOK_PATHS = ("/webhook/", "/webhook-waiting/")  # main keeps /webhook-test/ for the editor
-# The pre-deploy job only runs psql; the smallest size is enough.
-DB_SETUP_SIZE = "apps-s-1vcpu-0.5gb"
 APP_ALERT_RULES = ("DEPLOYMENT_FAILED", "DOMAIN_FAILED")
 
 
@@ -68,7 +66,7 @@ def _termination(s: Settings, drain: bool) -> dict:
     return {**grace, "drain_seconds": 15} if drain else grace
 
 
-def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dict:
+def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str, pool: Optional[PostgresEndpoint]) -> dict:
     svc = {
         "name": top.main,
         "image": image(catalog.N8N_IMAGE, tag),
@@ -77,7 +75,7 @@ def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dict:
         "http_port": catalog.N8N_HTTP_PORT,
         "health_check": _health_check(MAIN_HEALTH_PATH, catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=True),
-        "envs": env.main_env(s, top, secrets),
+        "envs": env.main_env(s, top, secrets, pool),
         "alerts": component_alerts(s.alerts),
     }
     if top.main in top.brokers:
@@ -85,7 +83,7 @@ def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dict:
     return svc
 
 
-def _worker(s: Settings, name: str, secrets: SecretValues, tag: str) -> dict:
+def _worker(s: Settings, name: str, secrets: SecretValues, tag: str, pool: Optional[PostgresEndpoint]) -> dict:
     # A service, not a worker component: only services expose internal ports, and the runner pool must
     # reach this worker's broker. Exactly one instance: the pool addresses it by service name.
     return {
@@ -97,12 +95,12 @@ def _worker(s: Settings, name: str, secrets: SecretValues, tag: str) -> dict:
         "internal_ports": [catalog.N8N_HTTP_PORT, catalog.BROKER_PORT],
         "health_check": _health_check(WORKER_HEALTH_PATH, catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=False),
-        "envs": env.worker_env(s, name, secrets),
+        "envs": env.worker_env(s, name, secrets, pool),
         "alerts": component_alerts(s.alerts),
     }
 
 
-def _webhook(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dict:
+def _webhook(s: Settings, top: Topology, secrets: SecretValues, tag: str, pool: Optional[PostgresEndpoint]) -> dict:
     return {
         "name": top.webhook,
         "image": image(catalog.N8N_IMAGE, tag),
@@ -112,7 +110,7 @@ def _webhook(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dic
         "http_port": catalog.N8N_HTTP_PORT,
         "health_check": _health_check(MAIN_HEALTH_PATH, catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=True),
-        "envs": env.webhook_env(s, secrets),
+        "envs": env.webhook_env(s, secrets, pool),
         "alerts": component_alerts(s.alerts),
     }
 
@@ -134,10 +132,10 @@ def _db_setup_job(s: Settings, secrets: SecretValues) -> dict:
         "name": DB_SETUP_JOB,
         "kind": "PRE_DEPLOY",
         "image": image(("library", "postgres"), f"{s.postgres.version}-alpine"),
-        "instance_size_slug": DB_SETUP_SIZE,
+        "instance_size_slug": catalog.DB_SETUP_JOB_SIZE,
         "instance_count": 1,
         "run_command": env.DB_SETUP_COMMAND,
-        "envs": env.db_setup_env(secrets),
+        "envs": env.db_setup_env(secrets, env.db_setup_sql(s)),
     }
 
 
@@ -160,9 +158,11 @@ def build_app_spec(
     postgres_cluster: Any,
     valkey_cluster: Any,
     secrets: SecretValues,
+    postgres_pool: Optional[PostgresEndpoint] = None,
 ) -> dict:
     """The whole app in the API's shape. Cluster names and the VPC id are passed in so that a Pulumi
-    caller can hand over Outputs (which also orders the App after the clusters)."""
+    caller can hand over Outputs (which also orders the App after the clusters). With `postgres_pool`,
+    n8n connects through that PgBouncer pool; the pre-deploy job always connects to the cluster."""
     top = plan(s)
     tag = s.n8n.version
     spec: dict = {
@@ -177,9 +177,9 @@ def build_app_spec(
         ],
         "vpc": {"id": vpc_id},
         "ingress": _ingress(top),
-        "services": [_main(s, top, secrets, tag)]
-        + [_worker(s, w, secrets, tag) for w in top.workers]
-        + ([_webhook(s, top, secrets, tag)] if top.webhook else []),
+        "services": [_main(s, top, secrets, tag, postgres_pool)]
+        + [_worker(s, w, secrets, tag, postgres_pool) for w in top.workers]
+        + ([_webhook(s, top, secrets, tag, postgres_pool)] if top.webhook else []),
         "workers": [_runner_pool(s, p, secrets, tag) for p in top.runner_pools],
         "jobs": [_db_setup_job(s, secrets)],
     }

@@ -1,19 +1,34 @@
-"""Capacity arithmetic, pure: what a topology needs from PostgreSQL, with the working shown.
+"""Capacity arithmetic, pure: what a topology needs from PostgreSQL, how many executions and Code-node
+tasks it runs at once, and whether a worker's memory holds its concurrency — with the working shown.
 
-Shared by the settings validation (from settings) and the policy pack (from registered resources), so
-both compute the same numbers. Stdlib only: the policy pack imports it.
+Shared by the settings validation (from settings), the offline tools and the policy pack (from registered
+resources), so all compute the same numbers. Stdlib only: the policy pack imports it. Each rule names the
+n8n or DigitalOcean fact behind it; README.md § Cost and capacity lists them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping, Optional
 
 from . import catalog
+from .topology import plan
 
-# Connections kept free for n8n's migrations at start-up, `psql` sessions and DigitalOcean's own
-# maintenance beyond the 3 it already reserves.
+if TYPE_CHECKING:
+    from .settings import Settings
+
+# --- PostgreSQL connections ------------------------------------------------------------------------
+
+# Connections kept free beyond DigitalOcean's own 3: the pre-deploy job's psql session (it connects as
+# doadmin, directly, while the old deployment is still running), an operator's psql and monitoring.
+# n8n's migrations need none of their own: they run on one connection of the starting process's pool.
 CONNECTION_HEADROOM = 5
+
+# App Platform deploys without downtime: a component's new instances start, open their connection pools
+# and must pass their readiness health check before traffic moves; only then are the old instances
+# drained (`drain_seconds`) and sent TERM with up to `grace_period_seconds` to finish. For that window
+# every n8n process exists twice, each with its own pool, so the peak is twice the steady state.
+DEPLOY_OVERLAP = 2
 
 
 @dataclass(frozen=True)
@@ -27,11 +42,172 @@ class ConnectionBudget:
         return self.needed <= self.limit
 
 
-def connection_budget(processes: Mapping[str, tuple[int, int]], database_size: str) -> ConnectionBudget:
-    """`processes` maps each n8n component to (DB_POSTGRESDB_POOL_SIZE, instances at maximum scale)."""
-    limit = catalog.DATABASE_SIZES[database_size].postgres_connection_limit
-    terms = [f"{name} {pool}×{instances}" for name, (pool, instances) in processes.items()]
-    needed = sum(pool * instances for pool, instances in processes.values()) + CONNECTION_HEADROOM
-    working = (f"{' + '.join(terms)} + {CONNECTION_HEADROOM} headroom = {needed} connections; "
-               f"{database_size} allows {limit}")
+def _limit_working(database_size: str) -> tuple[int, str]:
+    size = catalog.DATABASE_SIZES[database_size]
+    # Per node; standby nodes add no write capacity, and n8n connects to the primary only.
+    return size.postgres_connection_limit, f"{database_size} allows {size.postgres_connection_limit} (25 × {size.memory_gib} GiB − 3)"
+
+
+def default_pool_size(database_size: str) -> int:
+    """A PgBouncer pool gets every server connection the cluster allows beyond the headroom."""
+    return catalog.DATABASE_SIZES[database_size].postgres_connection_limit - CONNECTION_HEADROOM
+
+
+def connection_budget(processes: Mapping[str, tuple[int, int]], database_size: str, *,
+                      pool_size: Optional[int] = None) -> ConnectionBudget:
+    """`processes` maps each n8n component to (DB_POSTGRESDB_POOL_SIZE, instances at maximum scale).
+
+    Without a PgBouncer pool every n8n connection is a server connection, counted twice for the rolling
+    deploy. With one (`pool_size` server connections) n8n's connections are pool clients, and only the
+    pool's server connections count against the cluster."""
+    limit, allows = _limit_working(database_size)
+    terms = " + ".join(f"{name} {pool}×{instances}" for name, (pool, instances) in processes.items())
+    per_generation = sum(pool * instances for pool, instances in processes.values())
+    clients = per_generation * DEPLOY_OVERLAP
+    if pool_size is None:
+        needed = clients + CONNECTION_HEADROOM
+        working = (f"({terms}) = {per_generation} connections × {DEPLOY_OVERLAP} while a rolling deploy runs "
+                   f"old and new instances + {CONNECTION_HEADROOM} headroom = {needed}; {allows}")
+    else:
+        needed = pool_size + CONNECTION_HEADROOM
+        working = (f"n8n opens up to ({terms}) × {DEPLOY_OVERLAP} = {clients} client connections to the "
+                   f"PgBouncer pool, which opens {pool_size} server connections; {pool_size} + "
+                   f"{CONNECTION_HEADROOM} headroom = {needed}; {allows}")
     return ConnectionBudget(needed, limit, working)
+
+
+def _top(instances: Optional[int], auto) -> int:
+    return auto.max_instances if auto is not None else (instances or 1)
+
+
+def connection_processes(s: "Settings") -> dict[str, tuple[int, int]]:
+    """Every n8n process that connects to PostgreSQL, with its pool size and instances at maximum scale.
+    Runner pools never connect: the broker passes them the data they need."""
+    top = plan(s)
+    pool = s.n8n.db_pool_size
+    processes = {top.main: (pool, _top(s.main.instances, s.main.autoscaling))}
+    processes.update({w: (pool, 1) for w in top.workers})
+    if top.webhook:
+        processes[top.webhook] = (pool, _top(s.webhooks.processors, s.webhooks.autoscaling))
+    return processes
+
+
+def stack_pool_size(s: "Settings") -> Optional[int]:
+    pool = s.postgres.connection_pool
+    if pool is None:
+        return None
+    return pool.size or default_pool_size(s.postgres.size)
+
+
+def stack_connection_budget(s: "Settings") -> ConnectionBudget:
+    return connection_budget(connection_processes(s), s.postgres.size, pool_size=stack_pool_size(s))
+
+
+# --- executions and Code-node tasks ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecutionCapacity:
+    pairs: int
+    concurrency: int  # N8N_CONCURRENCY_PRODUCTION_LIMIT per worker
+    runner_slots: int  # Code-node tasks one pair's runner pool takes at once, at its maximum scale
+
+    @property
+    def concurrent_executions(self) -> int:
+        return self.pairs * self.concurrency
+
+    @property
+    def code_covered(self) -> bool:
+        return self.runner_slots >= self.concurrency
+
+
+def execution_capacity(s: "Settings") -> ExecutionCapacity:
+    # A worker runs up to N8N_CONCURRENCY_PRODUCTION_LIMIT executions at once, and each may wait on one
+    # Code-node task; its broker hands tasks only to its own runners, each taking up to
+    # N8N_RUNNERS_MAX_CONCURRENCY.
+    runners = _top(s.runners.instances, s.runners.autoscaling)
+    return ExecutionCapacity(s.workers.pairs, s.workers.concurrency, runners * s.runners.max_concurrency)
+
+
+def runner_warning(c: ExecutionCapacity) -> Optional[str]:
+    if c.code_covered:
+        return None
+    return (f"each worker runs up to {c.concurrency} executions (workers.concurrency) but its runner pool "
+            f"takes at most {c.runner_slots} Code-node tasks at once (runners instances × maxConcurrency): "
+            f"the rest queue at the broker and fail with 'Task request timed out' after "
+            f"N8N_RUNNERS_TASK_REQUEST_TIMEOUT (60 s). Raise runners.maxConcurrency or runner instances to "
+            f"at least {c.concurrency}")
+
+
+# --- memory ----------------------------------------------------------------------------------------
+
+# Rule of thumb for a worker, measured with n8n 2.41.1 on Node.js 24 (queue mode, PostgreSQL through
+# PgBouncer, this project's build machine): an idle worker settles at about 430-450 MiB RSS after its
+# first executions; 20 concurrent executions of a 1 MiB webhook payload added about 280 MiB (≈14 MiB
+# each), 10 concurrent 4 MiB payloads about 180 MiB. We plan for 32 MiB per concurrent execution, which
+# covers executions carrying about 2 MiB of item data; binary data stays in the database in queue mode.
+WORKER_BASELINE_MIB = 450
+MIB_PER_EXECUTION = 32
+# Plan to use at most this share of the instance's memory: the default memory alert fires at 85%.
+MEMORY_CEILING = 0.8
+
+
+def worker_memory_mib(concurrency: int) -> int:
+    return WORKER_BASELINE_MIB + MIB_PER_EXECUTION * concurrency
+
+
+def usable_memory_mib(size_slug: str) -> int:
+    return int(catalog.APP_SIZES[size_slug].memory_gib * 1024 * MEMORY_CEILING)
+
+
+def max_concurrency_for(size_slug: str) -> int:
+    """The highest worker concurrency whose memory estimate fits the size."""
+    return max(0, (usable_memory_mib(size_slug) - WORKER_BASELINE_MIB) // MIB_PER_EXECUTION)
+
+
+def memory_warning(size_slug: str, concurrency: int) -> Optional[str]:
+    need, usable = worker_memory_mib(concurrency), usable_memory_mib(size_slug)
+    if need <= usable:
+        return None
+    return (f"a worker at concurrency {concurrency} needs about {need} MiB ({WORKER_BASELINE_MIB} MiB + "
+            f"{concurrency} × {MIB_PER_EXECUTION} MiB per execution) but {size_slug} gives "
+            f"{usable} MiB at {int(MEMORY_CEILING * 100)}% of its memory; use a larger workers.size or at most "
+            f"{max_concurrency_for(size_slug)} (workers.concurrency)")
+
+
+# --- everything a stack should hear about --------------------------------------------------------
+
+
+def session_pool_warning(s: "Settings") -> Optional[str]:
+    pool = s.postgres.connection_pool
+    if pool is None or pool.mode != "session":
+        return None
+    clients = sum(p * n for p, n in connection_processes(s).values()) * DEPLOY_OVERLAP
+    size = stack_pool_size(s)
+    if clients <= size:
+        return None
+    return (f"in session mode each of n8n's up to {clients} client connections holds one of the pool's {size} "
+            f"server connections while open; the rest wait and n8n gives up after "
+            f"DB_POSTGRESDB_CONNECTION_TIMEOUT (20 s). Transaction mode shares them per transaction")
+
+
+def capacity_warnings(s: "Settings") -> list[str]:
+    """Problems that do not stop a deployment but that an operator should see before it runs."""
+    found = [runner_warning(execution_capacity(s)), memory_warning(s.workers.size, s.workers.concurrency),
+             session_pool_warning(s)]
+    return [w for w in found if w]
+
+
+def capacity_report(s: "Settings") -> dict:
+    """The `capacity` stack output and the offline report's numbers."""
+    c = execution_capacity(s)
+    budget = stack_connection_budget(s)
+    return {
+        "concurrent_executions": c.concurrent_executions,
+        "worker_concurrency": c.concurrency,
+        "runner_slots_per_pair": c.runner_slots,
+        "postgres_connections": {"needed": budget.needed, "limit": budget.limit, "working": budget.working},
+        "worker_memory_mib": {"estimate": worker_memory_mib(c.concurrency),
+                              "usable": usable_memory_mib(s.workers.size)},
+        "warnings": capacity_warnings(s),
+    }

@@ -34,6 +34,10 @@ DEFAULT_WORKER_CONCURRENCY = 10
 MIN_RECOMMENDED_CONCURRENCY = 5
 # DB_POSTGRESDB_POOL_SIZE defaults to 2 connections per n8n process.
 DEFAULT_DB_POOL_SIZE = 2
+# DB_POSTGRESDB_STATEMENT_TIMEOUT defaults to 5 minutes; n8n's TypeORM applies it with a session-level
+# `SET statement_timeout` each time it takes a connection from its pool (@n8n/typeorm PostgresDriver
+# obtainMasterConnection, 2.41.1).
+N8N_STATEMENT_TIMEOUT_MS = 300_000
 # N8N_GRACEFUL_SHUTDOWN_TIMEOUT defaults to 30 s; App Platform must wait longer before it kills.
 DEFAULT_GRACEFUL_SHUTDOWN_SECONDS = 30
 # Time App Platform's termination grace period gives beyond n8n's own graceful shutdown.
@@ -110,6 +114,8 @@ APP_SIZES = {
     )
 }
 MAX_INSTANCES_PER_COMPONENT = 250  # App Platform's per-component instance limit
+# The pre-deploy job that grants n8n its schema only runs psql; the smallest size is enough.
+DB_SETUP_JOB_SIZE = "apps-s-1vcpu-0.5gb"
 
 
 # --- Managed database sizes ----------------------------------------------------------------------
@@ -146,6 +152,17 @@ DATABASE_SIZES = {
     )
 }
 MAX_DATABASE_NODES = 3  # a primary plus up to two standby nodes
+
+# PgBouncer pool modes n8n works through (DigitalOcean's connection pools are PgBouncer). Checked in
+# n8n 2.41.1: every advisory lock is transaction-scoped (pg_advisory_xact_lock in @n8n/db DbLockService,
+# including the migration lock), migrations run inside that one transaction with SET LOCAL, the only
+# temporary table is created and dropped inside one transaction, there is no LISTEN/NOTIFY and
+# node-postgres sends unnamed prepared statements. The one session-level habit is TypeORM's
+# `SET search_path` / `SET statement_timeout` on every pool checkout, which transaction pooling cannot
+# pin to n8n's next query; the pre-deploy job makes the database default match instead. "statement"
+# mode is out: n8n's migrations and locks need multi-statement transactions.
+POOL_MODES = ("transaction", "session")
+DEFAULT_POOL_MODE = "transaction"
 
 POSTGRES_VERSIONS = ("14", "15", "16", "17")
 DEFAULT_POSTGRES_VERSION = "17"

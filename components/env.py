@@ -26,6 +26,16 @@ class SecretValues:
     license_key: Optional[Any] = None
 
 
+@dataclass(frozen=True)
+class PostgresEndpoint:
+    """Where n8n sends its queries when they go through a PgBouncer pool instead of straight to the
+    cluster. Same cluster, user, password and CA: only host, port and database name differ."""
+
+    host: Any
+    port: Any
+    database: Any  # PgBouncer takes the pool's name as the database name
+
+
 def var(key: str, value: Any) -> dict:
     return {"key": key, "value": value, "scope": "RUN_TIME", "type": "GENERAL"}
 
@@ -41,18 +51,19 @@ def _bind(binding: str, attribute: str) -> str:
 APP_URL = "${APP_URL}"  # App Platform's live URL of the app (the primary domain when one is set)
 
 
-def n8n_common_env(s: Settings, secrets: SecretValues) -> list[dict]:
+def n8n_common_env(s: Settings, secrets: SecretValues, pool: Optional[PostgresEndpoint] = None) -> list[dict]:
     """What every n8n process (main, workers, webhook processors) needs, identical everywhere."""
     pg, vk = POSTGRES_BINDING, VALKEY_BINDING
+    endpoint = pool or PostgresEndpoint(_bind(pg, "HOSTNAME"), _bind(pg, "PORT"), _bind(pg, "DATABASE"))
     env = [
         var("EXECUTIONS_MODE", "queue"),
         secret("N8N_ENCRYPTION_KEY", secrets.encryption_key),
         var("GENERIC_TIMEZONE", s.n8n.timezone),
         var("TZ", s.n8n.timezone),
         var("DB_TYPE", "postgresdb"),
-        var("DB_POSTGRESDB_HOST", _bind(pg, "HOSTNAME")),
-        var("DB_POSTGRESDB_PORT", _bind(pg, "PORT")),
-        var("DB_POSTGRESDB_DATABASE", _bind(pg, "DATABASE")),
+        var("DB_POSTGRESDB_HOST", endpoint.host),
+        var("DB_POSTGRESDB_PORT", endpoint.port),
+        var("DB_POSTGRESDB_DATABASE", endpoint.database),
         var("DB_POSTGRESDB_USER", _bind(pg, "USERNAME")),
         var("DB_POSTGRESDB_PASSWORD", _bind(pg, "PASSWORD")),
         var("DB_POSTGRESDB_POOL_SIZE", str(s.n8n.db_pool_size)),
@@ -90,8 +101,9 @@ def broker_env(s: Settings, token: Any) -> list[dict]:
     ]
 
 
-def main_env(s: Settings, top: Topology, secrets: SecretValues) -> list[dict]:
-    env = n8n_common_env(s, secrets) + [
+def main_env(s: Settings, top: Topology, secrets: SecretValues,
+             pool: Optional[PostgresEndpoint] = None) -> list[dict]:
+    env = n8n_common_env(s, secrets, pool) + [
         var("N8N_PROXY_HOPS", "1"),  # behind App Platform's edge proxy
         var("OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS", str(s.n8n.offload_manual_executions).lower()),
     ]
@@ -100,17 +112,18 @@ def main_env(s: Settings, top: Topology, secrets: SecretValues) -> list[dict]:
     return env
 
 
-def worker_env(s: Settings, name: str, secrets: SecretValues) -> list[dict]:
-    return n8n_common_env(s, secrets) + [
+def worker_env(s: Settings, name: str, secrets: SecretValues,
+               pool: Optional[PostgresEndpoint] = None) -> list[dict]:
+    return n8n_common_env(s, secrets, pool) + [
         var("QUEUE_HEALTH_CHECK_ACTIVE", "true"),
         var("QUEUE_HEALTH_CHECK_PORT", str(catalog.N8N_HTTP_PORT)),
         var("N8N_CONCURRENCY_PRODUCTION_LIMIT", str(s.workers.concurrency)),
     ] + broker_env(s, secrets.runner_tokens[name])
 
 
-def webhook_env(s: Settings, secrets: SecretValues) -> list[dict]:
+def webhook_env(s: Settings, secrets: SecretValues, pool: Optional[PostgresEndpoint] = None) -> list[dict]:
     # Webhook processors start no task broker (n8n's `webhook` command never needs one).
-    return n8n_common_env(s, secrets) + [var("N8N_PROXY_HOPS", "1")]
+    return n8n_common_env(s, secrets, pool) + [var("N8N_PROXY_HOPS", "1")]
 
 
 def runner_pool_env(s: Settings, broker_uri: str, token: Any) -> list[dict]:
@@ -133,7 +146,17 @@ DB_GRANTS_SQL = (
 )
 
 
-def db_setup_env(secrets: SecretValues) -> list[dict]:
+def db_setup_sql(s: Settings) -> str:
+    """The pre-deploy job's SQL. Through a transaction-mode pool, n8n's per-checkout
+    `SET statement_timeout` lands on whichever server connection is free, not necessarily the one its next
+    query runs on; making n8n's timeout the database default gives every server connection the same."""
+    pool = s.postgres.connection_pool
+    if pool is None or pool.mode != "transaction":
+        return DB_GRANTS_SQL
+    return DB_GRANTS_SQL + f" ALTER DATABASE {DB_NAME} SET statement_timeout = {catalog.N8N_STATEMENT_TIMEOUT_MS};"
+
+
+def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL) -> list[dict]:
     """libpq settings for the pre-deploy job: doadmin on the n8n database, certificate verified."""
     pg = POSTGRES_BINDING
     return [
@@ -144,7 +167,7 @@ def db_setup_env(secrets: SecretValues) -> list[dict]:
         secret("PGPASSWORD", secrets.db_admin_password),
         var("PGSSLMODE", "verify-full"),
         var("DB_CA_CERT", _bind(pg, "CA_CERT")),
-        var("DB_GRANTS_SQL", DB_GRANTS_SQL),
+        var("DB_GRANTS_SQL", sql),
     ]
 
 

@@ -1,26 +1,63 @@
-"""Managed PostgreSQL for n8n: a VPC-attached cluster (HA by default), n8n's own database and user."""
+"""Managed PostgreSQL for n8n: a VPC-attached cluster (HA by default), n8n's own database and user, and
+optionally a PgBouncer connection pool n8n connects through."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
 
 import pulumi
 import pulumi_digitalocean as do
 
+from . import capacity, catalog
 from .database import ClusterArgs, managed_cluster
-from .topology import DB_NAME, DB_USER
+from .env import PostgresEndpoint
+from .settings import Settings
+from .topology import DB_NAME, DB_POOL, DB_USER
+
+
+@dataclass
+class PoolArgs:
+    mode: str  # a PgBouncer mode n8n works with (catalog.POOL_MODES)
+    size: int  # server connections the pool may open
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Optional["PoolArgs"]:
+        size = capacity.stack_pool_size(s)
+        return None if size is None else cls(s.postgres.connection_pool.mode, size)
 
 
 class Postgres(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None,
+                 pool: Optional[PoolArgs] = None):
         super().__init__("n8n-platform:postgres:Postgres", name, None, opts)
         args.check("Postgres")
+        if pool is not None and pool.mode not in catalog.POOL_MODES:
+            raise ValueError(f"Postgres: pool mode {pool.mode!r} does not work with n8n; use one of "
+                             f"{', '.join(catalog.POOL_MODES)}")
         self.cluster, self.alerts = managed_cluster(name, "pg", args, self)
         child = pulumi.ResourceOptions(parent=self)
         # n8n connects as its own user to its own database, never as doadmin.
         self.database = do.DatabaseDb(f"{name}-db", cluster_id=self.cluster.id, name=DB_NAME, opts=child)
         self.user = do.DatabaseUser(f"{name}-user", cluster_id=self.cluster.id, name=DB_USER, opts=child)
+        self.pool = None
+        if pool is not None:
+            # Stateless: replacing it only moves n8n's connections, so it is not protected.
+            self.pool = do.DatabaseConnectionPool(
+                f"{name}-pool", cluster_id=self.cluster.id, name=DB_POOL, mode=pool.mode, size=pool.size,
+                db_name=self.database.name, user=self.user.name, opts=child,
+            )
         self.register_outputs({
             "cluster_id": self.cluster.id,
             "cluster_name": self.cluster.name,
             "database": self.database.name,
             "user": self.user.name,
+            "pool": self.pool.name if self.pool else None,
         })
+
+    def pool_endpoint(self) -> Optional[PostgresEndpoint]:
+        """Where n8n connects when the pool exists: its VPC host (the app is attached to the VPC), its
+        port and its name, which PgBouncer takes as the database name."""
+        if self.pool is None:
+            return None
+        return PostgresEndpoint(self.pool.private_host, self.pool.port.apply(str), self.pool.name)

@@ -160,6 +160,7 @@ AppSizeSlug = Annotated[str, _one_of(catalog.APP_SIZES, "App Platform instance s
 DatabaseSizeSlug = Annotated[str, _one_of(catalog.DATABASE_SIZES, "managed database sizes")]
 Seconds = Annotated[int, _between(1, 3600)]
 Percent = Annotated[int, _between(1, 100)]
+MonthlyUsd = Annotated[float, _between(0, 1_000_000)]
 
 
 class _Section(BaseModel):
@@ -223,6 +224,14 @@ class MaintenanceWindow(_Section):
     hour: Annotated[str, AfterValidator(_check_hour)] = "03:00"
 
 
+class ConnectionPool(_Section):
+    """A DigitalOcean (PgBouncer) connection pool between n8n and PostgreSQL."""
+
+    mode: Annotated[str, _one_of(catalog.POOL_MODES, "PgBouncer modes n8n works with")] = catalog.DEFAULT_POOL_MODE
+    # Server connections the pool may open; default: all the cluster allows beyond the headroom.
+    size: Optional[Annotated[int, _between(1, 5000)]] = None
+
+
 class PostgresSettings(_Section):
     version: Annotated[str, BeforeValidator(_no_whole_objects), _one_of(catalog.POSTGRES_VERSIONS, "PostgreSQL versions")] = (
         catalog.DEFAULT_POSTGRES_VERSION
@@ -230,6 +239,7 @@ class PostgresSettings(_Section):
     size: DatabaseSizeSlug = "db-s-2vcpu-4gb"
     nodes: Annotated[int, _between(1, catalog.MAX_DATABASE_NODES)] = 2
     maintenance: MaintenanceWindow = MaintenanceWindow()
+    connection_pool: Optional[ConnectionPool] = None
 
 
 class ValkeySettings(_Section):
@@ -239,6 +249,20 @@ class ValkeySettings(_Section):
     size: DatabaseSizeSlug = "db-s-1vcpu-2gb"
     nodes: Annotated[int, _between(1, catalog.MAX_DATABASE_NODES)] = 2
     maintenance: MaintenanceWindow = MaintenanceWindow(day="sunday", hour="04:00")
+
+
+class PriceOverrides(_Section):
+    """Monthly USD prices that replace components/prices.toml for this stack: App Platform per instance,
+    databases per node."""
+
+    app: dict[AppSizeSlug, MonthlyUsd] = {}
+    postgres: dict[DatabaseSizeSlug, MonthlyUsd] = {}
+    valkey: dict[DatabaseSizeSlug, MonthlyUsd] = {}
+
+
+class CostSettings(_Section):
+    monthly_budget: Optional[Annotated[float, _between(1, 1_000_000)]] = None
+    prices: PriceOverrides = PriceOverrides()
 
 
 class SlackWebhook(_Section):
@@ -270,6 +294,7 @@ class Settings(_Section):
     postgres: PostgresSettings = PostgresSettings()
     valkey: ValkeySettings = ValkeySettings()
     alerts: AlertSettings = AlertSettings()
+    cost: CostSettings = CostSettings()
     # Secrets: set with `pulumi config set --secret`; generated when absent (see components/secrets.py).
     encryption_key: Optional[SecretStr] = None
     runner_auth_tokens: dict[str, SecretStr] = Field(default_factory=dict)
@@ -323,7 +348,10 @@ def _pydantic_problems(err: ValidationError, raw: Mapping[str, Any]) -> list[Pro
     problems = []
     for e in err.errors(include_url=False):
         loc = [str(p) for p in e["loc"]]
-        value = _lookup(raw, loc)
+        # A bad mapping key (e.g. a size slug in cost.prices.app) arrives as [..., slug, "[key]"].
+        bad_key = loc[-1:] == ["[key]"]
+        loc = loc[:-1] if bad_key else loc
+        value = loc[-1] if bad_key else _lookup(raw, loc)
         if e["type"] == "extra_forbidden":
             known = sorted(f.alias or n for n, f in _model_at(loc[:-1]).model_fields.items())
             close = difflib.get_close_matches(loc[-1], known, n=1)
@@ -397,7 +425,8 @@ def _cross_checks(s: Settings) -> list[Problem]:
     check_scaling("main", s.main.size, s.main.instances, s.main.autoscaling)
     check_scaling("runners", s.runners.size, s.runners.instances, s.runners.autoscaling)
     if s.webhooks.processors or s.webhooks.autoscaling:
-        check_scaling("webhooks", s.webhooks.size, s.webhooks.processors, s.webhooks.autoscaling)
+        # processors: 0 with autoscaling means "autoscaled processors", not an instance count.
+        check_scaling("webhooks", s.webhooks.size, s.webhooks.processors or None, s.webhooks.autoscaling)
 
     main_scales = s.main.instances > 1 or s.main.autoscaling is not None
     if main_scales and not s.n8n.multi_main:
@@ -427,8 +456,26 @@ def _cross_checks(s: Settings) -> list[Problem]:
                     "worker concurrency (it starves the queue); add worker pairs instead",
                     s.workers.concurrency))
 
+    problems += _connection_problems(s)
     problems += _secret_problems(s)
     return problems
+
+
+def _connection_problems(s: Settings) -> list[Problem]:
+    from .capacity import stack_connection_budget  # stdlib-only arithmetic shared with the policy pack
+
+    budget = stack_connection_budget(s)
+    if budget.fits:
+        return []
+    pool = s.postgres.connection_pool
+    if pool is not None and pool.size is not None:
+        return [Problem("postgres.connectionPool.size",
+                        f"asks for more server connections than the cluster has: {budget.working}. Lower it "
+                        "or leave it unset to use all the cluster allows", pool.size)]
+    return [Problem("postgres.size",
+                    f"has too few connections for n8n at maximum scale: {budget.working}. Pick a larger "
+                    "postgres.size, lower n8n.dbPoolSize, or put a PgBouncer pool in front "
+                    "(postgres.connectionPool: {mode: transaction})", s.postgres.size)]
 
 
 def _secret_problems(s: Settings) -> list[Problem]:

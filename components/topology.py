@@ -26,6 +26,9 @@ VALKEY_BINDING = "valkey"
 # The dedicated database and user n8n connects as (never doadmin).
 DB_NAME = "n8n"
 DB_USER = "n8n"
+# The PgBouncer connection pool in front of that database, when a stack asks for one; clients name the
+# pool as their database.
+DB_POOL = "n8n-pool"
 
 
 def worker(i: int) -> str:

@@ -109,6 +109,11 @@ class ProviderMocks(pulumi_mocks.Mocks):
                 password=_pseudo_random(args.name + "/doadmin", 24), database="defaultdb",
                 urn=f"do:dbaas:{rid}",
             )
+        elif args.typ == "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool":
+            # DigitalOcean's pools listen on the cluster's hosts, port 25061.
+            host = f"{inputs.get('name', args.name)}-do-user-0.db.ondigitalocean.com"
+            inputs.update(host=host, private_host=f"private-{host}", port=25061,
+                          password=_pseudo_random(args.name + "/pool", 24))
         elif args.typ == "digitalocean:index/app:App":
             name = inputs.get("spec", {}).get("name", args.name)
             inputs.update(live_url=f"https://{name}-{_stable_id(name)[:5]}.ondigitalocean.app",

@@ -4,8 +4,10 @@ redacted, without Pulumi or a cloud account.
     python -m offline.render prod            # YAML to stdout
     python -m offline.render prod -o spec.yaml
 
-Values only known after `pulumi up` (the VPC id) and secrets appear as `<...>` placeholders; replace
-them before handing the file to doctl. Exit codes: 0 rendered, 2 invalid settings or unknown stack.
+Values only known after `pulumi up` (the VPC id, a connection pool's host) and secrets appear as `<...>`
+placeholders; replace them before handing the file to doctl. The stack's monthly cost and capacity go to
+stderr (`-q` leaves them out), so stdout stays the spec. Exit codes: 0 rendered, 2 invalid settings or
+unknown stack.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ import yaml
 
 from components.app_spec import build_app_spec
 from components.database import cluster_name
-from components.env import SecretValues
+from components.env import PostgresEndpoint, SecretValues
 from components.settings import Settings, SettingsError
 from components.stack import settings_from_file
-from components.topology import plan
+from components.topology import DB_POOL, plan
+from offline.cost import stack_summary
 
 VPC_PLACEHOLDER = "<vpc-id: known after pulumi up>"
+# A connection pool's private host and port are DigitalOcean's to choose.
+POOL_PLACEHOLDER = PostgresEndpoint("<connection pool private host: known after pulumi up>",
+                                    "<connection pool port: known after pulumi up>", DB_POOL)
 
 
 def redacted(what: str) -> str:
@@ -44,6 +50,7 @@ def offline_spec(s: Settings) -> dict:
         postgres_cluster=cluster_name(s, "pg"),
         valkey_cluster=cluster_name(s, "valkey"),
         secrets=secrets,
+        postgres_pool=POOL_PLACEHOLDER if s.postgres.connection_pool else None,
     )
 
 
@@ -55,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.render", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("-o", "--output", help="write to this file instead of stdout")
+    parser.add_argument("-q", "--quiet", action="store_true", help="leave out the cost and capacity summary")
     args = parser.parse_args(argv)
     try:
         settings = settings_from_file(args.stack)
@@ -67,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             fh.write(text)
     else:
         sys.stdout.write(text)
+    if not args.quiet:
+        print(stack_summary(settings), file=sys.stderr)
     return 0
 
 

@@ -141,6 +141,12 @@ def test_multi_main_with_a_license_may_autoscale_main():
     assert s.main.autoscaling.max_instances == 3
 
 
+def test_webhook_processors_may_autoscale_without_an_instance_count():
+    # `processors` defaults to 0; with autoscaling that means "autoscaled processors", not instance_count 0.
+    s = settings_with({"webhooks": {"size": "apps-d-1vcpu-1gb", "autoscaling": {"minInstances": 1, "maxInstances": 3}}})
+    assert s.webhooks.autoscaling.max_instances == 3
+
+
 def test_unknown_stack_names_the_stacks_that_exist():
     with pytest.raises(SettingsError) as err:
         settings_from_file("qa")
