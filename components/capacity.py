@@ -9,7 +9,8 @@ n8n or DigitalOcean fact behind it; README.md § Cost and capacity lists them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
+from urllib.parse import urlparse
 
 from . import catalog
 from .topology import plan
@@ -173,6 +174,60 @@ def memory_warning(size_slug: str, concurrency: int) -> Optional[str]:
             f"{concurrency} × {MIB_PER_EXECUTION} MiB per execution) but {size_slug} gives "
             f"{usable} MiB at {int(MEMORY_CEILING * 100)}% of its memory; use a larger workers.size or at most "
             f"{max_concurrency_for(size_slug)} (workers.concurrency)")
+
+
+# --- the same rules read from an App spec (what the policy pack receives) -------------------------
+
+
+def spec_value(obj: Mapping[str, Any], snake: str) -> Any:
+    """A key in the API's snake_case or the engine's camelCase."""
+    if snake in obj:
+        return obj[snake]
+    head, *rest = snake.split("_")
+    return obj.get(head + "".join(w.title() for w in rest))
+
+
+def instance_range(component: Mapping[str, Any]) -> tuple[int, int]:
+    auto = spec_value(component, "autoscaling")
+    if auto:
+        return int(spec_value(auto, "min_instance_count")), int(spec_value(auto, "max_instance_count"))
+    count = int(spec_value(component, "instance_count") or 1)
+    return count, count
+
+
+def _components(spec: Mapping[str, Any], repository: str) -> list[Mapping[str, Any]]:
+    return [c for kind in ("services", "workers") for c in spec.get(kind) or []
+            if (c.get("image") or {}).get("repository") == repository]
+
+
+def _env(component: Mapping[str, Any]) -> dict[str, Any]:
+    return {e["key"]: e.get("value") for e in component.get("envs") or []}
+
+
+def processes_from_app_spec(spec: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    """`connection_budget`'s input from an App spec: every n8n service with its pool size and maximum."""
+    return {c["name"]: (int(_env(c).get("DB_POSTGRESDB_POOL_SIZE") or catalog.DEFAULT_DB_POOL_SIZE),
+                        instance_range(c)[1])
+            for c in _components(spec, catalog.N8N_IMAGE[1])}
+
+
+def runner_warnings_from_app_spec(spec: Mapping[str, Any]) -> list[str]:
+    """`runner_warning` for every worker pair in an App spec. Main, when it is a broker, runs manual
+    executions, which N8N_CONCURRENCY_PRODUCTION_LIMIT does not bound: it is not checked."""
+    n8n = {c["name"]: c for c in _components(spec, catalog.N8N_IMAGE[1])}
+    warnings = []
+    for pool in _components(spec, catalog.RUNNERS_IMAGE[1]):
+        env = _env(pool)
+        broker = n8n.get(urlparse(str(env.get("N8N_RUNNERS_TASK_BROKER_URI", ""))).hostname or "")
+        limit = _env(broker).get("N8N_CONCURRENCY_PRODUCTION_LIMIT") if broker else None
+        if limit is None:
+            continue
+        slots = instance_range(pool)[1] * int(env.get("N8N_RUNNERS_MAX_CONCURRENCY") or
+                                               catalog.DEFAULT_RUNNER_MAX_CONCURRENCY)
+        warning = runner_warning(ExecutionCapacity(1, int(limit), slots))
+        if warning:
+            warnings.append(f"{pool['name']}: {warning}")
+    return warnings
 
 
 # --- everything a stack should hear about --------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 from . import catalog
+from .capacity import instance_range, spec_value
 from .topology import DB_SETUP_JOB, plan
 
 if TYPE_CHECKING:
@@ -158,28 +159,13 @@ def deployment_from_settings(s: "Settings") -> Deployment:
     )
 
 
-def _get(obj: Mapping[str, Any], snake: str) -> Any:
-    """Read a key in the API's snake_case or the engine's camelCase (what a policy receives)."""
-    if snake in obj:
-        return obj[snake]
-    head, *rest = snake.split("_")
-    return obj.get(head + "".join(w.title() for w in rest))
-
-
 def deployment_from_app_spec(spec: Mapping[str, Any], clusters: Iterable[Cluster]) -> Deployment:
-    """The App spec's services, workers and jobs (API or engine shape), plus the clusters it attaches."""
-    components, jobs = [], []
-    for kind in ("services", "workers"):
-        for c in spec.get(kind) or []:
-            auto = _get(c, "autoscaling")
-            if auto:
-                low, high = _get(auto, "min_instance_count"), _get(auto, "max_instance_count")
-            else:
-                low = high = _get(c, "instance_count") or 1
-            components.append(Component(c["name"], _get(c, "instance_size_slug"), int(low), int(high)))
-    for j in spec.get("jobs") or []:
-        jobs.append(Job(j["name"], _get(j, "instance_size_slug")))
-    return Deployment(tuple(components), tuple(jobs), tuple(clusters), vpc=bool(_get(spec, "vpc") or spec.get("vpcs")))
+    """The App spec's services, workers and jobs (API or engine shape, as the policy pack receives it),
+    plus the clusters it attaches."""
+    components = [Component(c["name"], spec_value(c, "instance_size_slug"), *instance_range(c))
+                  for kind in ("services", "workers") for c in spec.get(kind) or []]
+    jobs = [Job(j["name"], spec_value(j, "instance_size_slug")) for j in spec.get("jobs") or []]
+    return Deployment(tuple(components), tuple(jobs), tuple(clusters), vpc=bool(spec.get("vpc") or spec.get("vpcs")))
 
 
 # The deployment DigitalOcean's n8n template describes (AppPlatform-Templates/n8n-appplatform,

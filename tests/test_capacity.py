@@ -166,3 +166,30 @@ def test_worker_memory_rule_of_thumb():
     assert "needs about 834 MiB" in warning and "at most 11 (workers.concurrency)" in warning
     s = settings({"workers": {"size": "apps-s-1vcpu-1gb", "concurrency": 40}})
     assert any("workers.size" in w for w in capacity.capacity_warnings(s))
+
+
+# --- the same rules from an App spec: what the policy pack will read --------------------------------
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"webhooks": {"size": "apps-d-1vcpu-1gb", "autoscaling": {"maxInstances": 3}}, "n8n": {"dbPoolSize": 3}},
+    {"n8n": {"offloadManualExecutions": False}, "workers": {"pairs": 3}},
+])
+def test_connections_read_from_the_engines_app_spec_match_the_settings(overrides):
+    s = settings(overrides)
+    spec = app_spec(run_stack("prod", overrides))  # camelCase, as a policy receives it
+    assert capacity.processes_from_app_spec(spec) == capacity.connection_processes(s)
+    assert capacity.processes_from_app_spec(offline_spec(s)) == capacity.connection_processes(s)  # API shape
+
+
+def test_runner_shortfall_read_from_the_app_spec_names_each_pool():
+    overrides = {"workers": {"concurrency": 20}, "runners": {"maxConcurrency": 10}}
+    spec = app_spec(run_stack("prod", overrides))
+    warnings = capacity.runner_warnings_from_app_spec(spec)
+    assert [w.split(":")[0] for w in warnings] == ["n8n-runners-1", "n8n-runners-2"]
+    assert warnings[0].endswith(capacity.runner_warning(capacity.execution_capacity(settings(overrides))))
+    assert capacity.runner_warnings_from_app_spec(offline_spec(settings())) == []
+    # main's own pool (offload off) is not held to a production concurrency limit
+    off = offline_spec(settings({"n8n": {"offloadManualExecutions": False}, "runners": {"maxConcurrency": 5}}))
+    assert [w.split(":")[0] for w in capacity.runner_warnings_from_app_spec(off)] == ["n8n-runners-1", "n8n-runners-2"]
