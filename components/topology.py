@@ -26,6 +26,9 @@ VALKEY_BINDING = "valkey"
 # The dedicated database and user n8n connects as (never doadmin).
 DB_NAME = "n8n"
 DB_USER = "n8n"
+# Resource-name suffix of the generated N8N_ENCRYPTION_KEY; the policy pack finds the key by it to
+# check that it is protected.
+ENCRYPTION_KEY_RESOURCE_SUFFIX = "encryption-key"
 
 
 def worker(i: int) -> str:
