@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Iterable, Mapping, Optional
 
 import grpc
 import jsonschema
@@ -193,7 +192,7 @@ class PolicyPack:
         self._log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [python, "-u", "-m", "pulumi.policy", NO_ENGINE, "."], cwd=pack_dir,
-            stdout=subprocess.PIPE, stderr=self._log, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            stdout=subprocess.PIPE, stderr=self._log,
         )
         port = self._read_port()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -207,9 +206,11 @@ class PolicyPack:
         reader.join(START_TIMEOUT_SECONDS)
         text = line[0].decode().strip() if line else ""
         if not text.isdigit():
+            code = self.process.poll()
+            why = f"exited with code {code}" if code is not None else f"printed no port in {START_TIMEOUT_SECONDS} s"
+            log = self.log()
             self.close()
-            raise PolicyPackError(f"the policy pack did not start (no port printed within "
-                                  f"{START_TIMEOUT_SECONDS} s):\n{self.log()}")
+            raise PolicyPackError(f"the policy pack did not start ({why}):\n{log}")
         return int(text)
 
     def log(self) -> str:

@@ -68,7 +68,8 @@ def _generated(stack: Stack, app: PolicyResource, unknown: list[str]) -> StackPr
         else:
             strong += 1
     if strong < len(unknown):
-        yield app.urn, (f"{', '.join(unknown)} are only known after `pulumi up`, and the app's spec depends "
+        yield app.urn, (f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} only known after "
+                        "`pulumi up`, and the app's spec depends "
                         f"on {strong} random generator(s) of at least {catalog.MIN_SECRET_LENGTH} characters "
                         f"for {len(unknown)} distinct secret(s): generate each secret with its own "
                         "RandomPassword, or set it with `pulumi config set --secret`")

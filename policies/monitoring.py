@@ -44,10 +44,10 @@ def _missing_rules(where: str, alerts: Any, required: tuple[str, ...]) -> list[s
     missing = [r for r in required if r not in live]
     if missing:
         problems.append(f"{where} has no {', '.join(missing)} alert")
-    silent = [r for r in required if r in live
-              and not _has_destination(live[r].get("destinations"), "emails", "slackWebhooks")]
+    silent = [r for r, alert in live.items()
+              if not _has_destination(alert.get("destinations"), "emails", "slackWebhooks")]
     if silent:
-        problems.append(f"{where}: the {', '.join(silent)} alert has no destination (emails or Slack)")
+        problems.append(f"{where}: the {', '.join(silent)} alert(s) have no destination (emails or Slack)")
     return problems
 
 

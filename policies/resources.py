@@ -165,14 +165,7 @@ class Component:
 
     @property
     def env(self) -> dict[str, dict]:
-        envs = self.data.get("envs") or []
-        if is_unknown(envs):
-            return {}
-        return {e.get("key"): e for e in envs if isinstance(e, dict)}
-
-    @property
-    def envs_unknown(self) -> bool:
-        return is_unknown(self.data.get("envs"))
+        return {e.get("key"): e for e in self.data.get("envs") or [] if isinstance(e, dict)}
 
     def value(self, key: str, default: Any = None) -> Any:
         entry = self.env.get(key)
@@ -229,9 +222,6 @@ class AppSpec:
         """n8n processes that execute workflows, so run Code nodes and need a task broker."""
         return [c for c in self.n8n_processes() if c.executes_workflows]
 
-    def component(self, name: str) -> Optional[Component]:
-        return next((c for c in self.components() if c.name == name), None)
-
     def databases(self) -> list[dict]:
         items = self.data.get("databases") or []
         return [] if is_unknown(items) else [d for d in items if isinstance(d, dict)]
@@ -245,7 +235,11 @@ def app_spec(props: dict) -> tuple[Optional[AppSpec], list[str]]:
     if is_unknown(spec) or any(is_unknown(spec.get(k)) for k in ("services", "workers", "jobs")):
         return None, ["the App spec is not known at preview, so it cannot be checked; build it from "
                       "values known before `pulumi up`"]
-    return AppSpec(spec), []
+    readable = AppSpec(spec)
+    hidden = [c.name for c in readable.components() if is_unknown(c.data.get("envs"))]
+    if hidden:
+        return None, [f"the env vars of {', '.join(hidden)} are not known at preview, so they cannot be checked"]
+    return readable, []
 
 
 def app_check(check: Callable[[AppSpec, ResourceValidationArgs], Problems]):
