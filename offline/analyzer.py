@@ -171,8 +171,8 @@ def reconcile(info: proto.AnalyzerInfo, given: Mapping[str, PolicySetting], sour
             if key == name:
                 props.update(setting.properties)
         if schema.get("properties") or props:
-            full = {"type": "object", "properties": schema.get("properties", {}),
-                    "additionalProperties": False, **({"required": schema["required"]} if schema.get("required") else {})}
+            full = {"type": "object", "properties": schema.get("properties", {}), "additionalProperties": False,
+                    "required": schema.get("required", [])}
             for err in jsonschema.Draft7Validator(full).iter_errors(props):
                 where = ".".join(str(p) for p in err.absolute_path)
                 problems.append(f"{name}{'.' + where if where else ''}: {err.message}")

@@ -121,8 +121,8 @@ def runner_token_problems(stack: Stack) -> StackProblems:
         keys = {v for v in _key_values(spec).values() if not is_unknown(v)}
         seen: dict[str, str] = {}
         for broker, token in tokens.items():
-            if is_unknown(token):
-                continue
+            if is_unknown(token) or not token:
+                continue  # unknown: see below; empty: reported above
             if token in keys:
                 yield app.urn, (f"{broker}: {RUNNER_TOKEN} equals {ENCRYPTION_KEY}; a runner token must open "
                                 "nothing else")

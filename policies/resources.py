@@ -60,9 +60,8 @@ StackProblems = Iterable[tuple[Optional[str], str]]  # (urn of the offending res
 
 
 def resource_policy(*, name: str, description: str, severity: Severity, remediation: str,
-                    types: tuple[str, ...], check: Callable[[dict, ResourceValidationArgs], Problems],
-                    level: EnforcementLevel = EnforcementLevel.MANDATORY,
-                    config_schema=None) -> ResourceValidationPolicy:
+                    types: tuple[str, ...], check: Callable[[dict, ResourceValidationArgs], Problems]
+                    ) -> ResourceValidationPolicy:
     """A policy that runs `check(plain_props, args)` on every resource of `types`; each string it yields
     is one violation."""
 
@@ -73,8 +72,8 @@ def resource_policy(*, name: str, description: str, severity: Severity, remediat
             report_violation(problem)
 
     return ResourceValidationPolicy(name=name, description=description, validate=validate,
-                                    enforcement_level=level, severity=severity,
-                                    remediation_steps=remediation, config_schema=config_schema)
+                                    enforcement_level=EnforcementLevel.MANDATORY, severity=severity,
+                                    remediation_steps=remediation)
 
 
 def stack_policy(*, name: str, description: str, severity: Severity, remediation: str,
@@ -232,6 +231,8 @@ def app_spec(props: dict) -> tuple[Optional[AppSpec], list[str]]:
     spec = props.get("spec")
     if spec is None:
         return None, ["the App has no spec"]
+    if not isinstance(spec, dict) and not is_unknown(spec):
+        return None, ["the App spec is not an object"]
     if is_unknown(spec) or any(is_unknown(spec.get(k)) for k in ("services", "workers", "jobs")):
         return None, ["the App spec is not known at preview, so it cannot be checked; build it from "
                       "values known before `pulumi up`"]

@@ -54,7 +54,8 @@ def test_unknown_stack_is_bad_input(capsys):
 
 
 @pytest.mark.parametrize("config,fragment", [
-    ({"database-high-availibility": "advisory"}, "no such policy in the pack (did you mean database-high-availability?)"),
+    ({"database-high-availibility": "advisory"},
+     "no such policy in the pack (did you mean database-high-availability?)"),
     ({"valkey-noeviction": "optional"}, "'optional' is not an enforcement level"),
     ({"database-trusted-sources": {"allowedSources": "0.0.0.0/0"}}, "database-trusted-sources.allowedSources"),
     ({"database-trusted-sources": {"allowedSources": ["anywhere"]}}, "does not match"),
@@ -72,6 +73,16 @@ def test_a_pack_that_cannot_start_is_reported_with_its_error(tmp_path):
     (tmp_path / "__main__.py").write_text("raise SystemExit('policies could not load')\n")
     with pytest.raises(PolicyPackError, match="policies could not load"):
         PolicyPack(pack_dir=tmp_path)
+
+
+def test_a_policy_that_crashes_is_a_pack_failure_not_a_verdict(tmp_path, prod):
+    (tmp_path / "__main__.py").write_text(
+        "from pulumi_policy import PolicyPack, ResourceValidationPolicy\n"
+        "def broken(args, report):\n    raise RuntimeError('bug in a policy')\n"
+        "PolicyPack('broken', [ResourceValidationPolicy('broken', 'Always crashes.', broken)])\n")
+    with PolicyPack(pack_dir=tmp_path) as broken:
+        with pytest.raises(PolicyPackError, match=r"failed on Analyze\(n8n-[a-z-]+\): .*bug in a policy"):
+            broken.check(prod.resources)
 
 
 def test_verdicts_are_data_and_the_table_shows_each(pack, prod):
