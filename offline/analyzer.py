@@ -115,8 +115,7 @@ class PolicySetting:
 
 
 def read_policy_config(path: Path) -> dict[str, PolicySetting]:
-    """Parse a policy-pack config file as the CLI does: `{"policy": "advisory"}` or
-    `{"policy": {"enforcementLevel": "advisory", "<property>": ...}}`; `"all"` sets every policy's level."""
+    """Read a policy-pack config file (`--policy-pack-config`)."""
     try:
         text = path.read_text()
     except OSError as err:
@@ -127,8 +126,14 @@ def read_policy_config(path: Path) -> dict[str, PolicySetting]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise PolicyConfigError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    return parse_policy_config(data, str(path))
+
+
+def parse_policy_config(data: object, source: str = "config") -> dict[str, PolicySetting]:
+    """Policy-pack config as the CLI reads it: `{"policy": "advisory"}` or
+    `{"policy": {"enforcementLevel": "advisory", "<property>": ...}}`; `"all"` sets every policy's level."""
     if not isinstance(data, dict):
-        raise PolicyConfigError(f"{path}: must be a JSON object of policy name -> level or settings")
+        raise PolicyConfigError(f"{source}: must be a JSON object of policy name -> level or settings")
     config = {}
     for name, value in data.items():
         if isinstance(value, str):
@@ -137,9 +142,9 @@ def read_policy_config(path: Path) -> dict[str, PolicySetting]:
             props = dict(value)
             level = props.pop("enforcementLevel", "")
         else:
-            raise PolicyConfigError(f"{path}: {name}: must be an enforcement level or an object of settings")
+            raise PolicyConfigError(f"{source}: {name}: must be an enforcement level or an object of settings")
         if level and level not in LEVELS:
-            raise PolicyConfigError(f"{path}: {name}: {level!r} is not an enforcement level "
+            raise PolicyConfigError(f"{source}: {name}: {level!r} is not an enforcement level "
                                     f"({', '.join(LEVELS)})")
         config[name] = PolicySetting(level, props)
     return config

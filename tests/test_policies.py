@@ -17,7 +17,7 @@ import pytest
 from google.protobuf import json_format
 from pulumi.runtime.proto import analyzer_pb2 as proto
 
-from offline.analyzer import reconcile, read_policy_config
+from offline.analyzer import parse_policy_config, reconcile
 from stackedit import UNKNOWN, StackEdit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,10 +30,7 @@ ADVISORY_BY_DEFAULT = {"connection-budget"}
 @contextlib.contextmanager
 def configured(pack, given: dict):
     """Run with a policy-pack config ({"policy": "advisory" | {...}}), then restore the pack's defaults."""
-    path = ROOT / ".pytest_cache" / "policy-config.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(given))
-    pack.configure(reconcile(pack.info(), read_policy_config(path)))
+    pack.configure(reconcile(pack.info(), parse_policy_config(given)))
     try:
         yield
     finally:
