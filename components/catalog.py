@@ -42,6 +42,9 @@ N8N_STATEMENT_TIMEOUT_MS = 300_000
 DEFAULT_GRACEFUL_SHUTDOWN_SECONDS = 30
 # Time App Platform's termination grace period gives beyond n8n's own graceful shutdown.
 SHUTDOWN_MARGIN_SECONDS = 15
+# App Platform's `termination.grace_period_seconds` when a component does not set it (DigitalOcean's
+# OpenAPI app spec: "Default 120", 1-600).
+APP_PLATFORM_DEFAULT_GRACE_PERIOD_SECONDS = 120
 # N8N_RUNNERS_TASK_TIMEOUT: the launcher defaults to 60 s and the broker to 300 s; we set one value on
 # both so a long Code node is not cut by whichever side has the shorter default.
 DEFAULT_TASK_TIMEOUT_SECONDS = 300
@@ -53,6 +56,11 @@ PLACEHOLDER_SECRETS = frozenset(
      "your_secret", "example", "test", "todo", "xxx", "replace-me", "replaceme"}
 )
 MIN_SECRET_LENGTH = 32
+
+
+def is_placeholder_secret(value: str) -> bool:
+    """A value copied from a template instead of a real secret (`<REQUIRED>`, `changeme`, ...)."""
+    return value.strip().lower() in PLACEHOLDER_SECRETS or value.startswith("<")
 
 # --- DigitalOcean regions ------------------------------------------------------------------------
 

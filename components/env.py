@@ -76,6 +76,7 @@ def n8n_common_env(s: Settings, secrets: SecretValues, pool: Optional[PostgresEn
         var("QUEUE_BULL_REDIS_USERNAME", _bind(vk, "USERNAME")),
         var("QUEUE_BULL_REDIS_PASSWORD", _bind(vk, "PASSWORD")),
         var("QUEUE_BULL_REDIS_TLS", "true"),
+        # n8n 2.41.1 @n8n/config scaling-mode.config: this env var is ioredis' `tls.rejectUnauthorized`.
         var("QUEUE_BULL_REDIS_TLS_VALIDATE_CERTIFICATE", "true"),
         # Workers render $execution.resumeUrl and webhook URLs too, so every process gets the public URL.
         var("N8N_WEBHOOK_URL", APP_URL),

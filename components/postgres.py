@@ -37,8 +37,10 @@ class Postgres(pulumi.ComponentResource):
                              f"{', '.join(catalog.POOL_MODES)}")
         self.cluster, self.alerts = managed_cluster(name, "pg", args, self)
         child = pulumi.ResourceOptions(parent=self)
-        # n8n connects as its own user to its own database, never as doadmin.
-        self.database = do.DatabaseDb(f"{name}-db", cluster_id=self.cluster.id, name=DB_NAME, opts=child)
+        # n8n connects as its own user to its own database, never as doadmin. Deleting the database
+        # deletes every workflow and credential, so it is protected like the cluster.
+        self.database = do.DatabaseDb(f"{name}-db", cluster_id=self.cluster.id, name=DB_NAME,
+                                      opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         self.user = do.DatabaseUser(f"{name}-user", cluster_id=self.cluster.id, name=DB_USER, opts=child)
         self.pool = None
         if pool is not None:

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_random as random
 
 from .settings import Settings
-from .topology import plan
+from .topology import ENCRYPTION_KEY_RESOURCE_SUFFIX, plan
 
 GENERATED_LENGTH = 48  # alphanumerics: about 285 bits, and no quoting surprises in env vars
 
@@ -47,7 +47,7 @@ class Secrets(pulumi.ComponentResource):
             self.encryption_key = pulumi.Output.secret(args.encryption_key)
         else:
             # Every stored credential is encrypted with this key: losing it makes them unreadable.
-            self.encryption_key = self._generate(f"{name}-encryption-key", protect=args.protect)
+            self.encryption_key = self._generate(f"{name}-{ENCRYPTION_KEY_RESOURCE_SUFFIX}", protect=args.protect)
         # Keyed by broker: adding a worker pair adds a token and leaves the others alone.
         self.runner_tokens = {
             broker: (pulumi.Output.secret(args.runner_tokens[broker]) if broker in args.runner_tokens

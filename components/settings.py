@@ -493,7 +493,7 @@ def _secret_problems(s: Settings) -> list[Problem]:
             continue
         values[key] = token.get_secret_value()
     for key, value in values.items():
-        if value.strip().lower() in catalog.PLACEHOLDER_SECRETS or value.startswith("<"):
+        if catalog.is_placeholder_secret(value):
             problems.append(Problem(key, "is a placeholder; set a real secret or unset it to have one generated",
                                     value, secret=True))
         elif len(value) < catalog.MIN_SECRET_LENGTH:

@@ -29,6 +29,9 @@ DB_USER = "n8n"
 # The PgBouncer connection pool in front of that database, when a stack asks for one; clients name the
 # pool as their database.
 DB_POOL = "n8n-pool"
+# Resource-name suffix of the generated N8N_ENCRYPTION_KEY; the policy pack finds the key by it to
+# check that it is protected.
+ENCRYPTION_KEY_RESOURCE_SUFFIX = "encryption-key"
 
 
 def worker(i: int) -> str:

@@ -1,7 +1,8 @@
-"""Session fixtures: the shipped stacks, each run once under mocks."""
+"""Session fixtures: the shipped stacks, each run once under mocks, and the policy pack, started once."""
 
 import pytest
 
+from offline.analyzer import PolicyPack, reconcile
 from offline.engine import ProgramRun
 from stackrun import run_stack
 
@@ -14,3 +15,12 @@ def prod() -> ProgramRun:
 @pytest.fixture(scope="session")
 def staging() -> ProgramRun:
     return run_stack("staging")
+
+
+@pytest.fixture(scope="session")
+def pack():
+    """The policy pack, started once for the session the way the Pulumi CLI starts it, configured with
+    its own defaults (tests that configure it otherwise restore this)."""
+    with PolicyPack() as running:
+        running.configure(reconcile(running.info(), {}))
+        yield running

@@ -1,0 +1,199 @@
+"""Checklist: strong encryption key, runner auth token, strong unique keys, runner tokens secured.
+
+n8n encrypts every stored credential with N8N_ENCRYPTION_KEY; every process must hold the same key or
+workers cannot read what main stored. A task broker admits runners that present its
+N8N_RUNNERS_AUTH_TOKEN; one token per broker means a leaked token opens one runner pool, not all.
+
+Unknown values: at a first preview the generated secrets are unknown (RandomPassword results exist
+only after `pulumi up`). An unknown secret is accepted when the App's spec depends on random
+generators that are all at least 32 characters long, at least one per distinct unknown secret; any
+other unknown secret is a violation, because its strength and uniqueness cannot be shown.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+from pulumi_policy import PolicyResource, Severity
+
+from components import catalog
+
+from .resources import (APP, RANDOM_PASSWORD, RANDOM_STRING, AppSpec, Component, Stack, StackProblems,
+                        app_check, broker_address, is_unknown, number, resource_policy, stack_policy)
+
+ENCRYPTION_KEY = "N8N_ENCRYPTION_KEY"
+RUNNER_TOKEN = "N8N_RUNNERS_AUTH_TOKEN"
+GENERATORS = (RANDOM_PASSWORD, RANDOM_STRING)
+
+
+def _weakness(value: Any) -> Optional[str]:
+    """Why a known secret value is not a real, strong secret; None when it is."""
+    if not isinstance(value, str) or not value:
+        return "is empty"
+    if catalog.is_placeholder_secret(value):
+        return "is a placeholder copied from a template"
+    if len(value) < catalog.MIN_SECRET_LENGTH:
+        return f"has {len(value)} characters; it needs at least {catalog.MIN_SECRET_LENGTH}"
+    return None
+
+
+def _entry_problems(component: Component, key: str) -> list[str]:
+    entry = component.env.get(key)
+    if entry is None:
+        return [f"{component.name}: {key} is not set"]
+    problems = []
+    if entry.get("type") != "SECRET":
+        problems.append(f"{component.name}: {key} is type {entry.get('type') or 'GENERAL'}, so App Platform "
+                        "shows it in plain text; make it type SECRET")
+    value = entry.get("value")
+    weakness = None if is_unknown(value) else _weakness(value)
+    if weakness:
+        problems.append(f"{component.name}: {key} {weakness}")
+    return problems
+
+
+def _generated(stack: Stack, app: PolicyResource, unknown: list[str]) -> StackProblems:
+    """Unknown secrets pass only when they can all come from distinct, long enough random generators."""
+    if not unknown:
+        return
+    strong = 0
+    for generator in [d for t in GENERATORS for d in stack.dependencies_of_type(app, "spec", t)]:
+        length = number(stack.props(generator).get("length"))
+        if length is None or length < catalog.MIN_SECRET_LENGTH:
+            shown = "an unknown number of" if length is None else f"{length:.0f}"
+            yield generator.urn, (f"{generator.name} generates {shown} characters and the app's secrets "
+                                  f"depend on it; every generated secret needs at least "
+                                  f"{catalog.MIN_SECRET_LENGTH}")
+        else:
+            strong += 1
+    if strong < len(unknown):
+        yield app.urn, (f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} only known after "
+                        "`pulumi up`, and the app's spec depends "
+                        f"on {strong} random generator(s) of at least {catalog.MIN_SECRET_LENGTH} characters "
+                        f"for {len(unknown)} distinct secret(s): generate each secret with its own "
+                        "RandomPassword, or set it with `pulumi config set --secret`")
+
+
+def _key_values(spec: AppSpec) -> dict[str, Any]:
+    return {c.name: c.value(ENCRYPTION_KEY) for c in spec.n8n_processes() if ENCRYPTION_KEY in c.env}
+
+
+def encryption_key_problems(stack: Stack) -> StackProblems:
+    for app, spec, problems in stack.apps():
+        yield from ((app.urn, p) for p in problems)
+        if spec is None:
+            continue
+        for process in spec.n8n_processes():
+            for p in _entry_problems(process, ENCRYPTION_KEY):
+                yield app.urn, p
+        values = _key_values(spec)
+        known = {v for v in values.values() if not is_unknown(v)}
+        unknown = [name for name, v in values.items() if is_unknown(v)]
+        if len(known) > 1 or (known and unknown):
+            yield app.urn, (f"{ENCRYPTION_KEY} differs between n8n processes ({', '.join(sorted(values))}); "
+                            "workers cannot decrypt credentials main stored. Give every process the same key")
+        if unknown:
+            yield from _generated(stack, app, [ENCRYPTION_KEY])
+
+
+def runner_token_problems(stack: Stack) -> StackProblems:
+    for app, spec, problems in stack.apps():
+        yield from ((app.urn, p) for p in problems)
+        if spec is None:
+            continue
+        brokers = [c for c in spec.n8n_processes() if c.value("N8N_RUNNERS_MODE") == "external"]
+        tokens: dict[str, Any] = {}
+        for broker in brokers:
+            for p in _entry_problems(broker, RUNNER_TOKEN):
+                yield app.urn, p
+            if RUNNER_TOKEN in broker.env:
+                tokens[broker.name] = broker.value(RUNNER_TOKEN)
+        for pool in spec.runner_pools():
+            for p in _entry_problems(pool, RUNNER_TOKEN):
+                yield app.urn, p
+            served, _port = broker_address(pool.value("N8N_RUNNERS_TASK_BROKER_URI"))
+            token, expected = pool.value(RUNNER_TOKEN), tokens.get(served)
+            if (served in tokens and token is not None and not is_unknown(token) and not is_unknown(expected)
+                    and token != expected):
+                yield app.urn, (f"{pool.name}: {RUNNER_TOKEN} differs from the token of its broker {served}; "
+                                "its runners cannot authenticate")
+        keys = {v for v in _key_values(spec).values() if not is_unknown(v)}
+        seen: dict[str, str] = {}
+        for broker, token in tokens.items():
+            if is_unknown(token) or not token:
+                continue  # unknown: see below; empty: reported above
+            if token in keys:
+                yield app.urn, (f"{broker}: {RUNNER_TOKEN} equals {ENCRYPTION_KEY}; a runner token must open "
+                                "nothing else")
+            if token in seen:
+                yield app.urn, (f"{broker}: {RUNNER_TOKEN} is the same as {seen[token]}'s; give every broker "
+                                "its own token")
+            seen.setdefault(token, broker)
+        unknown = [f"{RUNNER_TOKEN} of {b}" for b, t in tokens.items() if is_unknown(t)]
+        if unknown and any(is_unknown(v) for v in _key_values(spec).values()):
+            unknown.append(ENCRYPTION_KEY)  # must differ from the tokens as well
+        yield from _generated(stack, app, unknown)
+
+
+encryption_key = stack_policy(
+    name="n8n-encryption-key",
+    description="Every n8n process holds the same strong N8N_ENCRYPTION_KEY as a SECRET env var.",
+    severity=Severity.CRITICAL,
+    remediation=(
+        "Leave `encryptionKey` unset to have a 48-character key generated, or set a real one with "
+        "`pulumi config set --secret encryptionKey \"$(openssl rand -hex 32)\"` (at least 32 characters, "
+        "never a template placeholder). The builders in components/env.py give every n8n process the same "
+        "key as type SECRET; do not set it per component."
+    ),
+    check=encryption_key_problems,
+)
+
+runner_auth_tokens = stack_policy(
+    name="runner-auth-tokens",
+    description=("Every task broker and its runner pool share one strong N8N_RUNNERS_AUTH_TOKEN (SECRET), "
+                 "distinct from every other broker's token and from the encryption key."),
+    severity=Severity.HIGH,
+    remediation=(
+        "Leave `runnerAuthTokens` unset to have one 48-character token generated per broker, or set "
+        "`runnerAuthTokens.<broker>` per broker with `pulumi config set --secret --path`, each at least 32 "
+        "characters and all different from each other and from `encryptionKey`."
+    ),
+    check=runner_token_problems,
+)
+
+# Env var names that hold credentials. Values that are App Platform bindable references
+# (`${postgres.PASSWORD}`) are resolved by App Platform at deploy time and are not secrets in the spec.
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|_KEY$|LICENSE")
+_OWNED = {ENCRYPTION_KEY, RUNNER_TOKEN}  # checked, with their strength, by the policies above
+_REFERENCE = re.compile(r"\$\{[^}]+\}")
+
+
+def secret_env_problems(spec: AppSpec, _args) -> list[str]:
+    problems = []
+    for component in spec.components():
+        for key, entry in component.env.items():
+            if not isinstance(key, str) or key in _OWNED or not _SECRET_NAME.search(key):
+                continue
+            value = entry.get("value")
+            if isinstance(value, str) and _REFERENCE.fullmatch(value):
+                continue
+            if entry.get("type") != "SECRET":
+                problems.append(f"{component.name}: {key} holds a credential but is type "
+                                f"{entry.get('type') or 'GENERAL'}; make it type SECRET")
+    return problems
+
+
+secret_env_vars = resource_policy(
+    name="secret-env-vars",
+    description="Env vars that hold credentials (passwords, tokens, keys, licenses) are type SECRET.",
+    severity=Severity.HIGH,
+    remediation=(
+        "Build the env var with `env.secret(key, value)` in components/env.py, not `env.var`: App Platform "
+        "encrypts SECRET values and never shows them in the console or in `doctl apps spec get`."
+    ),
+    types=(APP,),
+    check=app_check(secret_env_problems),
+)
+
+POLICIES = [encryption_key, runner_auth_tokens, secret_env_vars]

@@ -1,0 +1,150 @@
+"""The offline gate: the shipped stacks, its exit codes, its config handling, and the insecure variants
+of the prod stack, each of which must make the gate fail naming the right policy."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from components.settings import SettingsError, load_settings
+from offline import gate
+from offline.analyzer import PolicyPack, PolicyPackError
+from stackedit import StackEdit
+from stackrun import run_stack, stack_config
+from variants import VARIANTS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_prod_passes_the_gate_as_the_readme_runs_it():
+    done = subprocess.run([sys.executable, "-m", "offline.gate", "prod"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^PASS prod: 0 mandatory, 0 advisory violation\(s\); \d+ policies over \d+ resources",
+                     done.stdout, re.M)
+
+
+def test_staging_passes_with_its_documented_advisories(capsys):
+    assert gate.main(["staging"]) == gate.PASS
+    out = capsys.readouterr().out
+    assert "config: policies/config/staging.json" in out
+    rows = [line.split() for line in out.splitlines()[1:-1]]
+    assert rows and {r[2] for r in rows} == {"advisory"}
+    assert {r[0] for r in rows} == {"database-high-availability", "stateful-resources-protected"}
+    assert out.splitlines()[-1].startswith(f"PASS staging: 0 mandatory, {len(rows)} advisory")
+
+
+def test_staging_with_production_levels_fails(tmp_path, capsys):
+    strict = tmp_path / "strict.json"
+    strict.write_text("{}")
+    assert gate.main(["staging", "--policy-pack-config", str(strict)]) == gate.VIOLATION
+    out = capsys.readouterr().out
+    assert "FAIL staging: 6 mandatory" in out
+    assert re.search(r"^database-high-availability\s+n8n-postgres-cluster\s+mandatory\s+", out, re.M)
+
+
+def test_unknown_stack_is_bad_input(capsys):
+    assert gate.main(["nope"]) == gate.BAD_INPUT
+    assert "stacks in this project: prod, staging" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("config,fragment", [
+    ({"database-high-availibility": "advisory"},
+     "no such policy in the pack (did you mean database-high-availability?)"),
+    ({"valkey-noeviction": "optional"}, "'optional' is not an enforcement level"),
+    ({"database-trusted-sources": {"allowedSources": "0.0.0.0/0"}}, "database-trusted-sources.allowedSources"),
+    ({"database-trusted-sources": {"allowedSources": ["anywhere"]}}, "does not match"),
+    ({"database-trusted-sources": {"allowedSource": []}}, "'allowedSource' was unexpected"),
+    (["advisory"], "must be a JSON object"),
+])
+def test_bad_policy_pack_config_is_bad_input(tmp_path, capsys, config, fragment):
+    path = tmp_path / "levels.json"
+    path.write_text(json.dumps(config))
+    assert gate.main(["prod", "--policy-pack-config", str(path)]) == gate.BAD_INPUT
+    assert fragment in capsys.readouterr().err
+
+
+def test_a_pack_that_cannot_start_is_reported_with_its_error(tmp_path):
+    (tmp_path / "__main__.py").write_text("raise SystemExit('policies could not load')\n")
+    with pytest.raises(PolicyPackError, match="policies could not load"):
+        PolicyPack(pack_dir=tmp_path)
+
+
+def test_a_policy_that_crashes_is_a_pack_failure_not_a_verdict(tmp_path, prod):
+    (tmp_path / "__main__.py").write_text(
+        "from pulumi_policy import PolicyPack, ResourceValidationPolicy\n"
+        "def broken(args, report):\n    raise RuntimeError('bug in a policy')\n"
+        "PolicyPack('broken', [ResourceValidationPolicy('broken', 'Always crashes.', broken)])\n")
+    with PolicyPack(pack_dir=tmp_path) as broken:
+        with pytest.raises(PolicyPackError, match=r"failed on Analyze\(n8n-[a-z-]+\): .*bug in a policy"):
+            broken.check(prod.resources)
+
+
+def test_verdicts_are_data_and_the_table_shows_each(pack, prod):
+    stack = StackEdit(prod)
+    stack.props("n8n-postgres-cluster").update(nodeCount=1)
+    report = gate.evaluate(stack.as_run(), pack)
+    assert report.exit_code == gate.VIOLATION
+    [verdict] = report.mandatory
+    assert (verdict.policy, verdict.resource, verdict.severity) == (
+        "database-high-availability", "n8n-postgres-cluster", "high")
+    assert verdict.urn.endswith("::n8n-postgres-cluster")
+    lines = gate.table(report).splitlines()
+    assert lines[0].split() == ["POLICY", "RESOURCE", "LEVEL", "MESSAGE"]
+    assert lines[1].split()[:3] == ["database-high-availability", "n8n-postgres-cluster", "mandatory"]
+
+
+# --- insecure variants of prod -------------------------------------------------------------------
+
+
+def settings_refuse(overrides: dict) -> bool:
+    try:
+        load_settings(stack_config("prod", overrides), "prod")
+    except SettingsError:
+        return True
+    return False
+
+
+def layers(variant) -> str:
+    if not variant.as_settings:
+        return "policy pack (a code change; no setting expresses it)"
+    if settings_refuse(variant.overrides):
+        return "settings validation and policy pack"
+    return "policy pack (the settings accept it)"
+
+
+def test_there_are_at_least_15_insecure_variants():
+    assert len(VARIANTS) >= 15
+    assert len({v.name for v in VARIANTS}) == len(VARIANTS)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
+def test_insecure_variant_fails_the_gate_naming_its_policy(pack, prod, variant):
+    if variant.as_settings and not settings_refuse(variant.overrides):
+        run = run_stack("prod", variant.overrides)  # the stack file as a user would write it
+    else:
+        # Settings refuse it (or cannot express it): the pack must catch the same change made in code.
+        assert variant.mutate is not None, f"{variant.name}: refused by settings, so it needs a code mutation"
+        stack = StackEdit(prod)
+        variant.mutate(stack)
+        run = stack.as_run()
+    report = gate.evaluate(run, pack)
+    assert report.exit_code == gate.VIOLATION
+    assert variant.policy in {v.policy for v in report.mandatory}, gate.table(report)
+
+
+def test_readme_says_which_layers_catch_each_variant():
+    readme = (ROOT / "README.md").read_text()
+    rows = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3:
+            rows[cells[0]] = (cells[1], cells[2])
+    for variant in VARIANTS:
+        assert variant.name in rows, f"README's variant table has no row for {variant.name!r}"
+        assert rows[variant.name] == (layers(variant), f"`{variant.policy}`"), variant.name

@@ -1,0 +1,524 @@
+"""Every policy through the pack's real gRPC interface: metadata, a compliant stack, each way to fail,
+and the verdict each policy gives for values that are unknown at preview.
+
+Each case edits the prod stack as the engine would receive it after a code change (tests/stackedit.py),
+then sends it to the pack subprocess (`pack` fixture) with Analyze and AnalyzeStack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from google.protobuf import json_format
+from pulumi.runtime.proto import analyzer_pb2 as proto
+
+from offline.analyzer import parse_policy_config, reconcile
+from stackedit import UNKNOWN, StackEdit
+from stackrun import run_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY, TOKEN = "N8N_ENCRYPTION_KEY", "N8N_RUNNERS_AUTH_TOKEN"
+STRONG = "k" * 40
+N8N_PROCESSES = ("n8n-main", "n8n-worker-1", "n8n-worker-2")
+ADVISORY_BY_DEFAULT = {"connection-budget"}
+
+
+@contextlib.contextmanager
+def configured(pack, given: dict):
+    """Run with a policy-pack config ({"policy": "advisory" | {...}}), then restore the pack's defaults."""
+    pack.configure(reconcile(pack.info(), parse_policy_config(given)))
+    try:
+        yield
+    finally:
+        pack.configure(reconcile(pack.info(), {}))
+
+
+# --- metadata ------------------------------------------------------------------------------------
+
+
+def test_every_policy_has_the_metadata_a_reviewer_needs(pack):
+    info = pack.info()
+    assert info.name == "n8n-platform" and info.supportsConfig
+    assert len(info.policies) >= 20
+    for p in info.policies:
+        assert p.description.endswith("."), p.name
+        assert p.severity != proto.POLICY_SEVERITY_UNSPECIFIED, p.name
+        assert len(p.remediation_steps) > 60, p.name
+        expected = proto.ADVISORY if p.name in ADVISORY_BY_DEFAULT else proto.MANDATORY
+        assert p.enforcementLevel == expected, p.name
+
+
+def test_policy_readme_maps_every_policy_to_the_checklist(pack):
+    readme = (ROOT / "policies" / "README.md").read_text()
+    project_readme = (ROOT / "README.md").read_text()
+    for p in pack.info().policies:
+        assert f"`{p.name}`" in readme, f"policies/README.md does not list {p.name}"
+        assert f"`{p.name}`" in project_readme, f"README.md does not list {p.name}"
+
+
+def test_trusted_sources_publishes_its_config_schema(pack):
+    policy = next(p for p in pack.info().policies if p.name == "database-trusted-sources")
+    schema = json_format.MessageToDict(policy.configSchema)
+    assert schema["properties"]["allowedSources"]["default"] == []
+
+
+def pins(path: Path) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return dict(line.split("==") for line in lines if "==" in line)
+
+
+def test_pack_requirements_are_pinned_like_the_program():
+    pack_pins = pins(ROOT / "policies" / "requirements.txt")
+    assert pack_pins and pack_pins.items() <= pins(ROOT / "requirements.txt").items()
+
+
+def test_pack_loads_without_the_programs_dependencies():
+    # The pack's venv has only policies/requirements.txt: no pydantic, no provider SDKs.
+    blocked = ("pydantic", "pulumi_digitalocean", "pulumi_random")
+    modules = sorted(p.stem for p in (ROOT / "policies").glob("*.py") if p.stem not in ("__main__", "__init__"))
+    code = (f"import sys\nfor m in {blocked!r}: sys.modules[m] = None\n"
+            + "".join(f"import policies.{m}\n" for m in modules))
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+# --- the shipped stacks --------------------------------------------------------------------------
+
+
+def test_prod_passes_every_policy(pack, prod):
+    assert pack.check(prod.resources) == []
+
+
+def test_staging_passes_with_only_its_documented_advisories(pack, staging):
+    with configured(pack, json.loads((ROOT / "policies" / "config" / "staging.json").read_text())):
+        verdicts = pack.check(staging.resources)
+    assert verdicts and all(v.level == "advisory" for v in verdicts)
+    assert {v.policy for v in verdicts} == {"database-high-availability", "stateful-resources-protected"}
+
+
+def test_staging_without_its_config_fails_the_production_rules(pack, staging):
+    mandatory = {v.policy for v in pack.check(staging.resources) if v.mandatory}
+    assert mandatory == {"database-high-availability", "stateful-resources-protected"}
+
+
+# --- each policy: the ways it fails --------------------------------------------------------------
+
+
+def every_n8n_process(edit, key, value=None, **kw):
+    for name in N8N_PROCESSES:
+        edit.set_env(name, key, value, **kw)
+
+
+def set_token(edit, worker: int, value):
+    edit.set_env(f"n8n-worker-{worker}", TOKEN, value)
+    edit.set_env(f"n8n-runners-{worker}", TOKEN, value)
+
+
+def without(d: dict, *keys):
+    for k in keys:
+        d.pop(k, None)
+
+
+def autoscale(component: dict, low=1, high=2):
+    component.pop("instanceCount", None)
+    component["autoscaling"] = {"minInstanceCount": low, "maxInstanceCount": high,
+                                "metrics": {"cpu": {"percent": 80}}}
+
+
+def app_deps_without(edit, prefix: str):
+    app = edit.find("n8n-app")
+    deps = {k: [u for u in v if prefix not in u] for k, v in app.property_dependencies.items()}
+    edit.options("n8n-app", property_dependencies=deps)
+
+
+def all_secrets_unknown(edit):
+    every_n8n_process(edit, KEY, UNKNOWN)
+    for i in (1, 2):
+        set_token(edit, i, UNKNOWN)
+
+
+FAILURES = [
+    # (policy, case, edit, fragment of the message)
+    ("n8n-encryption-key", "missing on a worker", lambda e: e.drop_env("n8n-worker-2", KEY),
+     "n8n-worker-2: N8N_ENCRYPTION_KEY is not set"),
+    ("n8n-encryption-key", "plain-text env var", lambda e: e.set_env("n8n-main", KEY, type_="GENERAL"),
+     "n8n-main: N8N_ENCRYPTION_KEY is type GENERAL"),
+    ("n8n-encryption-key", "weak key", lambda e: every_n8n_process(e, KEY, "s3cr3t-but-short"),
+     "has 16 characters; it needs at least 32"),
+    ("n8n-encryption-key", "placeholder", lambda e: every_n8n_process(e, KEY, "<REQUIRED>"),
+     "placeholder copied from a template"),
+    ("n8n-encryption-key", "differs between processes", lambda e: e.set_env("n8n-worker-1", KEY, STRONG),
+     "differs between n8n processes"),
+    ("n8n-encryption-key", "generated key too short (unknown at preview)",
+     lambda e: (every_n8n_process(e, KEY, UNKNOWN), e.props("n8n-secrets-encryption-key").update(length=16)),
+     "n8n-secrets-encryption-key generates 16 characters"),
+    ("n8n-encryption-key", "unknown key from no generator",
+     lambda e: (every_n8n_process(e, KEY, UNKNOWN), app_deps_without(e, "RandomPassword")),
+     "depends on 0 random generator(s)"),
+    ("n8n-encryption-key", "known on one process, computed on another",
+     lambda e: e.set_env("n8n-worker-2", KEY, UNKNOWN),
+     "differs between n8n processes"),
+    ("runner-auth-tokens", "missing on a broker", lambda e: e.drop_env("n8n-worker-1", TOKEN),
+     "n8n-worker-1: N8N_RUNNERS_AUTH_TOKEN is not set"),
+    ("runner-auth-tokens", "missing on a runner pool", lambda e: e.drop_env("n8n-runners-2", TOKEN),
+     "n8n-runners-2: N8N_RUNNERS_AUTH_TOKEN is not set"),
+    ("runner-auth-tokens", "plain-text on a runner pool", lambda e: e.set_env("n8n-runners-1", TOKEN, type_="GENERAL"),
+     "n8n-runners-1: N8N_RUNNERS_AUTH_TOKEN is type GENERAL"),
+    ("runner-auth-tokens", "placeholder token", lambda e: set_token(e, 1, "changeme"), "placeholder"),
+    ("runner-auth-tokens", "short token", lambda e: set_token(e, 2, "t" * 20), "has 20 characters"),
+    ("runner-auth-tokens", "one token for two brokers", lambda e: set_token(e, 2, e.env_value("n8n-worker-1", TOKEN)),
+     "is the same as n8n-worker-1's"),
+    ("runner-auth-tokens", "token equals the encryption key", lambda e: set_token(e, 1, e.env_value("n8n-main", KEY)),
+     "equals N8N_ENCRYPTION_KEY"),
+    ("runner-auth-tokens", "pool and broker disagree", lambda e: e.set_env("n8n-runners-1", TOKEN, STRONG),
+     "differs from the token of its broker n8n-worker-1"),
+    ("runner-auth-tokens", "unknown tokens, one generator short",
+     lambda e: (all_secrets_unknown(e), app_deps_without(e, "runner-token-n8n-worker-2")),
+     "depends on 2 random generator(s) of at least 32 characters for 3 distinct secret(s)"),
+    ("secret-env-vars", "doadmin password in plain text",
+     lambda e: e.set_env("n8n-db-grants", "PGPASSWORD", type_="GENERAL"),
+     "n8n-db-grants: PGPASSWORD holds a credential but is type GENERAL"),
+    ("secret-env-vars", "license key in plain text",
+     lambda e: e.set_env("n8n-main", "N8N_LICENSE_ACTIVATION_KEY", "lic-123"),
+     "N8N_LICENSE_ACTIVATION_KEY holds a credential"),
+    ("database-high-availability", "single-node production database",
+     lambda e: e.props("n8n-postgres-cluster").update(nodeCount=1),
+     "n8n-postgres-cluster runs 1 node"),
+    ("database-high-availability", "standby on a 1 GiB plan",
+     lambda e: e.props("n8n-valkey-cluster").update(size="db-s-1vcpu-1gb"),
+     "db-s-1vcpu-1gb allows no standby nodes"),
+    ("database-high-availability", "node count unknown at preview",
+     lambda e: e.props("n8n-postgres-cluster").update(nodeCount=UNKNOWN),
+     "not known at preview"),
+    ("valkey-noeviction", "allkeys-lru", lambda e: e.props("n8n-valkey-cluster").update(evictionPolicy="allkeys_lru"),
+     "eviction policy is 'allkeys_lru'"),
+    ("valkey-noeviction", "eviction policy left to the default",
+     lambda e: without(e.props("n8n-valkey-cluster"), "evictionPolicy"),
+     "eviction policy is not set"),
+    ("valkey-noeviction", "eviction policy unknown",
+     lambda e: e.props("n8n-valkey-cluster").update(evictionPolicy=UNKNOWN),
+     "not known at preview"),
+    ("managed-database-backups", "SQLite in the container", lambda e: e.drop_env("n8n-worker-1", "DB_TYPE"),
+     "n8n-worker-1: DB_TYPE is not set"),
+    ("managed-database-backups", "self-run database host",
+     lambda e: every_n8n_process(e, "DB_POSTGRESDB_HOST", "pg.internal.example.com"),
+     "not the HOSTNAME of an attached"),
+    ("managed-database-backups", "dev database", lambda e: e.spec["databases"][0].update(production=False),
+     "dev databases have no backups"),
+    ("database-trusted-sources", "cluster without trusted sources", lambda e: e.remove("n8n-valkey-trusted-sources"),
+     "n8n-valkey-cluster has no DatabaseFirewall"),
+    ("database-trusted-sources", "open firewall",
+     lambda e: e.props("n8n-postgres-trusted-sources").update(rules=[{"type": "ip_addr", "value": "0.0.0.0/0"}]),
+     "admits 0.0.0.0/0, a public address range"),
+    ("database-trusted-sources", "a public office range",
+     lambda e: e.props("n8n-postgres-trusted-sources")["rules"].append({"type": "ip_addr", "value": "203.0.113.0/24"}),
+     "admits 203.0.113.0/24"),
+    ("database-trusted-sources", "a tag nobody allowed",
+     lambda e: e.props("n8n-valkey-trusted-sources")["rules"].append({"type": "tag", "value": "bastion"}),
+     "admits tag 'bastion'"),
+    ("database-trusted-sources", "another app",
+     lambda e: e.options("n8n-postgres-trusted-sources", property_dependencies={
+         "clusterId": [e.find("n8n-postgres-cluster").urn], "rules": []}),
+     "not an App of this stack"),
+    ("database-trusted-sources", "no rules", lambda e: e.props("n8n-valkey-trusted-sources").update(rules=[]),
+     "has no rules"),
+    ("database-trusted-sources", "rule type unknown at preview",
+     lambda e: e.props("n8n-valkey-trusted-sources").update(rules=[{"type": UNKNOWN, "value": "x"}]),
+     "whose type is not known at preview"),
+    ("private-network", "cluster outside the VPC",
+     lambda e: without(e.props("n8n-postgres-cluster"), "privateNetworkUuid"),
+     "n8n-postgres-cluster is not attached to a VPC"),
+    ("private-network", "app outside the VPC", lambda e: without(e.spec, "vpcs"), "n8n-app is not attached to a VPC"),
+    ("private-network", "another VPC",
+     lambda e: e.props("n8n-valkey-cluster").update(privateNetworkUuid="vpc-elsewhere"),
+     "not attached to the same VPC"),
+    ("database-tls", "TLS verification off",
+     lambda e: e.set_env("n8n-worker-2", "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED", "false"),
+     "n8n-worker-2: DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED is false"),
+    ("database-tls", "TLS off", lambda e: e.drop_env("n8n-main", "DB_POSTGRESDB_SSL_ENABLED"),
+     "n8n-main: DB_POSTGRESDB_SSL_ENABLED is not true"),
+    ("database-tls", "no CA", lambda e: e.drop_env("n8n-worker-1", "DB_POSTGRESDB_SSL_CA"),
+     "DB_POSTGRESDB_SSL_CA is not set"),
+    ("database-tls", "Valkey without TLS", lambda e: e.set_env("n8n-main", "QUEUE_BULL_REDIS_TLS", "false"),
+     "QUEUE_BULL_REDIS_TLS is not true"),
+    ("database-tls", "Valkey certificate not verified",
+     lambda e: e.set_env("n8n-worker-1", "QUEUE_BULL_REDIS_TLS_VALIDATE_CERTIFICATE", "false"),
+     "QUEUE_BULL_REDIS_TLS_VALIDATE_CERTIFICATE is false"),
+    ("database-tls", "psql without verification", lambda e: e.set_env("n8n-db-grants", "PGSSLMODE", "require"),
+     "PGSSLMODE is 'require'"),
+    ("database-tls", "flag unknown at preview",
+     lambda e: e.set_env("n8n-main", "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED", UNKNOWN),
+     "unknown at preview"),
+    ("database-access-roles", "n8n as doadmin", lambda e: every_n8n_process(e, "DB_POSTGRESDB_USER", "doadmin"),
+     "n8n-main: n8n connects as doadmin"),
+    ("database-access-roles", "binding without its own user", lambda e: without(e.spec["databases"][0], "dbUser"),
+     "no dedicated dbUser"),
+    ("database-access-roles", "doadmin outside the pre-deploy job",
+     lambda e: e.set_env("n8n-worker-1", "PGUSER", "doadmin"),
+     "n8n-worker-1: only the pre-deploy job"),
+    ("database-access-roles", "user computed at apply",
+     lambda e: e.set_env("n8n-worker-2", "DB_POSTGRESDB_USER", UNKNOWN),
+     "DB_POSTGRESDB_USER is not known at preview"),
+    ("runner-topology", "broker in internal mode", lambda e: e.set_env("n8n-worker-1", "N8N_RUNNERS_MODE", "internal"),
+     "n8n-worker-1 executes workflows with N8N_RUNNERS_MODE 'internal'"),
+    ("runner-topology", "runner pool behind an autoscaled worker", lambda e: autoscale(e.component("n8n-worker-2")),
+     "n8n-worker-2 autoscales"),
+    ("runner-topology", "broker with two instances", lambda e: e.component("n8n-worker-1").update(instanceCount=2),
+     "n8n-worker-1 runs 2 instances"),
+    ("runner-topology", "pool pointing nowhere",
+     lambda e: e.set_env("n8n-runners-1", "N8N_RUNNERS_TASK_BROKER_URI", "http://n8n-worker:5679"),
+     "points at 'n8n-worker', which is no n8n service"),
+    ("runner-topology", "pool on the wrong port",
+     lambda e: e.set_env("n8n-runners-1", "N8N_RUNNERS_TASK_BROKER_URI", "http://n8n-worker-1:5678"),
+     "points at port 5678"),
+    ("runner-topology", "pool pointing at main, which starts no broker",
+     lambda e: e.set_env("n8n-runners-2", "N8N_RUNNERS_TASK_BROKER_URI", "http://n8n-main:5679"),
+     "starts no task broker"),
+    ("runner-topology", "worker left without runners",
+     lambda e: e.set_env("n8n-runners-2", "N8N_RUNNERS_TASK_BROKER_URI", "http://n8n-worker-1:5679"),
+     "n8n-worker-2 executes workflows but no runner pool points at it"),
+    ("runner-topology", "offload off without main's runners",
+     lambda e: e.set_env("n8n-main", "OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS", "false"),
+     "n8n-main executes workflows"),
+    ("runner-topology", "broker port not exposed", lambda e: e.component("n8n-worker-1").update(internalPorts=[5678]),
+     "n8n-worker-1 does not expose the broker port 5679"),
+    ("runner-topology", "broker URI unknown at preview",
+     lambda e: e.set_env("n8n-runners-1", "N8N_RUNNERS_TASK_BROKER_URI", UNKNOWN),
+     "is not known at preview"),
+    ("image-pinning", "latest tag", lambda e: e.component("n8n-runners-1")["image"].update(tag="latest"),
+     "runners:latest is a floating tag"),
+    ("image-pinning", "no tag", lambda e: without(e.component("n8n-main")["image"], "tag"), "has no tag"),
+    ("image-pinning", "mismatched runner tag", lambda e: e.component("n8n-runners-2")["image"].update(tag="2.40.0"),
+     "n8n and its runners run different releases"),
+    ("image-pinning", "n8n on a minor-version tag", lambda e: e.component("n8n-worker-1")["image"].update(tag="2.41"),
+     "n8n:2.41 is not an exact n8n release"),
+    ("image-pinning", "job on latest", lambda e: e.component("n8n-db-grants")["image"].update(tag="latest"),
+     "postgres:latest is a floating tag"),
+    ("image-pinning", "tag unknown at preview", lambda e: e.component("n8n-main")["image"].update(tag=UNKNOWN),
+     "image tag is not known at preview"),
+    ("main-single-instance", "main with 2 instances", lambda e: e.component("n8n-main").update(instanceCount=2),
+     "n8n-main runs 2 instances"),
+    ("main-single-instance", "autoscaled main", lambda e: autoscale(e.component("n8n-main")), "n8n-main autoscales"),
+    ("main-single-instance", "a second main", lambda e: without(e.component("n8n-worker-2"), "runCommand"),
+     "2 services run n8n as main"),
+    ("main-single-instance", "multi-main without a license",
+     lambda e: (e.component("n8n-main").update(instanceCount=2),
+                every_n8n_process(e, "N8N_MULTI_MAIN_SETUP_ENABLED", "true")),
+     "n8n-main runs 2 instances"),
+    ("autoscaling-dedicated-sizes", "autoscaling on apps-s-*",
+     lambda e: (autoscale(e.component("n8n-runners-1")),
+                e.component("n8n-runners-1").update(instanceSizeSlug="apps-s-1vcpu-1gb")),
+     "n8n-runners-1 autoscales on apps-s-1vcpu-1gb"),
+    ("autoscaling-dedicated-sizes", "instance count with autoscaling",
+     lambda e: (autoscale(e.component("n8n-runners-2")), e.component("n8n-runners-2").update(instanceCount=1)),
+     "sets instance_count together with autoscaling"),
+    ("autoscaling-dedicated-sizes", "min above max", lambda e: autoscale(e.component("n8n-runners-1"), 3, 2),
+     "min_instance_count <= max_instance_count"),
+    ("instance-sizes-planned", "size left to App Platform",
+     lambda e: without(e.component("n8n-worker-1"), "instanceSizeSlug"),
+     "n8n-worker-1: instance_size_slug is not set"),
+    ("instance-sizes-planned", "size not in the catalog",
+     lambda e: e.component("n8n-main").update(instanceSizeSlug="apps-d-64vcpu"),
+     "'apps-d-64vcpu', not an App Platform size"),
+    ("instance-sizes-planned", "fixed size scaled out",
+     lambda e: e.component("n8n-runners-1").update(instanceSizeSlug="apps-s-1vcpu-0.5gb", instanceCount=2),
+     "apps-s-1vcpu-0.5gb is a fixed size that runs one instance, not 2"),
+    ("instance-sizes-planned", "unplanned database size",
+     lambda e: e.props("n8n-postgres-cluster").update(size="db-s-3vcpu-6gb"),
+     "size 'db-s-3vcpu-6gb' is not a planned managed database size"),
+    ("connection-budget", "pools larger than the cluster allows",
+     lambda e: (e.props("n8n-postgres-cluster").update(size="db-s-1vcpu-2gb", nodeCount=2),
+                every_n8n_process(e, "DB_POSTGRESDB_POOL_SIZE", "20")),
+     "db-s-1vcpu-2gb allows 47"),
+    ("connection-budget", "pool size unknown at preview",
+     lambda e: e.set_env("n8n-worker-1", "DB_POSTGRESDB_POOL_SIZE", UNKNOWN),
+     "cannot count PostgreSQL connections"),
+    ("health-checks", "main without a health check", lambda e: without(e.component("n8n-main"), "healthCheck"),
+     "n8n-main has no HTTP healthCheck"),
+    ("health-checks", "TCP-only check", lambda e: without(e.component("n8n-worker-1")["healthCheck"], "httpPath"),
+     "n8n-worker-1 has no HTTP healthCheck"),
+    ("health-checks", "worker health server off",
+     lambda e: e.set_env("n8n-worker-2", "QUEUE_HEALTH_CHECK_ACTIVE", "false"),
+     "n8n-worker-2: QUEUE_HEALTH_CHECK_ACTIVE is not true"),
+    ("health-checks", "runner pool without liveness",
+     lambda e: without(e.component("n8n-runners-1"), "livenessHealthCheck"),
+     "n8n-runners-1 has no HTTP livenessHealthCheck"),
+    ("graceful-shutdown", "shutdown longer than the grace period",
+     lambda e: e.set_env("n8n-worker-1", "N8N_GRACEFUL_SHUTDOWN_TIMEOUT", "60"),
+     "kills it after 45 s"),
+    ("graceful-shutdown", "App Platform's default grace period too short",
+     lambda e: (without(e.component("n8n-main"), "termination"),
+                e.set_env("n8n-main", "N8N_GRACEFUL_SHUTDOWN_TIMEOUT", "110")),
+     "kills it after 120 s"),
+    ("graceful-shutdown", "timeout unknown at preview",
+     lambda e: e.set_env("n8n-main", "N8N_GRACEFUL_SHUTDOWN_TIMEOUT", UNKNOWN),
+     "not a known number"),
+    ("app-alerts", "no app alerts", lambda e: without(e.spec, "alerts"), "the app has no DEPLOYMENT_FAILED alert"),
+    ("app-alerts", "alerts to no one", lambda e: [a.pop("destinations") for a in e.spec["alerts"]],
+     "the DEPLOYMENT_FAILED, DOMAIN_FAILED alert(s) have no destination"),
+    ("app-alerts", "component without restart alert",
+     lambda e: e.component("n8n-runners-1").update(alerts=e.component("n8n-runners-1")["alerts"][:2]),
+     "n8n-runners-1 has no RESTART_COUNT alert"),
+    ("app-alerts", "domain without DOMAIN_FAILED",
+     lambda e: e.spec.update(domainNames=[{"name": "n8n.example.com", "type": "PRIMARY"}], alerts=e.spec["alerts"][:1]),
+     "has no DOMAIN_FAILED alert"),
+    ("database-alerts", "cluster without disk alert", lambda e: e.remove("n8n-postgres-alert-disk"),
+     "n8n-postgres-cluster has no disk alert"),
+    ("database-alerts", "disabled alert", lambda e: e.props("n8n-valkey-alert-memory").update(enabled=False),
+     "n8n-valkey-cluster has no memory alert"),
+    ("database-alerts", "alert without destinations",
+     lambda e: e.props("n8n-valkey-alert-cpu").update(alerts={"emails": [], "slacks": []}),
+     "n8n-valkey-alert-cpu notifies no one"),
+    ("stateful-resources-protected", "unprotected cluster", lambda e: e.options("n8n-postgres-cluster", protect=False),
+     "n8n-postgres-cluster is not protected"),
+    ("stateful-resources-protected", "unprotected database", lambda e: e.options("n8n-postgres-db", protect=False),
+     "n8n-postgres-db is not protected"),
+    ("stateful-resources-protected", "unprotected encryption key",
+     lambda e: e.options("n8n-secrets-encryption-key", protect=False),
+     "n8n-secrets-encryption-key is not protected"),
+]
+
+
+@pytest.mark.parametrize("policy,case,edit,fragment", FAILURES, ids=[f"{p}: {c}" for p, c, _, _ in FAILURES])
+def test_policy_fails(pack, prod, policy, case, edit, fragment):
+    stack = StackEdit(prod)
+    edit(stack)
+    verdicts = [v for v in stack.send(pack) if v.policy == policy]
+    assert verdicts, f"{policy} did not catch: {case}"
+    assert any(fragment in v.message for v in verdicts), [v.message for v in verdicts]
+    level = "advisory" if policy in ADVISORY_BY_DEFAULT else "mandatory"
+    assert all(v.level == level for v in verdicts)
+
+
+def test_every_policy_has_failure_cases(pack):
+    covered = {p for p, *_ in FAILURES}
+    assert covered == {p.name for p in pack.info().policies}
+
+
+# --- compliant variations pass, including values unknown at preview ------------------------------
+
+PASSES = [
+    # (case, edit); the whole stack must stay free of verdicts
+    ("every generated secret unknown at preview (first preview of a new stack)", all_secrets_unknown),
+    ("firewall trusts the app whose id is unknown at preview",
+     lambda e: [r.update(value=UNKNOWN) for n in ("n8n-postgres-trusted-sources", "n8n-valkey-trusted-sources")
+                for r in e.props(n)["rules"]]),
+    ("VPC id unknown at preview on both sides",
+     lambda e: (e.spec["vpcs"][0].update(id=UNKNOWN),
+                [e.props(c).update(privateNetworkUuid=UNKNOWN) for c in ("n8n-postgres-cluster",
+                 "n8n-valkey-cluster")])),
+    ("alert destinations computed at apply", lambda e: [a.update(destinations=UNKNOWN) for a in e.spec["alerts"]]),
+    ("licensed multi-main",
+     lambda e: (e.component("n8n-main").update(instanceCount=2),
+                every_n8n_process(e, "N8N_MULTI_MAIN_SETUP_ENABLED", "true"),
+                e.set_env("n8n-main", "N8N_LICENSE_ACTIVATION_KEY", "lic-" + "0" * 30, type_="SECRET"))),
+    ("runner pool autoscaled on a dedicated size", lambda e: autoscale(e.component("n8n-runners-1"), 1, 3)),
+    ("grace period left to App Platform's default 120 s", lambda e: without(e.component("n8n-worker-1"),
+     "termination")),
+    ("image pinned by digest",
+     lambda e: e.component("n8n-db-grants")["image"].update(tag="", digest="sha256:" + "a" * 64)),
+]
+
+
+@pytest.mark.parametrize("case,edit", PASSES, ids=[c for c, _ in PASSES])
+def test_compliant_variation_passes(pack, prod, case, edit):
+    stack = StackEdit(prod)
+    edit(stack)
+    assert stack.send(pack) == []
+
+
+def test_offload_off_with_mains_own_runner_pool_passes(pack):
+    from stackrun import run_stack
+
+    run = run_stack("prod", {"n8n": {"offloadManualExecutions": False}})
+    assert pack.check(run.resources) == []
+
+
+def test_an_allowed_private_source_passes_only_when_configured(pack, prod):
+    stack = StackEdit(prod)
+    stack.props("n8n-postgres-trusted-sources")["rules"].append({"type": "ip_addr", "value": "10.110.16.5"})
+    assert {v.policy for v in stack.send(pack)} == {"database-trusted-sources"}
+    with configured(pack, {"database-trusted-sources": {"allowedSources": ["ip_addr:10.110.16.5"]}}):
+        assert stack.send(pack) == []
+
+
+def test_a_public_range_stays_forbidden_even_when_configured(pack, prod):
+    stack = StackEdit(prod)
+    stack.props("n8n-postgres-trusted-sources")["rules"].append({"type": "ip_addr", "value": "0.0.0.0/0"})
+    with configured(pack, {"database-trusted-sources": {"allowedSources": ["ip_addr:0.0.0.0/0"]}}):
+        assert [v.policy for v in stack.send(pack)] == ["database-trusted-sources"]
+
+
+def test_runner_tokens_are_not_required_to_be_protected(pack, prod):
+    stack = StackEdit(prod)
+    token = stack.find("n8n-secrets-runner-token-n8n-worker-1")
+    assert not token.protect
+    stack.options(token.name, protect=False)
+    assert stack.send(pack) == []
+
+
+@pytest.mark.parametrize("hide", ["services", "envs"])
+def test_an_unreadable_app_spec_fails_rather_than_passing_silently(pack, prod, hide):
+    stack = StackEdit(prod)
+    if hide == "services":
+        stack.spec["services"] = UNKNOWN
+    else:
+        stack.component("n8n-worker-1")["envs"] = UNKNOWN
+    verdicts = [v for v in stack.send(pack) if v.mandatory]
+    assert {"n8n-encryption-key", "runner-topology", "database-tls", "health-checks"} <= {v.policy for v in verdicts}
+    assert all("not known at preview" in v.message for v in verdicts)
+
+
+# --- enforcement levels from the policy-pack config ----------------------------------------------
+
+
+def test_config_downgrades_and_disables_policies(pack, prod):
+    stack = StackEdit(prod)
+    stack.props("n8n-postgres-cluster").update(nodeCount=1)
+    stack.options("n8n-postgres-cluster", protect=False)
+    with configured(pack, {"database-high-availability": "advisory",
+                           "stateful-resources-protected": {"enforcementLevel": "disabled"}}):
+        verdicts = stack.send(pack)
+    assert [(v.policy, v.level) for v in verdicts] == [("database-high-availability", "advisory")]
+
+
+def test_config_all_sets_every_level(pack, prod):
+    stack = StackEdit(prod)
+    stack.props("n8n-valkey-cluster").update(evictionPolicy="allkeys_lru")
+    with configured(pack, {"all": "advisory"}):
+        assert {v.level for v in stack.send(pack)} == {"advisory"}
+
+
+def test_connection_budget_can_be_made_mandatory(pack, prod):
+    stack = StackEdit(prod)
+    stack.props("n8n-postgres-cluster").update(size="db-s-1vcpu-2gb")
+    every_n8n_process(stack, "DB_POSTGRESDB_POOL_SIZE", "20")
+    with configured(pack, {"connection-budget": "mandatory"}):
+        verdicts = [v for v in stack.send(pack) if v.policy == "connection-budget"]
+    assert verdicts and verdicts[0].mandatory
+    assert ("(n8n-main 20×1 + n8n-worker-1 20×1 + n8n-worker-2 20×1) = 60 connections × 2 while a rolling "
+            "deploy runs old and new instances + 5 headroom = 125; db-s-1vcpu-2gb allows 47") in verdicts[0].message
+
+
+
+def test_connection_budget_counts_the_pgbouncer_pool_n8n_connects_through(pack):
+    # 6 worker pairs with 8 connections each cannot fit a 2 GiB cluster directly ((1 + 6) × 8 × 2 + 5 = 117
+    # > 47), but through a transaction-mode pool only the pool's server connections count.
+    overrides = {"workers": {"pairs": 6}, "n8n": {"dbPoolSize": 8},
+                 "postgres": {"size": "db-s-1vcpu-2gb", "connectionPool": {"mode": "transaction"}}}
+    stack = StackEdit(run_stack("prod", overrides))
+    with configured(pack, {"connection-budget": "mandatory"}):
+        assert not [v for v in stack.send(pack) if v.policy == "connection-budget"]
+        # The same resources with the app no longer depending on the pool: every connection is direct.
+        app = stack.find("n8n-app")
+        pools = {r.urn for r in stack.registrations.values() if r.type.endswith("DatabaseConnectionPool")}
+        assert pools, "the stack should have registered its pool"
+        stack.options("n8n-app", property_dependencies={
+            **app.property_dependencies, "spec": [u for u in app.property_dependencies["spec"] if u not in pools]})
+        verdicts = [v for v in stack.send(pack) if v.policy == "connection-budget"]
+    assert verdicts and "= 117; db-s-1vcpu-2gb allows 47" in verdicts[0].message
