@@ -3,6 +3,7 @@
 import pulumi
 
 from components.app import N8nApp, N8nAppArgs
+from components.budget import Budget, BudgetArgs
 from components.capacity import capacity_report
 from components.cost import stack_cost
 from components.database import ClusterArgs
@@ -20,6 +21,7 @@ postgres = Postgres("n8n-postgres", ClusterArgs.from_settings(settings, "pg", ne
                     pool=PoolArgs.from_settings(settings))
 valkey = Valkey("n8n-valkey", ClusterArgs.from_settings(settings, "valkey", network.vpc.id))
 app = N8nApp("n8n", N8nAppArgs(settings, network.vpc.id, postgres, valkey, secrets))
+Budget("n8n-budget", BudgetArgs.from_settings(settings))
 
 pulumi.export("app_url", app.app.live_url)
 pulumi.export("app_id", app.app.id)

@@ -13,12 +13,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
-from policies import access, databases, health, keys, monitoring, protection, runners, scaling  # noqa: E402
+from policies import access, cost, databases, health, keys, monitoring, protection, runners, scaling  # noqa: E402
 
 PolicyPack(
     name="n8n-platform",
-    description="The n8n production checklist on DigitalOcean: keys, runners, databases, access, health, alerts.",
+    description=("The n8n production checklist on DigitalOcean: keys, runners, databases, access, health, alerts, "
+                 "cost."),
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=[*keys.POLICIES, *databases.POLICIES, *access.POLICIES, *runners.POLICIES, *scaling.POLICIES,
-              *health.POLICIES, *monitoring.POLICIES, *protection.POLICIES],
+              *health.POLICIES, *monitoring.POLICIES, *protection.POLICIES, *cost.POLICIES],
 )

@@ -25,6 +25,7 @@ from components import catalog
 APP = "digitalocean:index/app:App"
 CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster"
 CONNECTION_POOL = "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool"
+BUDGET = "n8n-platform:cost:Budget"
 DATABASE_DB = "digitalocean:index/databaseDb:DatabaseDb"
 FIREWALL = "digitalocean:index/databaseFirewall:DatabaseFirewall"
 MONITOR_ALERT = "digitalocean:index/monitorAlert:MonitorAlert"
@@ -61,8 +62,8 @@ StackProblems = Iterable[tuple[Optional[str], str]]  # (urn of the offending res
 
 
 def resource_policy(*, name: str, description: str, severity: Severity, remediation: str,
-                    types: tuple[str, ...], check: Callable[[dict, ResourceValidationArgs], Problems]
-                    ) -> ResourceValidationPolicy:
+                    types: tuple[str, ...], check: Callable[[dict, ResourceValidationArgs], Problems],
+                    level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
     """A policy that runs `check(plain_props, args)` on every resource of `types`; each string it yields
     is one violation."""
 
@@ -73,8 +74,7 @@ def resource_policy(*, name: str, description: str, severity: Severity, remediat
             report_violation(problem)
 
     return ResourceValidationPolicy(name=name, description=description, validate=validate,
-                                    enforcement_level=EnforcementLevel.MANDATORY, severity=severity,
-                                    remediation_steps=remediation)
+                                    enforcement_level=level, severity=severity, remediation_steps=remediation)
 
 
 def stack_policy(*, name: str, description: str, severity: Severity, remediation: str,

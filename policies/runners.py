@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 
-from pulumi_policy import Severity
+from pulumi_policy import EnforcementLevel, Severity
 
 from components import catalog
+from components.capacity import runner_warnings_from_app_spec
 
 from .resources import APP, AppSpec, Component, app_check, broker_address, is_unknown, number, resource_policy
 
@@ -144,4 +145,29 @@ image_pinning = resource_policy(
     check=app_check(image_problems),
 )
 
-POLICIES = [runner_topology, image_pinning]
+
+
+# --- runner capacity -----------------------------------------------------------------------------
+
+
+def capacity_problems(spec: AppSpec, _args) -> list[str]:
+    # The arithmetic (runner instances × N8N_RUNNERS_MAX_CONCURRENCY against the worker's
+    # N8N_CONCURRENCY_PRODUCTION_LIMIT) is components/capacity.py's, shared with the settings report.
+    return runner_warnings_from_app_spec(spec.data)
+
+
+runner_capacity = resource_policy(
+    name="runner-capacity",
+    description=("Each worker's runner pool can take as many Code-node tasks at once as the worker runs "
+                 "executions, so Code nodes do not wait for a runner."),
+    severity=Severity.LOW,
+    remediation=(
+        "Raise `runners.instances` (or `runners.autoscaling.maxInstances`) or `runners.maxConcurrency` until "
+        "instances × maxConcurrency covers `workers.concurrency`. A task no runner accepts fails after 60 s."
+    ),
+    types=(APP,),
+    check=app_check(capacity_problems),
+    level=EnforcementLevel.ADVISORY,  # a stack with few Code nodes may run fewer slots on purpose
+)
+
+POLICIES = [runner_topology, image_pinning, runner_capacity]

@@ -162,9 +162,10 @@ def test_cost_is_a_stack_output(prod):
     assert out["currency"] == "USD" and out["min"] == out["max"] == 365.00
     assert out["components"]["postgres"] == {"what": "db-s-2vcpu-4gb × 2 nodes", "min": 120.0, "max": 120.0}
     assert "postgres" in out["unconfirmed_prices"] and "n8n-main" not in out["unconfirmed_prices"]
-    assert "budget" not in out
+    assert out["budget"] == 450  # Pulumi.prod.yaml's cost.monthlyBudget
     budgeted = run_stack("staging", {"cost": {"monthlyBudget": 100}}).outputs["monthly_cost"]
     assert budgeted["budget"] == 100 and budgeted["max"] == 92.00
+    assert "budget" not in run_stack("staging", {"cost": {"monthlyBudget": None}}).outputs["monthly_cost"]
 
 
 def test_render_prints_cost_to_stderr_and_keeps_stdout_yaml(capsys):

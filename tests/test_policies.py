@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY, TOKEN = "N8N_ENCRYPTION_KEY", "N8N_RUNNERS_AUTH_TOKEN"
 STRONG = "k" * 40
 N8N_PROCESSES = ("n8n-main", "n8n-worker-1", "n8n-worker-2")
-ADVISORY_BY_DEFAULT = {"connection-budget"}
+ADVISORY_BY_DEFAULT = {"connection-budget", "runner-capacity", "monthly-budget"}
 
 
 @contextlib.contextmanager
@@ -338,6 +338,21 @@ FAILURES = [
     ("connection-budget", "pool size unknown at preview",
      lambda e: e.set_env("n8n-worker-1", "DB_POSTGRESDB_POOL_SIZE", UNKNOWN),
      "cannot count PostgreSQL connections"),
+    ("runner-capacity", "runners take fewer tasks than the worker runs executions",
+     lambda e: e.set_env("n8n-runners-1", "N8N_RUNNERS_MAX_CONCURRENCY", "2"),
+     "n8n-runners-1: each worker runs up to 10 executions"),
+    ("runner-capacity", "worker concurrency raised past its pool",
+     lambda e: e.set_env("n8n-worker-2", "N8N_CONCURRENCY_PRODUCTION_LIMIT", "30"),
+     "takes at most 10 Code-node tasks at once"),
+    ("monthly-budget", "maximum cost over the budget", lambda e: e.props("n8n-budget").update(monthlyBudget=300),
+     "costs $365.00/month, $65.00 over its budget of $300.00"),
+    ("monthly-budget", "a stack price override pushes it over",
+     lambda e: e.props("n8n-budget")["prices"]["app"].update({"apps-d-1vcpu-2gb": 100}),
+     "over its budget of $450.00"),
+    ("monthly-budget", "autoscaled runners priced at their maximum",
+     lambda e: autoscale(e.component("n8n-runners-2"), 1, 5), "costs $501.00/month"),
+    ("monthly-budget", "budget unknown at preview", lambda e: e.props("n8n-budget").update(monthlyBudget=UNKNOWN),
+     "cannot price the stack"),
     ("health-checks", "main without a health check", lambda e: without(e.component("n8n-main"), "healthCheck"),
      "n8n-main has no HTTP healthCheck"),
     ("health-checks", "TCP-only check", lambda e: without(e.component("n8n-worker-1")["healthCheck"], "httpPath"),

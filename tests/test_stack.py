@@ -33,6 +33,7 @@ def test_prod_registers_the_expected_resources(prod):
         "n8n-platform:postgres:Postgres": 1,
         "n8n-platform:valkey:Valkey": 1,
         "n8n-platform:app:N8nApp": 1,
+        "n8n-platform:cost:Budget": 1,  # carries cost.monthlyBudget to the policy pack
         VPC: 1,
         CLUSTER: 2,
         "digitalocean:index/databaseDb:DatabaseDb": 1,
