@@ -15,7 +15,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def stack_file(stack: str) -> Path:
-    return PROJECT_DIR / f"Pulumi.{stack}.yaml"
+    """`Pulumi.<stack>.yaml` in the working directory, as the Pulumi CLI reads it, else in this project."""
+    here = Path.cwd() / f"Pulumi.{stack}.yaml"
+    return here if here.exists() else PROJECT_DIR / f"Pulumi.{stack}.yaml"
 
 
 @dataclass

@@ -3,11 +3,14 @@
     python -m offline.gate prod
     python -m offline.gate staging                      # uses policies/config/staging.json
     python -m offline.gate prod --policy-pack-config my-levels.json
+    python -m offline.gate prod --format markdown       # for a pull-request comment (table, json too)
 
 Runs `__main__.py` under Pulumi's mocks with `Pulumi.<stack>.yaml`, starts `policies/` as the CLI starts
 it, sends every registered resource through `Analyze` and the whole stack through `AnalyzeStack`, and
-prints one line per verdict. The policy-pack config is `--policy-pack-config FILE`, else
-`policies/config/<stack>.json` when it exists, else the pack's defaults.
+prints one line per verdict, then the stack's monthly cost and capacity. The policy-pack config is
+`--policy-pack-config FILE`, else `policies/config/<stack>.json` when it exists, else the pack's defaults.
+`--format json` prints one JSON object (verdicts, counts, exit code, cost, capacity) for machines;
+`--format markdown` the same for a pull-request comment. The exit code does not depend on the format.
 
 Exit codes: 0 no mandatory violation (advisories may be listed), 1 at least one mandatory violation,
 2 invalid settings, unknown stack or bad policy-pack config, 3 the policy pack failed to start or
@@ -17,16 +20,20 @@ crashed (a bug, not a verdict).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from components.settings import SettingsError
+from components.capacity import capacity_report
+from components.cost import over_budget, stack_cost
+from components.settings import Settings, SettingsError
 from components.stack import read_stack_file, settings_from_file
 from offline.analyzer import (POLICY_PACK_DIR, PolicyConfigError, PolicyPack, PolicyPackError, Verdict,
                               read_policy_config, reconcile)
+from offline.cost import stack_summary
 from offline.engine import PROJECT, ProgramRun, config_for_engine, run_program
 
 PASS, VIOLATION, BAD_INPUT, PACK_FAILED = 0, 1, 2, 3
@@ -100,24 +107,92 @@ def summary(report: GateReport) -> str:
             f"(config: {report.config_source}; {report.seconds:.1f} s)")
 
 
+def as_text(report: GateReport, settings: Settings) -> str:
+    parts = [table(report)] if report.verdicts else []
+    return "\n".join(parts + ["", stack_summary(settings), "", summary(report)]).lstrip("\n")
+
+
+def as_json(report: GateReport, settings: Settings) -> str:
+    cost = stack_cost(settings)
+    return json.dumps({
+        "stack": report.stack,
+        "result": "fail" if report.mandatory else "pass",
+        "exit_code": report.exit_code,
+        "mandatory": len(report.mandatory),
+        "advisory": len(report.advisory),
+        "policies": report.policies,
+        "resources": report.resources,
+        "policy_pack_config": report.config_source,
+        "seconds": round(report.seconds, 2),
+        "verdicts": [{"policy": v.policy, "resource": v.resource, "urn": v.urn, "level": v.level,
+                      "severity": v.severity, "message": v.message} for v in report.verdicts],
+        "monthly_cost": cost.as_output(settings.cost.monthly_budget),
+        "over_budget": over_budget(cost, settings.cost.monthly_budget),
+        "capacity": capacity_report(settings),
+    }, indent=2)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", "<br>")
+
+
+def as_markdown(report: GateReport, settings: Settings) -> str:
+    mark = "❌ FAIL" if report.mandatory else "✅ PASS"
+    lines = [f"### `{report.stack}`: {mark}", "",
+             f"{len(report.mandatory)} mandatory and {len(report.advisory)} advisory violation(s) from "
+             f"{report.policies} policies over {report.resources} resources (policy-pack config: "
+             f"{_cell(report.config_source)}).", ""]
+    if report.verdicts:
+        lines += ["| Policy | Resource | Level | Message |", "| --- | --- | --- | --- |"]
+        lines += [f"| `{v.policy}` | `{v.resource}` | {'**mandatory**' if v.mandatory else 'advisory'} | "
+                  f"{_cell(v.message)} |" for v in report.verdicts]
+        lines.append("")
+    cost = stack_cost(settings)
+    lines += [f"**Monthly cost**: ${cost.minimum:,.2f} at minimum scale, ${cost.maximum:,.2f} at maximum "
+              f"(list prices as of {cost.prices_as_of}; * not confirmed from a primary source).", "",
+              "| Component | What | Min $/mo | Max $/mo |", "| --- | --- | ---: | ---: |"]
+    lines += [f"| {i.name} | {_cell(i.what)} | {i.min_usd:,.2f} | {i.max_usd:,.2f}{'' if i.confirmed else ' *'} |"
+              for i in cost.items]
+    lines.append(f"| **total** | | **{cost.minimum:,.2f}** | **{cost.maximum:,.2f}** |")
+    budget = settings.cost.monthly_budget
+    message = over_budget(cost, budget)
+    if message:
+        lines += ["", f"⚠️ Over budget: {_cell(message)}"]
+    elif budget is not None:
+        lines += ["", f"Within budget: ${cost.maximum:,.2f} of ${budget:,.2f} (`cost.monthlyBudget`)."]
+    cap = capacity_report(settings)
+    pg = cap["postgres_connections"]
+    lines += ["", f"**Capacity**: {cap['concurrent_executions']} concurrent executions, "
+              f"{cap['runner_slots_per_pair']} Code-node tasks at once per worker pair, PostgreSQL connections "
+              f"{pg['needed']} of {pg['limit']}."]
+    lines += [f"- ⚠️ {_cell(w)}" for w in cap["warnings"]]
+    return "\n".join(lines)
+
+
+FORMATS = {"table": as_text, "markdown": as_markdown, "json": as_json}
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.gate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml (working directory first, then the project)")
     parser.add_argument("--policy-pack-config", type=Path, metavar="FILE",
                         help="policy-pack config JSON (default: policies/config/<stack>.json if present)")
+    parser.add_argument("--format", choices=sorted(FORMATS), default="table",
+                        help="table for people (default), markdown for a PR comment, json for machines")
     args = parser.parse_args(argv)
+    stack = args.stack
     started = time.perf_counter()
     try:
-        settings_from_file(args.stack)  # invalid settings: the program would stop; say why, exit 2
-        stack_file = read_stack_file(args.stack)
+        settings = settings_from_file(stack)  # invalid settings: the program would stop; say why, exit 2
+        stack_file = read_stack_file(stack)
     except SettingsError as err:
         print(err, file=sys.stderr)
         return BAD_INPUT
-    config_path = args.policy_pack_config or default_config_path(args.stack)
+    config_path = args.policy_pack_config or default_config_path(stack)
     if stack_file.encrypted:
-        print(f"note: {', '.join(stack_file.encrypted)} are encrypted in Pulumi.{args.stack}.yaml and cannot "
+        print(f"note: {', '.join(stack_file.encrypted)} are encrypted in Pulumi.{stack}.yaml and cannot "
               "be read offline; the gate checks generated stand-ins for them", file=sys.stderr)
-    run = run_program(stack_file.config, args.stack)
+    run = run_program(stack_file.config, stack)
     try:
         with PolicyPack() as pack:
             report = evaluate(run, pack, config_path, stack_file.config)
@@ -128,9 +203,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(err, file=sys.stderr)
         return PACK_FAILED
     report.seconds = time.perf_counter() - started
-    if report.verdicts:
-        print(table(report))
-    print(summary(report))
+    print(FORMATS[args.format](report, settings))
     return report.exit_code
 
 

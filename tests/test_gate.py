@@ -33,10 +33,13 @@ def test_staging_passes_with_its_documented_advisories(capsys):
     assert gate.main(["staging"]) == gate.PASS
     out = capsys.readouterr().out
     assert "config: policies/config/staging.json" in out
-    rows = [line.split() for line in out.splitlines()[1:-1]]
+    verdict_table = out.split("\n\n")[0].splitlines()
+    assert verdict_table[0].split() == ["POLICY", "RESOURCE", "LEVEL", "MESSAGE"]
+    rows = [line.split() for line in verdict_table[1:]]
     assert rows and {r[2] for r in rows} == {"advisory"}
     assert {r[0] for r in rows} == {"database-high-availability", "stateful-resources-protected"}
     assert out.splitlines()[-1].startswith(f"PASS staging: 0 mandatory, {len(rows)} advisory")
+    assert "n8n-staging: $92.00/month at minimum scale" in out  # the cost comes with the verdicts
 
 
 def test_staging_with_production_levels_fails(tmp_path, capsys):
