@@ -8,7 +8,7 @@ from components.capacity import capacity_report
 from components.cost import stack_cost
 from components.database import ClusterArgs
 from components.network import Network, NetworkArgs
-from components.postgres import PoolArgs, Postgres
+from components.postgres import Postgres, PostgresArgs
 from components.secrets import Secrets, SecretsArgs
 from components.stack import settings_from_pulumi
 from components.valkey import Valkey
@@ -17,8 +17,7 @@ settings = settings_from_pulumi()
 
 network = Network("n8n-network", NetworkArgs.from_settings(settings))
 secrets = Secrets("n8n-secrets", SecretsArgs.from_settings(settings))
-postgres = Postgres("n8n-postgres", ClusterArgs.from_settings(settings, "pg", network.vpc.id),
-                    pool=PoolArgs.from_settings(settings))
+postgres = Postgres("n8n-postgres", PostgresArgs.from_settings(settings, network.vpc.id))
 valkey = Valkey("n8n-valkey", ClusterArgs.from_settings(settings, "valkey", network.vpc.id))
 app = N8nApp("n8n", N8nAppArgs(settings, network.vpc.id, postgres, valkey, secrets))
 Budget("n8n-budget", BudgetArgs.from_settings(settings))

@@ -27,10 +27,20 @@ class PoolArgs:
         return None if size is None else cls(s.postgres.connection_pool.mode, size)
 
 
+@dataclass
+class PostgresArgs:
+    cluster: ClusterArgs
+    pool: Optional[PoolArgs] = None  # n8n connects through a PgBouncer pool when set
+
+    @classmethod
+    def from_settings(cls, s: Settings, vpc_id: pulumi.Input[str]) -> "PostgresArgs":
+        return cls(ClusterArgs.from_settings(s, "pg", vpc_id), PoolArgs.from_settings(s))
+
+
 class Postgres(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None,
-                 pool: Optional[PoolArgs] = None):
+    def __init__(self, name: str, postgres: PostgresArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("n8n-platform:postgres:Postgres", name, None, opts)
+        args, pool = postgres.cluster, postgres.pool
         args.check("Postgres")
         if pool is not None and pool.mode not in catalog.POOL_MODES:
             raise ValueError(f"Postgres: pool mode {pool.mode!r} does not work with n8n; use one of "
