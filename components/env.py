@@ -149,7 +149,9 @@ def db_setup_env(secrets: SecretValues) -> list[dict]:
 
 
 # Written so the job's shell reads the SQL and CA from its environment; nothing secret is on the line.
+# The CA goes to a fresh temporary file rather than a fixed path, so the command is safe to run on a
+# shared host too (the rehearsal runs this very command).
 DB_SETUP_COMMAND = (
-    'sh -c \'printf "%s" "$DB_CA_CERT" > /tmp/ca.pem && '
-    'PGSSLROOTCERT=/tmp/ca.pem psql -v ON_ERROR_STOP=1 -c "$DB_GRANTS_SQL"\''
+    'sh -c \'ca=$(mktemp) && printf "%s" "$DB_CA_CERT" > "$ca" && '
+    'PGSSLROOTCERT="$ca" psql -v ON_ERROR_STOP=1 -c "$DB_GRANTS_SQL"; status=$?; rm -f "$ca"; exit $status\''
 )

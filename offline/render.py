@@ -11,6 +11,7 @@ them before handing the file to doctl. Exit codes: 0 rendered, 2 invalid setting
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 import yaml
@@ -23,6 +24,12 @@ from components.stack import settings_from_file
 from components.topology import plan
 
 VPC_PLACEHOLDER = "<vpc-id: known after pulumi up>"
+# What each redacted secret stands for; the rehearsal fills them in (the doadmin password with its
+# local cluster's).
+DB_ADMIN_PASSWORD = "doadmin password of the PostgreSQL cluster"
+
+
+REDACTED = re.compile(r"^<redacted: (.+)>$")
 
 
 def redacted(what: str) -> str:
@@ -35,7 +42,7 @@ def offline_spec(s: Settings) -> dict:
     secrets = SecretValues(
         encryption_key=redacted("encryptionKey"),
         runner_tokens={b: redacted(f"runnerAuthTokens.{b}") for b in top.brokers},
-        db_admin_password=redacted("doadmin password of the PostgreSQL cluster"),
+        db_admin_password=redacted(DB_ADMIN_PASSWORD),
         license_key=redacted("licenseKey") if s.license_key else None,
     )
     return build_app_spec(

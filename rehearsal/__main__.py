@@ -1,0 +1,50 @@
+"""python -m rehearsal <stack> [options]: run a stack's App spec on this machine and check it.
+
+Exit codes: 0 every check passed; 1 a check failed (the report names the failing worker pair);
+2 invalid settings or unknown stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from components.settings import SettingsError
+
+from .rehearse import Options, rehearse
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rehearsal", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--offload", choices=("on", "off"),
+                        help="override n8n.offloadManualExecutions (off: main gets its own broker and runner pool)")
+    parser.add_argument("--negative-control", action="store_true",
+                        help="give the last pair's runner pool a wrong token: the run must fail, naming that pair")
+    parser.add_argument("--skip-db-grants", action="store_true",
+                        help="do not run the pre-deploy job n8n-db-grants (main's migrations then fail)")
+    parser.add_argument("--load", type=int, default=300, metavar="N", help="webhook executions in the load run (0: none)")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent requests in the load run")
+    parser.add_argument("--timeout", type=float, default=30, help="per-request timeout of the load run, seconds")
+    parser.add_argument("--report-json", metavar="FILE", help="also write the report as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the run directory (logs, configs)")
+    args = parser.parse_args(argv)
+    opts = Options(args.stack, offload=None if args.offload is None else args.offload == "on",
+                   negative_control=args.negative_control, skip_db_grants=args.skip_db_grants,
+                   load_requests=args.load, load_concurrency=args.concurrency, load_timeout=args.timeout,
+                   keep_run_dir=args.keep)
+    try:
+        report = rehearse(opts, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except SettingsError as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(report.render())
+    if args.report_json:
+        with open(args.report_json, "w") as fh:
+            json.dump(report.as_dict(), fh, indent=2)
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
