@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from components.settings import SettingsError
 
-from .rehearse import Options, rehearse
+from .deployment import RehearsalError
+from .n8n_api import ApiError
+from .rehearse import OWNER_EMAIL, Options, rehearse, running
+from .scenarios import Report
+from .services import ServiceError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,13 +34,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30, help="per-request timeout of the load run, seconds")
     parser.add_argument("--report-json", metavar="FILE", help="also write the report as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the run directory (logs, configs)")
+    parser.add_argument("--serve", action="store_true",
+                        help="start the topology, print its URL, owner login and API key, and keep it up until "
+                             "Ctrl-C (to open the editor or try `python -m rehearsal.verify` against it)")
     args = parser.parse_args(argv)
     opts = Options(args.stack, offload=None if args.offload is None else args.offload == "on",
                    negative_control=args.negative_control, skip_db_grants=args.skip_db_grants,
                    load_requests=args.load, load_concurrency=args.concurrency, load_timeout=args.timeout,
                    keep_run_dir=args.keep)
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        report = rehearse(opts, log=lambda m: print(m, file=sys.stderr, flush=True))
+        if args.serve:
+            return serve(opts, log)
+        report = rehearse(opts, log=log)
     except SettingsError as err:
         print(err, file=sys.stderr)
         return 2
@@ -44,6 +55,27 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.report_json, "w") as fh:
             json.dump(report.as_dict(), fh, indent=2)
     return 0 if report.ok else 1
+
+
+def serve(opts: Options, log) -> int:
+    report = Report(f"serving stack {opts.stack}")
+
+    def stop(signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        with running(opts, report, log) as run:
+            print(f"n8n:      {run.target.url}\nowner:    {OWNER_EMAIL} / {run.owner_password}\n"
+                  f"API key:  {run.api_key}\n\nverify:   N8N_API_KEY={run.api_key} "
+                  f"python -m rehearsal.verify --url {run.target.url}\nCtrl-C stops everything.", flush=True)
+            while True:
+                signal.pause()
+    except KeyboardInterrupt:
+        return 0
+    except (RehearsalError, ApiError, ServiceError) as err:
+        print(f"could not start: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -118,6 +118,9 @@ class EditorSession:
         self.call("POST", "/owner/setup", {"email": email, "firstName": "Rehearsal", "lastName": "Owner",
                                            "password": password})
 
+    def login(self, email: str, password: str) -> None:
+        self.call("POST", "/login", {"emailOrLdapLoginId": email, "password": password})
+
     def create_api_key(self, label: str) -> str:
         scopes = self.call("GET", "/api-keys/scopes")
         return self.call("POST", "/api-keys", {"label": label, "scopes": scopes, "expiresAt": None})["rawApiKey"]

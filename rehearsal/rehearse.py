@@ -14,9 +14,10 @@ import re
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from components.settings import NAMESPACE, Settings, load_settings
 from components.stack import read_stack_file, stack_file
@@ -29,7 +30,7 @@ from .deployment import (JOB, MAIN as MAIN_ROLE, RUNNERS, WEBHOOK, WORKER, Deplo
 from .install import ensure_n8n
 from .n8n_api import ApiError, EditorSession, PublicApi
 from .pki import make_pki
-from .services import free_ports, start_postgres, start_redis, strong_secret
+from .services import ServiceError, free_ports, start_postgres, start_redis, strong_secret
 
 REGISTERED = re.compile(r'Registered runner "[^"]*" \(([^)\s]+)\)')
 STARTED = re.compile(r"Worker started execution (\d+) \(job")
@@ -97,17 +98,30 @@ class LocalObserver:
         return None
 
 
-def rehearse(opts: Options, log=print) -> scenarios.Report:
-    started = time.monotonic()
-    settings = stack_settings(opts.stack, opts.offload)
-    offload = settings.n8n.offload_manual_executions
-    title = (f"Rehearsal of stack {opts.stack} (n8n {settings.n8n.version}, {settings.workers.pairs} worker pair(s), "
-             f"offloadManualExecutions {str(offload).lower()}"
-             + (", NEGATIVE CONTROL" if opts.negative_control else "")
-             + (", WITHOUT the pre-deploy job" if opts.skip_db_grants else "") + ")")
-    report = scenarios.Report(title)
-    spec = offline_spec(settings)
+@dataclass
+class Running:
+    """A started topology: what the checks (and `--serve`) need."""
 
+    settings: Settings
+    deployment: Deployment
+    target: scenarios.Target
+    api_key: str
+    owner_password: str
+
+
+def title_of(opts: Options, settings: Settings) -> str:
+    return (f"Rehearsal of stack {opts.stack} (n8n {settings.n8n.version}, {settings.workers.pairs} worker pair(s), "
+            f"offloadManualExecutions {str(settings.n8n.offload_manual_executions).lower()}"
+            + (", NEGATIVE CONTROL" if opts.negative_control else "")
+            + (", WITHOUT the pre-deploy job" if opts.skip_db_grants else "") + ")")
+
+
+@contextmanager
+def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Running]:
+    """Start the stack's topology (recording timings and the pre-deploy job's result in `report`),
+    yield it, and stop every process on the way out. Raises RehearsalError when it cannot start."""
+    settings = stack_settings(opts.stack, opts.offload)
+    spec = offline_spec(settings)
     t = time.monotonic()
     install = ensure_n8n(settings.n8n.version, log=log)
     report.timings["n8n install (0 when cached)"] = round(time.monotonic() - t, 1)
@@ -126,30 +140,31 @@ def rehearse(opts: Options, log=print) -> scenarios.Report:
         log(f"PostgreSQL on {pg_port}, Redis on {redis_port} (TLS, throwaway CA)")
 
         subs = substitutions_for(postgres, redis, pki)
-        instances = plan_instances(spec, subs)
-        deployment = Deployment(run_dir, install, pki, instances, ingress_rules(spec))
-        if opts.negative_control:
-            broken = deployment.of_role(RUNNERS)[-1]
-            broken.spec_env["N8N_RUNNERS_AUTH_TOKEN"] = strong_secret()
-            report.notes.append(f"negative control: {broken.component} was given a wrong runner auth token")
+        deployment = Deployment(run_dir, install, pki, plan_instances(spec, subs), ingress_rules(spec))
+        broken = deployment.of_role(RUNNERS)[-1].component if opts.negative_control else None
+        if broken:
+            for pool in deployment.of_role(RUNNERS):
+                if pool.component == broken:
+                    pool.spec_env["N8N_RUNNERS_AUTH_TOKEN"] = strong_secret()
+            report.notes.append(f"negative control: {broken} was given a wrong runner auth token")
 
         for job in deployment.of_role(JOB):
             if opts.skip_db_grants:
                 report.notes.append(f"pre-deploy job {job.component} deliberately not run")
                 continue
             code, output = deployment.run_job(job)
-            report.checks.append(scenarios.Check(
-                f"pre-deploy job {job.component}", code == 0,
-                f"exit {code}: {' '.join(output.split())[:200] or 'no output'}"))
+            report.checks.append(scenarios.Check(f"pre-deploy job {job.component}", code == 0,
+                                                 f"exit {code}: {' '.join(output.split())[:300] or 'no output'}"))
             if code != 0:
-                return report
+                raise RehearsalError(f"the pre-deploy job {job.component} failed; App Platform would stop the deploy")
 
         t = time.monotonic()
         log("starting main ...")
-        for inst in deployment.of_role(MAIN_ROLE):
+        mains = deployment.of_role(MAIN_ROLE)
+        for inst in mains:
             deployment.start(inst)
-        deployment.wait_healthy(deployment.of_role(MAIN_ROLE), timeout=300)
-        deployment.wait_healthy(deployment.of_role(MAIN_ROLE), timeout=300, path="/healthz/readiness")
+        deployment.wait_healthy(mains, timeout=300)
+        deployment.wait_healthy(mains, timeout=300, path="/healthz/readiness")
         report.timings["main healthy (migrations)"] = round(time.monotonic() - t, 1)
         log("starting workers, webhook processors and runner pools ...")
         rest = deployment.of_role(WORKER, WEBHOOK, RUNNERS)
@@ -157,39 +172,19 @@ def rehearse(opts: Options, log=print) -> scenarios.Report:
             deployment.start(inst)
         deployment.wait_healthy(rest, timeout=240)
         observer = LocalObserver(deployment)
-        wait_registered(observer, skip={deployment.of_role(RUNNERS)[-1].component} if opts.negative_control else set())
+        wait_registered(observer, skip={broken} if broken else set())
         report.timings["whole topology up"] = round(time.monotonic() - t, 1)
-        log(f"topology up: {', '.join(p for p in deployment.processes if deployment.processes[p].alive())}")
+        log(f"topology up: {', '.join(p for p, proc in deployment.processes.items() if proc.alive())}")
 
         main_url = subs.app_url
         editor = EditorSession(main_url)
         password = "Rehearsal-" + strong_secret()
         setup_owner(editor, password)
-        api = PublicApi(main_url, editor.create_api_key("n8n-platform rehearsal"))
-        target = scenarios.Target(main_url, api, deployment.base_url_for("/webhook/").rstrip("/"), editor, observer,
-                                  offload)
-
-        t = time.monotonic()
-        report.checks += scenarios.guarded("health", scenarios.check_health, target)
-        report.checks += scenarios.guarded("webhook across worker pairs", scenarios.check_webhook_pairs, target)
-        report.timings["webhook checks"] = round(time.monotonic() - t, 1)
-        if not opts.negative_control:
-            report.checks += scenarios.guarded("manual execution", scenarios.check_manual, target)
-            report.checks += scenarios.guarded("schedule-triggered Code node", scenarios.check_schedule, target)
-            if opts.load_requests:
-                slots = settings.workers.pairs * settings.workers.concurrency
-                t = time.monotonic()
-                report.load = scenarios.run_load(target, opts.load_requests, opts.load_concurrency, opts.load_timeout,
-                                                 slots)
-                report.timings["load run"] = round(time.monotonic() - t, 1)
-                report.checks.append(scenarios.load_check(report.load))
-        left = [w["name"] for w in api.workflows() if w["name"].startswith(scenarios.TEMP_PREFIX)]
-        report.checks.append(scenarios.Check("no temporary workflow left behind", not left,
-                                             f"{len(left)} left: {left}" if left else "all deleted"))
-        return report
-    except RehearsalError as err:
-        report.checks.append(scenarios.Check("topology starts", False, str(err)))
-        return report
+        api_key = editor.create_api_key("n8n-platform rehearsal")
+        target = scenarios.Target(main_url, PublicApi(main_url, api_key),
+                                  deployment.base_url_for("/webhook/").rstrip("/"), editor, observer,
+                                  settings.n8n.offload_manual_executions)
+        yield Running(settings, deployment, target, api_key, password)
     finally:
         t = time.monotonic()
         if deployment is not None:
@@ -199,12 +194,45 @@ def rehearse(opts: Options, log=print) -> scenarios.Report:
         if postgres is not None:
             postgres.stop()
         report.timings["stop"] = round(time.monotonic() - t, 1)
-        report.timings["total"] = round(time.monotonic() - started, 1)
         (run_dir / "report.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
         if opts.keep_run_dir:
             report.notes.append(f"logs kept in {run_dir}")
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def rehearse(opts: Options, log=print) -> scenarios.Report:
+    """The whole rehearsal: start, run the checklist, stop; the report says what passed."""
+    started = time.monotonic()
+    report = scenarios.Report(title_of(opts, stack_settings(opts.stack, opts.offload)))
+    try:
+        with running(opts, report, log) as run:
+            check_all(run, opts, report)
+    except (RehearsalError, ApiError, ServiceError) as err:
+        report.checks.append(scenarios.Check("topology starts", False, str(err)))
+    report.timings["total"] = round(time.monotonic() - started, 1)
+    return report
+
+
+def check_all(run: Running, opts: Options, report: scenarios.Report) -> None:
+    target = run.target
+    t = time.monotonic()
+    report.checks += scenarios.guarded("health", scenarios.check_health, target)
+    report.checks += scenarios.guarded("webhook across worker pairs", scenarios.check_webhook_pairs, target)
+    report.timings["webhook checks"] = round(time.monotonic() - t, 1)
+    if opts.negative_control:
+        return  # what it must show is above: the broken pair fails, the others keep working
+    report.checks += scenarios.guarded("manual execution", scenarios.check_manual, target)
+    report.checks += scenarios.guarded("schedule-triggered Code node", scenarios.check_schedule, target)
+    if opts.load_requests:
+        slots = run.settings.workers.pairs * run.settings.workers.concurrency
+        t = time.monotonic()
+        report.load = scenarios.run_load(target, opts.load_requests, opts.load_concurrency, opts.load_timeout, slots)
+        report.timings["load run"] = round(time.monotonic() - t, 1)
+        report.checks.append(scenarios.load_check(report.load))
+    left = [w["name"] for w in target.api.workflows() if w["name"].startswith(scenarios.TEMP_PREFIX)]
+    report.checks.append(scenarios.Check("no temporary workflow left behind", not left,
+                                         f"{len(left)} left: {left}" if left else "all deleted"))
 
 
 def setup_owner(editor: EditorSession, password: str, timeout: float = 120) -> None:

@@ -165,11 +165,43 @@ def delete_leftovers(api: PublicApi) -> list[str]:
     return removed
 
 
+class Temporaries:
+    """The temporary workflows of one check. The name is recorded before the create call, so even a
+    signal between n8n creating a workflow and us learning its id cannot leave it behind."""
+
+    def __init__(self, api: PublicApi):
+        self.api = api
+        self.names: list[str] = []
+        self.ids: dict[str, str] = {}  # name -> id
+
+    def create(self, workflow: dict, activate: bool = False) -> dict:
+        self.names.append(workflow["name"])
+        wf = self.api.create_workflow(workflow)
+        self.ids[workflow["name"]] = wf["id"]
+        if activate:
+            self.api.activate(wf["id"])
+        return wf
+
+    def remove_all(self) -> None:
+        problems = []
+        if set(self.names) - set(self.ids):  # perhaps created, but the answer never arrived
+            for wf in self.api.workflows():
+                if wf.get("name") in self.names:
+                    self.ids[wf["name"]] = wf["id"]
+        for wf_id in self.ids.values():
+            try:
+                remove_workflow(self.api, wf_id)
+            except ApiError as err:
+                problems.append(str(err))
+        if problems:
+            raise RuntimeError("could not delete temporary workflows: " + "; ".join(problems))
+
+
 @contextmanager
-def temporary_workflows(api: PublicApi) -> Iterator[list[str]]:
-    """Ids appended to the yielded list are deleted on the way out, whatever happens — SIGTERM and
-    SIGINT included (they raise `Interrupted` in the main thread)."""
-    created: list[str] = []
+def temporary_workflows(api: PublicApi) -> Iterator[Temporaries]:
+    """Workflows created through the yielded object are deleted on the way out, whatever happens —
+    SIGTERM and SIGINT included (they raise `Interrupted` in the main thread)."""
+    temps = Temporaries(api)
     previous = {}
     in_main = threading.current_thread() is threading.main_thread()
 
@@ -180,28 +212,16 @@ def temporary_workflows(api: PublicApi) -> Iterator[list[str]]:
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, interrupt)
     try:
-        yield created
+        yield temps
     finally:
         if in_main:  # a second signal must not cut the cleanup short
             for sig in previous:
                 signal.signal(sig, signal.SIG_IGN)
-        problems = []
-        for wf_id in created:
-            try:
-                remove_workflow(api, wf_id)
-            except ApiError as err:
-                problems.append(str(err))
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if problems:
-            raise RuntimeError("could not delete temporary workflows: " + "; ".join(problems))
-
-
-def create_active(api: PublicApi, created: list[str], workflow: dict) -> dict:
-    wf = api.create_workflow(workflow)
-    created.append(wf["id"])
-    api.activate(wf["id"])
-    return wf
+        try:
+            temps.remove_all()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 # --- reading executions -------------------------------------------------------------------------
@@ -235,7 +255,10 @@ def execution_error(ex: dict) -> str:
     error = result.get("error") or {}
     for run in (result.get("runData") or {}).get("Code") or []:
         error = error or run.get("error") or {}
-    return str(error.get("message") or error.get("description") or ex.get("status"))
+    message, description = error.get("message"), error.get("description")
+    if message and description and description not in message:
+        return f"{message} ({description})"
+    return str(message or description or ex.get("status"))
 
 
 def ran_code(ex: dict) -> bool:
@@ -304,20 +327,20 @@ def first_call(url: str, timeout: float, wait: float = 60) -> tuple[Optional[dic
         time.sleep(0.5)
 
 
-def check_webhook_pairs(target: Target, max_rounds: int = 6) -> list[Check]:
+def check_webhook_pairs(target: Target, max_rounds: int = 6, batch: Optional[int] = None) -> list[Check]:
     """Webhook calls until every worker pair has served at least one (rehearsal), or a fixed batch
     (live); then every execution is read back and attributed."""
     obs = target.observer
     workers = [b for b, _ in obs.pairs() if b.startswith("n8n-worker-")] if obs else []
     pools = dict(obs.pairs()) if obs else {}
-    with temporary_workflows(target.api) as created:
+    with temporary_workflows(target.api) as temps:
         path = f"n8n-platform-check-{uuid.uuid4().hex[:12]}"
-        wf = create_active(target.api, created, webhook_workflow(path))
+        wf = temps.create(webhook_workflow(path), activate=True)
         url = f"{target.webhook_url}/webhook/{path}"
-        batch = max(4, 2 * len(workers))
+        batch = batch or max(4, 2 * len(workers))
         responses = [first_call(url, WEBHOOK_TIMEOUT_SECONDS)]
         seen: dict[str, str] = {}  # execution id -> worker
-        for _ in range(max_rounds if obs else 1):
+        for _ in range(max_rounds):
             with ThreadPoolExecutor(batch) as pool:
                 responses += list(pool.map(lambda _: call_webhook(url, WEBHOOK_TIMEOUT_SECONDS), range(batch)))
             executions = target.api.executions(wf["id"])
@@ -370,9 +393,8 @@ def check_manual(target: Target) -> Check:
     if target.editor is None:
         return Check(name, True, "not checked: needs an editor login (n8n's public API cannot start manual runs)")
     obs = target.observer
-    with temporary_workflows(target.api) as created:
-        wf = target.api.create_workflow(manual_workflow())
-        created.append(wf["id"])
+    with temporary_workflows(target.api) as temps:
+        wf = temps.create(manual_workflow())
         execution_id = target.editor.run_manually(wf["id"], MANUAL_TRIGGER)
         ex = wait_finished(target.api, execution_id, WEBHOOK_TIMEOUT_SECONDS)
     ok = ran_code(ex) and ex.get("mode") == "manual"
@@ -395,8 +417,8 @@ def check_manual(target: Target) -> Check:
 def check_schedule(target: Target, every_seconds: int = 10, timeout: float = 90) -> Check:
     name = "schedule-triggered Code node"
     obs = target.observer
-    with temporary_workflows(target.api) as created:
-        wf = create_active(target.api, created, schedule_workflow(every_seconds))
+    with temporary_workflows(target.api) as temps:
+        wf = temps.create(schedule_workflow(every_seconds), activate=True)
         deadline = time.monotonic() + timeout
         finished: list[dict] = []
         while not finished and time.monotonic() < deadline:
@@ -417,9 +439,9 @@ def check_schedule(target: Target, every_seconds: int = 10, timeout: float = 90)
 def run_load(target: Target, total: int, concurrency: int, timeout: float,
              worker_slots: Optional[int] = None) -> LoadResult:
     obs = target.observer
-    with temporary_workflows(target.api) as created:
+    with temporary_workflows(target.api) as temps:
         path = f"n8n-platform-load-{uuid.uuid4().hex[:12]}"
-        create_active(target.api, created, webhook_workflow(path))
+        temps.create(webhook_workflow(path), activate=True)
         url = f"{target.webhook_url}/webhook/{path}"
         first_call(url, timeout)  # warm-up, not counted
         started = time.monotonic()
