@@ -63,7 +63,9 @@ def serve(opts: Options, log) -> int:
     def stop(signum, _frame):
         raise KeyboardInterrupt
 
+    # Both, explicitly: a shell starts background jobs with SIGINT ignored, and Python keeps that.
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         with running(opts, report, log) as run:
             print(f"n8n:      {run.target.url}\nowner:    {OWNER_EMAIL} / {run.owner_password}\n"

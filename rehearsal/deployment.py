@@ -335,8 +335,10 @@ class Deployment:
                 p.popen.wait(5)
 
 
-def tail(text: str, lines: int = 25) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+def tail(text: str, lines: int = 12) -> str:
+    """The last lines of a process's output, without JavaScript stack frames."""
+    kept = [line for line in text.rstrip().splitlines() if line.strip() and not line.lstrip().startswith("at ")]
+    return "\n".join(kept[-lines:])
 
 
 def ingress_rules(spec: dict) -> list[tuple[str, str]]:

@@ -12,7 +12,9 @@ import copy
 import json
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -117,6 +119,19 @@ def title_of(opts: Options, settings: Settings) -> str:
 
 
 @contextmanager
+def signals_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
 def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Running]:
     """Start the stack's topology (recording timings and the pre-deploy job's result in `report`),
     yield it, and stop every process on the way out. Raises RehearsalError when it cannot start."""
@@ -187,12 +202,13 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         yield Running(settings, deployment, target, api_key, password)
     finally:
         t = time.monotonic()
-        if deployment is not None:
-            deployment.stop()
-        if redis is not None:
-            redis.stop()
-        if postgres is not None:
-            postgres.stop()
+        with signals_ignored():  # a second Ctrl-C must not leave servers running
+            if deployment is not None:
+                deployment.stop()
+            if redis is not None:
+                redis.stop()
+            if postgres is not None:
+                postgres.stop()
         report.timings["stop"] = round(time.monotonic() - t, 1)
         (run_dir / "report.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
         if opts.keep_run_dir:
