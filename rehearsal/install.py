@@ -115,5 +115,8 @@ def ensure_n8n(version: str, root: Path | None = None, log=print) -> N8nInstall:
     return install
 
 
-if __name__ == "__main__":  # python -m rehearsal.install <version>: install only (CI warms the cache)
-    ensure_n8n(sys.argv[1] if len(sys.argv) > 1 else catalog.DEFAULT_N8N_VERSION)
+if __name__ == "__main__":  # python -m rehearsal.install [stack]: only install that stack's n8n (CI)
+    from components.stack import settings_from_file
+
+    done = ensure_n8n(settings_from_file(sys.argv[1] if len(sys.argv) > 1 else "prod").n8n.version)
+    print(f"n8n {done.version} ready in {done.root}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 
 from . import scenarios
@@ -81,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         except ApiError as err:
             print(f"editor login failed: {err}", file=sys.stderr)
             return 1
+    def interrupt(signum, _frame):
+        raise scenarios.Interrupted(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, interrupt)
     try:
         report = verify(args.url, args.api_key, args.calls, editor, args.load, args.concurrency, args.timeout)
     except scenarios.Interrupted as sig:
