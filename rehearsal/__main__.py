@@ -7,7 +7,6 @@ Exit codes: 0 every check passed; 1 a check failed (the report names the failing
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 
@@ -50,11 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as err:
         print(err, file=sys.stderr)
         return 2
-    print(report.render())
-    if args.report_json:
-        with open(args.report_json, "w") as fh:
-            json.dump(report.as_dict(), fh, indent=2)
-    return 0 if report.ok else 1
+    return report.emit(args.report_json)
 
 
 def serve(opts: Options, log) -> int:

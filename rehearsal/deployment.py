@@ -20,7 +20,6 @@ certificate must chain to a CA Node trusts. Nothing is inherited from the caller
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -44,7 +43,6 @@ from .services import Postgres, Redis, free_ports, strong_secret
 
 BINDABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_-]*)(?:\.([A-Z_]+))?\}")
 SERVICE_URI = re.compile(r"http://([a-z0-9-]+):(\d+)")
-SPEC_PORTS = (catalog.N8N_HTTP_PORT, catalog.BROKER_PORT, catalog.RUNNER_HEALTH_PORT)
 
 # The n8nio/n8n image's ENV lines (docker/images/n8n/Dockerfile): every n8n container runs with them.
 IMAGE_ENV = {"NODE_ENV": "production", "N8N_RELEASE_TYPE": "stable"}
@@ -283,9 +281,6 @@ class Deployment:
     def of_role(self, *roles: str) -> list[Instance]:
         return [i for i in self.instances if i.role in roles]
 
-    def instance(self, name: str) -> Instance:
-        return next(i for i in self.instances if i.name == name)
-
     @property
     def main(self) -> Instance:
         return self.of_role(MAIN)[0]
@@ -343,7 +338,3 @@ def tail(text: str, lines: int = 12) -> str:
 
 def ingress_rules(spec: dict) -> list[tuple[str, str]]:
     return [(r["match"]["path"]["prefix"], r["component"]["name"]) for r in spec.get("ingress", {}).get("rules", [])]
-
-
-def dumps_env(env: dict[str, str]) -> str:
-    return json.dumps(env, indent=1, sort_keys=True)

@@ -28,7 +28,7 @@ from offline.render import offline_spec
 
 from . import scenarios
 from .deployment import (JOB, MAIN as MAIN_ROLE, RUNNERS, WEBHOOK, WORKER, Deployment, Instance, RehearsalError,
-                         ingress_rules, plan_instances, substitutions_for, tail)
+                         ingress_rules, plan_instances, substitutions_for)
 from .install import ensure_n8n
 from .n8n_api import ApiError, EditorSession, PublicApi
 from .pki import make_pki

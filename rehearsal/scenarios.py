@@ -15,6 +15,7 @@ says so instead of guessing.
 
 from __future__ import annotations
 
+import json
 import signal
 import statistics
 import threading
@@ -521,6 +522,14 @@ class Report:
             + (f"; failing worker pair(s): {', '.join(self.failing_pairs)}" if self.failing_pairs else ""))
         lines += ["", f"RESULT: {verdict}"]
         return "\n".join(lines)
+
+    def emit(self, json_path: Optional[str] = None) -> int:
+        """Print the report (and write it as JSON); the exit code: 0 all passed, 1 a check failed."""
+        print(self.render())
+        if json_path:
+            with open(json_path, "w") as fh:
+                json.dump(self.as_dict(), fh, indent=2)
+        return 0 if self.ok else 1
 
     def as_dict(self) -> dict:
         return {"title": self.title, "ok": self.ok, "failing_pairs": self.failing_pairs,

@@ -20,7 +20,6 @@ Exit codes: 0 every check passed, 1 a check failed, 2 bad arguments.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -69,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30, help="per-request timeout of the load run")
     parser.add_argument("--report-json", metavar="FILE")
     args = parser.parse_args(argv)
+    if not args.url.startswith(("https://", "http://")):
+        parser.error(f"--url must be the app's full URL, e.g. https://n8n.example.com (got {args.url!r})")
     if not args.api_key:
         parser.error("an API key is needed: --api-key or $N8N_API_KEY")
     editor = None
@@ -92,11 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     except scenarios.Interrupted as sig:
         print(f"interrupted by {sig}; temporary workflows were deleted", file=sys.stderr)
         return 130
-    print(report.render())
-    if args.report_json:
-        with open(args.report_json, "w") as fh:
-            json.dump(report.as_dict(), fh, indent=2)
-    return 0 if report.ok else 1
+    return report.emit(args.report_json)
 
 
 if __name__ == "__main__":
