@@ -257,6 +257,8 @@ def execution_error(ex: dict) -> str:
     for run in (result.get("runData") or {}).get("Code") or []:
         error = error or run.get("error") or {}
     message, description = error.get("message"), error.get("description")
+    if description:  # n8n's descriptions run on for paragraphs; the first sentence says what happened
+        description = description.split("<br")[0].split(". ")[0].rstrip(".")
     if message and description and description not in message:
         return f"{message} ({description})"
     return str(message or description or ex.get("status"))
