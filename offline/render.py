@@ -24,12 +24,10 @@ from components.stack import settings_from_file
 from components.topology import plan
 
 VPC_PLACEHOLDER = "<vpc-id: known after pulumi up>"
-# What each redacted secret stands for; the rehearsal fills them in (the doadmin password with its
-# local cluster's).
-DB_ADMIN_PASSWORD = "doadmin password of the PostgreSQL cluster"
-
-
+# A redacted secret reads `<redacted: what>`; the rehearsal fills each in by what it stands for (the
+# doadmin password with its local cluster's).
 REDACTED = re.compile(r"^<redacted: (.+)>$")
+DB_ADMIN_PASSWORD = "doadmin password of the PostgreSQL cluster"
 
 
 def redacted(what: str) -> str:
