@@ -212,17 +212,20 @@ def temporary_workflows(api: PublicApi) -> Iterator[Temporaries]:
     if in_main:
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, interrupt)
+    deferred: list[int] = []
     try:
         yield temps
     finally:
-        if in_main:  # a second signal must not cut the cleanup short
+        if in_main:  # a signal during the cleanup must not cut it short: it takes effect afterwards
             for sig in previous:
-                signal.signal(sig, signal.SIG_IGN)
+                signal.signal(sig, lambda signum, _frame: deferred.append(signum))
         try:
             temps.remove_all()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        if deferred:
+            raise Interrupted(signal.Signals(deferred[0]).name)
 
 
 # --- reading executions -------------------------------------------------------------------------
