@@ -70,6 +70,9 @@ def n8n_common_env(s: Settings, secrets: SecretValues) -> list[dict]:
         var("N8N_WEBHOOK_URL", APP_URL),
         var("N8N_EDITOR_BASE_URL", APP_URL),
         var("N8N_GRACEFUL_SHUTDOWN_TIMEOUT", str(s.n8n.graceful_shutdown_seconds)),
+        # Keep finished jobs, or a fast job's webhook caller can wait forever (catalog.QUEUE_KEEP_LAST_JOBS).
+        var("N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED", str(catalog.QUEUE_KEEP_LAST_JOBS)),
+        var("N8N_EXECUTIONS_QUEUE_KEEP_LAST_FAILED", str(catalog.QUEUE_KEEP_LAST_JOBS)),
     ]
     if s.n8n.multi_main:
         env.append(var("N8N_MULTI_MAIN_SETUP_ENABLED", "true"))

@@ -70,6 +70,13 @@ def test_every_component_gets_exactly_its_spec_env_with_bindings_secrets_and_por
     assert job.spec_env["PGPASSWORD"] == "doadmin-secret" and job.spec_env["PGUSER"] == "doadmin"
 
 
+def test_every_n8n_process_keeps_finished_queue_jobs_so_no_webhook_caller_waits_forever():
+    _, _, instances = planned()
+    for inst in (i for i in instances if i.role in (MAIN, WORKER)):
+        assert inst.spec_env["N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED"] == str(catalog.QUEUE_KEEP_LAST_JOBS)
+        assert inst.spec_env["N8N_EXECUTIONS_QUEUE_KEEP_LAST_FAILED"] == str(catalog.QUEUE_KEEP_LAST_JOBS)
+
+
 def test_secrets_are_strong_shared_where_the_spec_shares_them_and_each_broker_token_only_with_its_pool():
     _, _, instances = planned()
     n8n = [i for i in instances if i.role in (MAIN, WORKER)]
