@@ -152,8 +152,9 @@ def remove_workflow(api: PublicApi, workflow_id: str, timeout: float = 60) -> No
             return
         except ApiError as err:
             # 409: n8n still (un)publishes in the background — an activation interrupted by a signal
-            # can even complete after our deactivation. Deactivate again and retry.
-            if err.status != 409 or time.monotonic() > deadline:
+            # can even complete after our deactivation; a delete racing that activation can also get
+            # a 500. Deactivate again and retry.
+            if not (err.status == 409 or (err.status or 0) >= 500) or time.monotonic() > deadline:
                 raise
             time.sleep(1)
 
@@ -185,12 +186,17 @@ class Temporaries:
             self.api.activate(wf["id"])
         return wf
 
-    def remove_all(self) -> None:
+    def remove_all(self, settle: float = 10) -> None:
         problems = []
-        if set(self.names) - set(self.ids):  # perhaps created, but the answer never arrived
+        # A create call cut short by a signal may still complete on the server: look for it by name
+        # for a few seconds before concluding that it was never created.
+        deadline = time.monotonic() + settle
+        while set(self.names) - set(self.ids) and time.monotonic() < deadline:
             for wf in self.api.workflows():
                 if wf.get("name") in self.names:
                     self.ids[wf["name"]] = wf["id"]
+            if set(self.names) - set(self.ids):
+                time.sleep(0.5)
         for wf_id in self.ids.values():
             try:
                 remove_workflow(self.api, wf_id)

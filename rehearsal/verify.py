@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = verify(args.url, args.api_key, args.calls, editor, args.load, args.concurrency, args.timeout)
     except scenarios.Interrupted as sig:
-        print(f"interrupted by {sig}; stopped after deleting its temporary workflows", file=sys.stderr)
+        print(f"interrupted by {sig}", file=sys.stderr)
         return 130
     return report.emit(args.report_json)
 
