@@ -50,6 +50,12 @@ APP_PLATFORM_DEFAULT_GRACE_PERIOD_SECONDS = 120
 DEFAULT_TASK_TIMEOUT_SECONDS = 300
 # N8N_RUNNERS_MAX_CONCURRENCY: Code-node tasks one runner process takes at once (n8n default 10).
 DEFAULT_RUNNER_MAX_CONCURRENCY = 10
+# N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED/_FAILED: finished Bull jobs kept in Valkey. n8n's default 0
+# removes a job the moment it finishes; main then waits on `job.finished()` (Bull 4.16.4), which never
+# resolves for a job that finished before main started waiting (OptimalBits/bull #1906, #2504) — the
+# webhook caller hangs. Seen about once in 1,000 webhook calls in the rehearsal; reproduced with n8n's
+# own Bull: 40 of 40 such jobs hang when removed at once, 0 of 40 when 1,000 are kept (< 1 MB in Valkey).
+QUEUE_KEEP_LAST_JOBS = 1000
 
 PLACEHOLDER_SECRETS = frozenset(
     {"<required>", "changeme", "change-me", "change_me", "secret", "password", "your-secret",

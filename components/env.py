@@ -82,6 +82,9 @@ def n8n_common_env(s: Settings, secrets: SecretValues, pool: Optional[PostgresEn
         var("N8N_WEBHOOK_URL", APP_URL),
         var("N8N_EDITOR_BASE_URL", APP_URL),
         var("N8N_GRACEFUL_SHUTDOWN_TIMEOUT", str(s.n8n.graceful_shutdown_seconds)),
+        # Keep finished jobs, or a fast job's webhook caller can wait forever (catalog.QUEUE_KEEP_LAST_JOBS).
+        var("N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED", str(catalog.QUEUE_KEEP_LAST_JOBS)),
+        var("N8N_EXECUTIONS_QUEUE_KEEP_LAST_FAILED", str(catalog.QUEUE_KEEP_LAST_JOBS)),
     ]
     if s.n8n.multi_main:
         env.append(var("N8N_MULTI_MAIN_SETUP_ENABLED", "true"))
@@ -173,7 +176,9 @@ def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL) -> list[dict]:
 
 
 # Written so the job's shell reads the SQL and CA from its environment; nothing secret is on the line.
+# The CA goes to a fresh temporary file rather than a fixed path, so the command is safe to run on a
+# shared host too (the rehearsal runs this very command).
 DB_SETUP_COMMAND = (
-    'sh -c \'printf "%s" "$DB_CA_CERT" > /tmp/ca.pem && '
-    'PGSSLROOTCERT=/tmp/ca.pem psql -v ON_ERROR_STOP=1 -c "$DB_GRANTS_SQL"\''
+    'sh -c \'ca=$(mktemp) && printf "%s" "$DB_CA_CERT" > "$ca" && '
+    'PGSSLROOTCERT="$ca" psql -v ON_ERROR_STOP=1 -c "$DB_GRANTS_SQL"; status=$?; rm -f "$ca"; exit $status\''
 )

@@ -13,6 +13,7 @@ unknown stack.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 import yaml
@@ -29,6 +30,10 @@ VPC_PLACEHOLDER = "<vpc-id: known after pulumi up>"
 # A connection pool's private host and port are DigitalOcean's to choose.
 POOL_PLACEHOLDER = PostgresEndpoint("<connection pool private host: known after pulumi up>",
                                     "<connection pool port: known after pulumi up>", DB_POOL)
+# A redacted secret reads `<redacted: what>`; the rehearsal fills each in by what it stands for (the
+# doadmin password with its local cluster's).
+REDACTED = re.compile(r"^<redacted: (.+)>$")
+DB_ADMIN_PASSWORD = "doadmin password of the PostgreSQL cluster"
 
 
 def redacted(what: str) -> str:
@@ -41,7 +46,7 @@ def offline_spec(s: Settings) -> dict:
     secrets = SecretValues(
         encryption_key=redacted("encryptionKey"),
         runner_tokens={b: redacted(f"runnerAuthTokens.{b}") for b in top.brokers},
-        db_admin_password=redacted("doadmin password of the PostgreSQL cluster"),
+        db_admin_password=redacted(DB_ADMIN_PASSWORD),
         license_key=redacted("licenseKey") if s.license_key else None,
     )
     return build_app_spec(

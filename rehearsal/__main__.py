@@ -1,0 +1,79 @@
+"""python -m rehearsal <stack> [options]: run a stack's App spec on this machine and check it.
+
+Exit codes: 0 every check passed; 1 a check failed (the report names the failing worker pair);
+2 invalid settings or unknown stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from components.settings import SettingsError
+
+from .deployment import RehearsalError
+from .n8n_api import ApiError
+from .rehearse import OWNER_EMAIL, Options, rehearse, running
+from .scenarios import Report
+from .services import ServiceError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rehearsal", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--offload", choices=("on", "off"),
+                        help="override n8n.offloadManualExecutions (off: main gets its own broker and runner pool)")
+    parser.add_argument("--negative-control", action="store_true",
+                        help="give the last pair's runner pool a wrong token: the run must fail, naming that pair")
+    parser.add_argument("--skip-db-grants", action="store_true",
+                        help="do not run the pre-deploy job n8n-db-grants (main's migrations then fail)")
+    parser.add_argument("--load", type=int, default=300, metavar="N", help="webhook executions in the load run (0: none)")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent requests in the load run")
+    parser.add_argument("--timeout", type=float, default=30, help="per-request timeout of the load run, seconds")
+    parser.add_argument("--report-json", metavar="FILE", help="also write the report as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the run directory (logs, configs)")
+    parser.add_argument("--serve", action="store_true",
+                        help="start the topology, print its URL, owner login and API key, and keep it up until "
+                             "Ctrl-C (to open the editor or try `python -m rehearsal.verify` against it)")
+    args = parser.parse_args(argv)
+    opts = Options(args.stack, offload=None if args.offload is None else args.offload == "on",
+                   negative_control=args.negative_control, skip_db_grants=args.skip_db_grants,
+                   load_requests=args.load, load_concurrency=args.concurrency, load_timeout=args.timeout,
+                   keep_run_dir=args.keep)
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        if args.serve:
+            return serve(opts, log)
+        report = rehearse(opts, log=log)
+    except SettingsError as err:
+        print(err, file=sys.stderr)
+        return 2
+    return report.emit(args.report_json)
+
+
+def serve(opts: Options, log) -> int:
+    report = Report(f"serving stack {opts.stack}")
+
+    def stop(signum, _frame):
+        raise KeyboardInterrupt
+
+    # Both, explicitly: a shell starts background jobs with SIGINT ignored, and Python keeps that.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        with running(opts, report, log) as run:
+            print(f"n8n:      {run.target.url}\nowner:    {OWNER_EMAIL} / {run.owner_password}\n"
+                  f"API key:  {run.api_key}\n\nverify:   N8N_API_KEY={run.api_key} "
+                  f"python -m rehearsal.verify --url {run.target.url}\nCtrl-C stops everything.", flush=True)
+            while True:
+                signal.pause()
+    except KeyboardInterrupt:
+        return 0
+    except (RehearsalError, ApiError, ServiceError) as err:
+        print(f"could not start: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""How the rehearsal turns a rendered App spec into processes: only bindings, secrets and ports change.
+Fast: nothing is started (the launcher test runs a stand-in runner against a stand-in broker)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from components import catalog
+from components.topology import DB_NAME, DB_USER
+from offline.render import DB_ADMIN_PASSWORD, offline_spec
+from rehearsal.deployment import (JOB, MAIN, RUNNERS, WORKER, Deployment, RehearsalError, Substitutions,
+                                  ingress_rules, plan_instances)
+from rehearsal.install import N8nInstall
+from rehearsal.pki import Pki
+from rehearsal.rehearse import stack_settings
+from rehearsal.scenarios import Check, Report
+from rehearsal.services import free_ports
+
+PROJECT = Path(__file__).resolve().parent.parent
+CA = "-----BEGIN CERTIFICATE-----\nlocal CA\n-----END CERTIFICATE-----\n"
+
+
+def substitutions() -> Substitutions:
+    subs = Substitutions({
+        "postgres": {"HOSTNAME": "localhost", "PORT": "15432", "USERNAME": DB_USER, "PASSWORD": "pg-secret",
+                     "DATABASE": DB_NAME, "CA_CERT": CA},
+        "valkey": {"HOSTNAME": "localhost", "PORT": "16379", "USERNAME": "default", "PASSWORD": "vk-secret"},
+    })
+    subs.secrets[DB_ADMIN_PASSWORD] = "doadmin-secret"
+    return subs
+
+
+def planned(stack: str = "prod", offload=None, spec_edit=None):
+    spec = offline_spec(stack_settings(stack, offload))
+    if spec_edit:
+        spec_edit(spec)
+    subs = substitutions()
+    return spec, subs, plan_instances(spec, subs)
+
+
+def spec_env(component: dict) -> dict:
+    return {e["key"]: e["value"] for e in component["envs"]}
+
+
+def test_every_component_gets_exactly_its_spec_env_with_bindings_secrets_and_ports_filled_in():
+    spec, subs, instances = planned()
+    by_name = {c["name"]: c for kind in ("services", "workers", "jobs") for c in spec[kind]}
+    assert sorted(i.name for i in instances) == sorted(by_name)
+    for inst in instances:
+        declared = set(spec_env(by_name[inst.name]))
+        extra = {"N8N_PORT"} if "http_port" in by_name[inst.name] else set()
+        assert set(inst.spec_env) == declared | extra, inst.name
+        for key, value in inst.spec_env.items():
+            assert "${" not in value and "<redacted" not in value, (inst.name, key, value)
+    main = next(i for i in instances if i.role == MAIN)
+    assert main.spec_env["DB_POSTGRESDB_PASSWORD"] == "pg-secret"
+    assert main.spec_env["DB_POSTGRESDB_SSL_CA"] == CA
+    assert main.spec_env["QUEUE_BULL_REDIS_PORT"] == "16379"
+    assert main.spec_env["N8N_WEBHOOK_URL"] == subs.app_url == f"http://127.0.0.1:{main.spec_env['N8N_PORT']}"
+    job = next(i for i in instances if i.role == JOB)
+    assert job.spec_env["PGPASSWORD"] == "doadmin-secret" and job.spec_env["PGUSER"] == "doadmin"
+
+
+def test_every_n8n_process_keeps_finished_queue_jobs_so_no_webhook_caller_waits_forever():
+    _, _, instances = planned()
+    for inst in (i for i in instances if i.role in (MAIN, WORKER)):
+        assert inst.spec_env["N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED"] == str(catalog.QUEUE_KEEP_LAST_JOBS)
+        assert inst.spec_env["N8N_EXECUTIONS_QUEUE_KEEP_LAST_FAILED"] == str(catalog.QUEUE_KEEP_LAST_JOBS)
+
+
+def test_secrets_are_strong_shared_where_the_spec_shares_them_and_each_broker_token_only_with_its_pool():
+    _, _, instances = planned()
+    n8n = [i for i in instances if i.role in (MAIN, WORKER)]
+    keys = {i.spec_env["N8N_ENCRYPTION_KEY"] for i in n8n}
+    assert len(keys) == 1 and len(keys.pop()) >= catalog.MIN_SECRET_LENGTH
+    tokens = {}
+    for worker in (i for i in instances if i.role == WORKER):
+        pool = next(i for i in instances if i.role == RUNNERS
+                    and i.spec_env["N8N_RUNNERS_TASK_BROKER_URI"].endswith(f":{worker.ports[catalog.BROKER_PORT]}"))
+        assert pool.spec_env["N8N_RUNNERS_AUTH_TOKEN"] == worker.spec_env["N8N_RUNNERS_AUTH_TOKEN"]
+        assert worker.spec_env["N8N_RUNNERS_BROKER_PORT"] == str(worker.ports[catalog.BROKER_PORT])
+        assert worker.spec_env["QUEUE_HEALTH_CHECK_PORT"] == str(worker.ports[catalog.N8N_HTTP_PORT])
+        tokens[worker.name] = worker.spec_env["N8N_RUNNERS_AUTH_TOKEN"]
+    assert len(set(tokens.values())) == len(tokens) == 2
+
+
+def test_ports_are_remapped_without_collisions():
+    _, _, instances = planned(offload=False)
+    local = [p for i in instances for p in i.ports.values()]
+    assert len(local) == len(set(local))
+    main = next(i for i in instances if i.role == MAIN)
+    pool = next(i for i in instances if i.name == "n8n-runners-main")
+    assert pool.spec_env["N8N_RUNNERS_TASK_BROKER_URI"] == f"http://127.0.0.1:{main.ports[catalog.BROKER_PORT]}"
+
+
+def test_a_binding_the_rehearsal_cannot_fill_is_an_error_naming_component_and_key():
+    def add_unknown(spec):
+        spec["services"][0]["envs"].append({"key": "SOMETHING", "value": "${cache.HOSTNAME}"})
+
+    with pytest.raises(RehearsalError, match=r"n8n-main: SOMETHING uses \$\{cache.HOSTNAME\}"):
+        planned(spec_edit=add_unknown)
+
+
+def test_a_placeholder_left_in_the_spec_is_an_error():
+    def add_placeholder(spec):
+        spec["services"][0]["envs"].append({"key": "N8N_LICENSE_ACTIVATION_KEY", "value": "<REQUIRED>"})
+
+    with pytest.raises(RehearsalError, match="placeholder"):
+        planned(spec_edit=add_placeholder)
+
+
+def test_processes_get_the_spec_env_plus_plumbing_and_nothing_from_the_caller(tmp_path, monkeypatch):
+    monkeypatch.setenv("N8N_RUNNERS_TASK_REQUEST_TIMEOUT", "5")  # must not leak into any component
+    spec, _, instances = planned()
+    pki = Pki(tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key")
+    d = Deployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, ingress_rules(spec))
+    for inst in instances:
+        env = d.process_env(inst)
+        plumbing = set(env) - set(inst.spec_env)
+        if inst.role in (RUNNERS, JOB):
+            assert plumbing == {"PATH", "HOME"}, inst.name
+        else:
+            assert plumbing == {"PATH", "HOME", "NODE_ENV", "N8N_RELEASE_TYPE", "NODE_EXTRA_CA_CERTS"}, inst.name
+            assert env["NODE_EXTRA_CA_CERTS"] == str(pki.ca_cert)
+        assert "N8N_RUNNERS_TASK_REQUEST_TIMEOUT" not in env
+        assert env["PATH"].startswith(str(d.install.bin_dir))
+    assert len({d.process_env(i)["HOME"] for i in instances}) == len(instances)
+    assert d.base_url_for("/webhook/abc") == d.main.url(catalog.N8N_HTTP_PORT)
+
+
+def test_report_names_the_failing_pairs():
+    report = Report("t", [Check("health: main", True, "ok"),
+                          Check("webhook via n8n-worker-2", False, "Task request timed out",
+                                "n8n-worker-2 / n8n-runners-2")])
+    assert not report.ok and report.failing_pairs == ["n8n-worker-2 / n8n-runners-2"]
+    assert "failing worker pair(s): n8n-worker-2 / n8n-runners-2" in report.render()
+    assert json.loads(json.dumps(report.as_dict()))["failing_pairs"] == ["n8n-worker-2 / n8n-runners-2"]
+    assert not Report("empty").ok
+
+
+# --- the launcher, against a stand-in broker and a stand-in runner ------------------------------
+
+
+class FakeBroker:
+    """`GET /healthz` and `POST /runners/auth` as n8n's task broker answers them."""
+
+    def __init__(self, token: str):
+        self.token, self.grants = token, 0
+        broker = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                self._reply(200, {"status": "ok"})
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if body.get("token") != broker.token:
+                    return self._reply(403, {"message": "Unauthorized"})
+                broker.grants += 1
+                self._reply(200, {"data": {"token": f"grant-{broker.grants}"}})
+
+            def _reply(self, status, payload):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.uri = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+def run_launcher(tmp_path, broker_token: str, pool_token: str, seconds: float):
+    broker = FakeBroker(broker_token)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    fake_node = tmp_path / "node"  # records its arguments and environment, then exits like a crashed runner
+    fake_node.write_text(f"#!/bin/sh\nenv > {runs}/$$.env\necho \"$@\" > {runs}/$$.args\nexit 3\n")
+    fake_node.chmod(0o755)
+    health_port = str(free_ports(1)[0])
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GENERIC_TIMEZONE": "Europe/Amsterdam",
+           "N8N_RUNNERS_TASK_BROKER_URI": broker.uri, "N8N_RUNNERS_AUTH_TOKEN": pool_token,
+           "N8N_RUNNERS_MAX_CONCURRENCY": "10", "N8N_RUNNERS_TASK_TIMEOUT": "300",
+           "N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT": health_port}
+    proc = subprocess.Popen([sys.executable, "-m", "rehearsal.launcher", "--node", str(fake_node),
+                             "--runner", "/opt/start.js", "--pool", "n8n-runners-1"], env=env, cwd=PROJECT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(seconds)
+        with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=5) as resp:
+            health = (resp.status, json.load(resp))
+    finally:
+        proc.terminate()
+        out = proc.communicate(10)[0]
+        broker.server.shutdown()
+    envs = [dict(line.split("=", 1) for line in p.read_text().splitlines() if "=" in line)
+            for p in sorted(runs.glob("*.env"))]
+    args = [p.read_text().split() for p in sorted(runs.glob("*.args"))]
+    return health, envs, args, out
+
+
+def test_launcher_exchanges_the_auth_token_for_a_grant_starts_the_runner_and_restarts_it(tmp_path):
+    health, envs, args, _ = run_launcher(tmp_path, "right", "right", seconds=3.5)
+    assert health[0] == 200 and health[1]["starts"] >= 2  # the runner exits; the launcher starts it again
+    assert len(envs) >= 2
+    first = envs[0]
+    assert first["N8N_RUNNERS_GRANT_TOKEN"].startswith("grant-") and first["N8N_RUNNERS_GRANT_TOKEN"] != "right"
+    assert "N8N_RUNNERS_AUTH_TOKEN" not in first  # the runner only ever sees the single-use grant
+    assert first["N8N_RUNNERS_ID"].startswith("n8n-runners-1-")
+    assert first["GENERIC_TIMEZONE"] == "Europe/Amsterdam" and first["N8N_RUNNERS_MAX_CONCURRENCY"] == "10"
+    assert first["NODE_FUNCTION_ALLOW_BUILTIN"] == "crypto"
+    assert "N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT" not in first
+    assert args[0] == ["--disallow-code-generation-from-strings", "--disable-proto=delete", "/opt/start.js"]
+    assert len({e["N8N_RUNNERS_GRANT_TOKEN"] for e in envs}) == len(envs)
+
+
+def test_launcher_with_a_wrong_token_never_starts_a_runner_and_says_why(tmp_path):
+    health, envs, _, out = run_launcher(tmp_path, "right", "wrong", seconds=2.5)
+    assert envs == [] and health[1]["starts"] == 0
+    assert "HTTP 403" in health[1]["lastError"] and "grant token refused" in out
