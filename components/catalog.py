@@ -103,10 +103,6 @@ class AppSize:
     dedicated: bool  # apps-d-*: dedicated CPU, the only sizes App Platform autoscales
     fixed: bool = False  # the $5/$10 shared sizes run exactly one instance
 
-    @property
-    def scalable(self) -> bool:
-        return not self.fixed
-
 
 APP_SIZES = {
     s.slug: s

@@ -72,9 +72,6 @@ class Topology:
     def n8n_processes(self) -> tuple[str, ...]:
         return (self.main, *self.workers, *((self.webhook,) if self.webhook else ()))
 
-    def pool_of(self, broker: str) -> RunnerPool:
-        return next(p for p in self.runner_pools if p.broker == broker)
-
 
 def plan(settings: "Settings") -> Topology:
     workers = tuple(worker(i) for i in range(1, settings.workers.pairs + 1))

@@ -62,9 +62,6 @@ class ProgramRun:
             raise AssertionError(f"expected one {type_}, found {len(found)}")
         return found[0]
 
-    def by_urn(self, urn: str) -> Registration:
-        return next(r for r in self.resources if r.urn == urn)
-
 
 def _unwrap(value: Any) -> tuple[Any, bool]:
     if rpc.is_rpc_secret(value):
