@@ -1,13 +1,15 @@
 """Edit a recorded stack the way a careless code change would, and send it through the real policy pack.
 
-Edits work on the wire form the engine sends (`Registration.properties`, secrets still wrapped), so the
-pack sees exactly what `pulumi preview` would hand it after such a change — including the engine's
-unknown sentinel for values computed at apply time.
+Edits work on the wire form the engine sends, secrets still wrapped, so the pack sees exactly what
+`pulumi preview` would hand it after such a change — including the engine's unknown sentinel for values
+computed at apply time. `props(name)` is what AnalyzeStack receives for the resource: its outputs. A
+custom resource's outputs are its provider's echo of its inputs plus what the provider computes, so an
+edit of an output it echoes is an edit of the input Analyze receives as well; a component's outputs are
+only what it registered, and its inputs stay as they were.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from typing import Any, Optional
 
@@ -20,6 +22,7 @@ from offline.engine import ProgramRun, Registration
 
 UNKNOWN = rpc.UNKNOWN  # what the engine sends for a value only known after `pulumi up`
 _SECRET = {SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG}
+_ABSENT = object()
 
 
 def _unwrap(value: Any) -> Any:
@@ -28,13 +31,17 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
+def _struct(data: dict) -> struct_pb2.Struct:
+    return json_format.ParseDict(data, struct_pb2.Struct())
+
+
 class StackEdit:
     """A copy of a program run whose resources can be edited before they reach the pack."""
 
     def __init__(self, run: ProgramRun):
         self.run = run
         self.registrations = {r.urn: r for r in run.resources}
-        self._props: dict[str, dict] = {}
+        self._outputs: dict[str, dict] = {}  # edited outputs, by URN
 
     # -- finding --
 
@@ -44,35 +51,36 @@ class StackEdit:
         return found[0]
 
     def props(self, name: str) -> dict:
-        """The wire properties of a resource, as an editable dict (secrets wrapped as on the wire)."""
+        """What AnalyzeStack receives for a resource (its outputs, secrets wrapped), as an editable dict."""
         r = self.find(name)
-        if r.urn not in self._props:
-            self._props[r.urn] = json_format.MessageToDict(r.properties)
-        return self._props[r.urn]
+        if r.urn not in self._outputs:
+            self._outputs[r.urn] = json_format.MessageToDict(r.output_properties)
+        return self._outputs[r.urn]
 
     def options(self, name: str, **changes) -> None:
         """Change a registration's options or dependency edges (protect, property_dependencies...)."""
+        self.props(name)  # an edited resource is analyzed again
         r = self.find(name)
         self.registrations[r.urn] = dataclasses.replace(r, **changes)
-        self._props.setdefault(r.urn, json_format.MessageToDict(r.properties))
 
     def remove(self, name: str) -> None:
         """Drop a resource from the stack, as if the code that created it were deleted."""
         r = self.find(name)
         del self.registrations[r.urn]
-        self._props.pop(r.urn, None)
+        self._outputs.pop(r.urn, None)
 
     # -- the App spec --
 
     @property
     def spec(self) -> dict:
-        app = self.props("n8n-app")
-        app["spec"] = _unwrap(app["spec"])
-        return app["spec"]
+        """The App's spec. Its lists that hold a secret (components' envs) are secret as a whole on the
+        wire; edit them in place (`component`) to keep them so."""
+        return _unwrap(self.props("n8n-app")["spec"])
 
     def component(self, name: str) -> dict:
         spec = self.spec
-        found = [c for kind in ("services", "workers", "jobs") for c in spec.get(kind, []) if c["name"] == name]
+        found = [c for kind in ("services", "workers", "jobs") for c in _unwrap(spec.get(kind, []))
+                 if c["name"] == name]
         assert len(found) == 1, f"no component {name}"
         return found[0]
 
@@ -103,27 +111,39 @@ class StackEdit:
 
     # -- sending --
 
-    def _struct(self, urn: str) -> struct_pb2.Struct:
-        return json_format.ParseDict(copy.deepcopy(self._props[urn]), struct_pb2.Struct())
+    def _inputs(self, r: Registration) -> dict:
+        """Analyze's inputs after the edit: a custom resource's edited outputs, except those only its
+        provider computes, replace its inputs of the same name."""
+        inputs = json_format.MessageToDict(r.properties)
+        if not r.custom:
+            return inputs
+        before, after = json_format.MessageToDict(r.output_properties), self._outputs[r.urn]
+        for key in before.keys() | after.keys():
+            old, new = before.get(key, _ABSENT), after.get(key, _ABSENT)
+            if old == new or (key in before and key not in inputs):
+                continue
+            if new is _ABSENT:
+                inputs.pop(key, None)
+            else:
+                inputs[key] = new
+        return inputs
 
-    def edited(self) -> list[Registration]:
-        return [r for r in self.registrations.values() if r.urn in self._props]
+    def _edited(self, r: Registration) -> Registration:
+        if r.urn not in self._outputs:
+            return r
+        return dataclasses.replace(r, properties=_struct(self._inputs(r)),
+                                   output_properties=_struct(self._outputs[r.urn]))
 
     def send(self, pack: PolicyPack) -> list[Verdict]:
         """Analyze the edited resources (the baseline test shows the others clean), then the whole stack."""
-        structs = {urn: self._struct(urn) for urn in self._props}
+        resources = self.as_run().resources
         verdicts = []
-        for r in self.edited():
-            verdicts += pack.analyze(analyze_request(r, structs[r.urn]))
-        resources = [stack_resource(r, structs.get(r.urn)) for r in self.registrations.values()]
-        return verdicts + pack.analyze_stack(resources)
-
-    def structs(self) -> dict[str, struct_pb2.Struct]:
-        return {urn: self._struct(urn) for urn in self._props}
+        for r in resources:
+            if r.urn in self._outputs:
+                verdicts += pack.analyze(analyze_request(r))
+        return verdicts + pack.analyze_stack(stack_resource(r) for r in resources)
 
     def as_run(self) -> ProgramRun:
         """The edited stack as a program run (for the gate's `evaluate`)."""
-        structs = self.structs()
-        resources = [dataclasses.replace(r, properties=structs[r.urn]) if r.urn in structs else r
-                     for r in self.registrations.values()]
+        resources = [self._edited(r) for r in self.registrations.values()]
         return ProgramRun(self.run.stack, resources, self.run.outputs, self.run.secret_outputs)

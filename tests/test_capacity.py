@@ -81,7 +81,7 @@ def test_a_pool_lets_the_same_stack_through_and_n8n_connects_to_it():
     spec = app_spec(run)
     for name in ("n8n-main", "n8n-worker-1", "n8n-worker-4"):
         e = env_of(component(spec, name))
-        assert e["DB_POSTGRESDB_HOST"] == pool.outputs["private_host"]  # VPC host of the pool
+        assert e["DB_POSTGRESDB_HOST"] == pool.outputs["privateHost"]  # VPC host of the pool
         assert e["DB_POSTGRESDB_PORT"] == "25061" and e["DB_POSTGRESDB_DATABASE"] == "n8n-pool"
         assert e["DB_POSTGRESDB_USER"] == "${postgres.USERNAME}" and e["DB_POSTGRESDB_SSL_CA"] == "${postgres.CA_CERT}"
     assert pool.urn in run.one("digitalocean:index/app:App").property_dependencies["spec"], \
