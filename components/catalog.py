@@ -68,6 +68,18 @@ def is_placeholder_secret(value: str) -> bool:
     """A value copied from a template instead of a real secret (`<REQUIRED>`, `changeme`, ...)."""
     return value.strip().lower() in PLACEHOLDER_SECRETS or value.startswith("<")
 
+
+# App Platform stores a SECRET env var encrypted and answers with the ciphertext (`EV[1:...]`) wherever
+# it returns the spec; terraform-provider-digitalocean copies that into the App's state
+# (`flattenAppEnvs`, digitalocean/app/app_spec.go, read 2026-08-06; its issues 514 and 1603). So after
+# `pulumi up` the App's outputs hold ciphertext where its inputs held the secret.
+APP_PLATFORM_CIPHERTEXT = ("EV[", "]")
+
+
+def is_app_platform_ciphertext(value: str) -> bool:
+    start, end = APP_PLATFORM_CIPHERTEXT
+    return value.startswith(start) and value.endswith(end)
+
 # --- DigitalOcean regions ------------------------------------------------------------------------
 
 # Managed databases, VPCs and droplets use datacenter slugs (ams3); App Platform uses region slugs (ams).

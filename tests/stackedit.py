@@ -77,10 +77,12 @@ class StackEdit:
         wire; edit them in place (`component`) to keep them so."""
         return _unwrap(self.props("n8n-app")["spec"])
 
-    def component(self, name: str) -> dict:
+    def components(self) -> list[dict]:
         spec = self.spec
-        found = [c for kind in ("services", "workers", "jobs") for c in _unwrap(spec.get(kind, []))
-                 if c["name"] == name]
+        return [c for kind in ("services", "workers", "jobs") for c in _unwrap(spec.get(kind, []))]
+
+    def component(self, name: str) -> dict:
+        found = [c for c in self.components() if c["name"] == name]
         assert len(found) == 1, f"no component {name}"
         return found[0]
 
