@@ -1,7 +1,7 @@
 """Checklist: Code nodes run in sandboxed runners for every n8n process that executes workflows.
 
 A task broker hands a Code-node task only to runners connected to *that* process, and
-`http://<service>:5679` is one address for every instance of a service (DESIGN.md, "Topology rules").
+`http://<service>:5679` is one address for every instance of a service (README.md, "Why worker pairs").
 So every broker runs external-mode runners (`n8nio/runners`, outside the n8n container), and every
 runner pool points at a broker service that runs exactly one instance. The runners image must be the
 same release as n8n; a floating tag (`latest`) changes both without a review.
