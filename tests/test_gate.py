@@ -51,6 +51,23 @@ def test_staging_with_production_levels_fails(tmp_path, capsys):
     assert re.search(r"^database-high-availability\s+n8n-postgres-cluster\s+mandatory\s+", out, re.M)
 
 
+def test_one_run_prints_the_table_and_writes_both_reports(tmp_path, capsys):
+    json_file, markdown_file = tmp_path / "staging.json", tmp_path / "staging.md"
+    assert gate.main(["staging", "--json", str(json_file), "--markdown", str(markdown_file)]) == gate.PASS
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("PASS staging: 0 mandatory, 6 advisory")
+    report = json.loads(json_file.read_text())
+    assert report["result"] == "pass" and report["advisory"] == 6 == len(report["verdicts"])
+    markdown = markdown_file.read_text()
+    assert markdown.startswith("### `staging`: ✅ PASS") and markdown.count("| advisory |") == 6
+
+
+def test_an_unwritable_report_is_bad_input(tmp_path, capsys):
+    target = tmp_path / "missing-dir" / "gate.md"
+    assert gate.main(["prod", "--markdown", str(target)]) == gate.BAD_INPUT
+    assert f"cannot write --markdown {target}: No such file or directory" in capsys.readouterr().err
+
+
 def test_unknown_stack_is_bad_input(capsys):
     assert gate.main(["nope"]) == gate.BAD_INPUT
     assert "stacks in this project: prod, staging" in capsys.readouterr().err
