@@ -192,7 +192,10 @@ def reconcile(info: proto.AnalyzerInfo, given: Mapping[str, PolicySetting], sour
 
 
 class PolicyPack:
-    """The pack running as a subprocess, started like the CLI starts it, and a gRPC client for it."""
+    """The pack running as a subprocess, started like the CLI starts it, and a gRPC client for it.
+
+    The process starts at once; the client waits for its port at the first call, so the pack can load
+    while the program runs under mocks."""
 
     def __init__(self, pack_dir: Path = POLICY_PACK_DIR, python: str = sys.executable):
         self._log = tempfile.TemporaryFile()
@@ -200,10 +203,16 @@ class PolicyPack:
             [python, "-u", "-m", "pulumi.policy", NO_ENGINE, "."], cwd=pack_dir,
             stdout=subprocess.PIPE, stderr=self._log,
         )
-        port = self._read_port()
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        self.channel: Optional[grpc.Channel] = None
+        self._stub: Optional[analyzer_pb2_grpc.AnalyzerStub] = None
         self._info: Optional[proto.AnalyzerInfo] = None
+
+    @property
+    def stub(self) -> analyzer_pb2_grpc.AnalyzerStub:
+        if self._stub is None:
+            self.channel = grpc.insecure_channel(f"127.0.0.1:{self._read_port()}")
+            self._stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        return self._stub
 
     def _read_port(self) -> int:
         line: list[bytes] = []
@@ -224,7 +233,7 @@ class PolicyPack:
         return self._log.read().decode(errors="replace").strip()
 
     def close(self) -> None:
-        if getattr(self, "channel", None) is not None:
+        if self.channel is not None:
             self.channel.close()
         if self.process.poll() is None:
             self.process.terminate()

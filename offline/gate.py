@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -208,9 +209,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     if stack_file.encrypted:
         print(f"note: {', '.join(stack_file.encrypted)} are encrypted in Pulumi.{stack}.yaml and cannot "
               "be read offline; the gate checks generated stand-ins for them", file=sys.stderr)
-    run = run_program(stack_file.config, stack)
     try:
-        with PolicyPack() as pack:
+        with PolicyPack() as pack:  # starts now, and loads on the other core while the program runs
+            run = run_program(stack_file.config, stack)
             report = evaluate(run, pack, config_path, stack_file.config)
     except PolicyConfigError as err:
         print(err, file=sys.stderr)
@@ -227,5 +228,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     return report.exit_code
 
 
+def exit_now(code: int) -> None:
+    """End the process without tearing the interpreter down: freeing the provider SDK's thousands of
+    classes at exit takes about 0.3 s here, and the OS reclaims the memory anyway."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -91,8 +91,9 @@ def test_bad_policy_pack_config_is_bad_input(tmp_path, capsys, config, fragment)
 
 def test_a_pack_that_cannot_start_is_reported_with_its_error(tmp_path):
     (tmp_path / "__main__.py").write_text("raise SystemExit('policies could not load')\n")
-    with pytest.raises(PolicyPackError, match="policies could not load"):
-        PolicyPack(pack_dir=tmp_path)
+    with PolicyPack(pack_dir=tmp_path) as broken:
+        with pytest.raises(PolicyPackError, match="policies could not load"):
+            broken.info()
 
 
 def test_a_policy_that_crashes_is_a_pack_failure_not_a_verdict(tmp_path, prod):
