@@ -57,16 +57,8 @@ DEFAULT_RUNNER_MAX_CONCURRENCY = 10
 # own Bull: 40 of 40 such jobs hang when removed at once, 0 of 40 when 1,000 are kept (< 1 MB in Valkey).
 QUEUE_KEEP_LAST_JOBS = 1000
 
-PLACEHOLDER_SECRETS = frozenset(
-    {"<required>", "changeme", "change-me", "change_me", "secret", "password", "your-secret",
-     "your_secret", "example", "test", "todo", "xxx", "replace-me", "replaceme"}
-)
+# n8n accepts any N8N_ENCRYPTION_KEY; ours must be this long (components/secret_strength.py: the full rule).
 MIN_SECRET_LENGTH = 32
-
-
-def is_placeholder_secret(value: str) -> bool:
-    """A value copied from a template instead of a real secret (`<REQUIRED>`, `changeme`, ...)."""
-    return value.strip().lower() in PLACEHOLDER_SECRETS or value.startswith("<")
 
 # --- DigitalOcean regions ------------------------------------------------------------------------
 
@@ -182,3 +174,12 @@ DEFAULT_VALKEY_VERSION = "8"
 VALKEY_EVICTION_POLICY = "noeviction"
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+# --- Pulumi ------------------------------------------------------------------------------------------
+
+# Config namespaces a stack file may use besides the project's own: the providers the program uses
+# (digitalocean, random) and the engine's own (`pulumi:tags`, `pulumi:disable-default-providers`...).
+PROVIDER_NAMESPACES = ("digitalocean", "random", "pulumi")
+# The digitalocean provider's config keys (pulumi-digitalocean 4.84.1 schema, `config.variables`).
+DIGITALOCEAN_PROVIDER_CONFIG = ("apiEndpoint", "httpRetryMax", "httpRetryWaitMax", "httpRetryWaitMin",
+                                "requestsPerSecond", "spacesAccessId", "spacesEndpoint", "spacesSecretKey", "token")

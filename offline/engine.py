@@ -9,7 +9,6 @@ length, the doadmin credentials, the app's URL), so policies see realistic value
 from __future__ import annotations
 
 import hashlib
-import json
 import runpy
 import string
 from dataclasses import dataclass, field
@@ -22,6 +21,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from components.stack import config_for_engine
 
 PROJECT = "n8n-platform"
 PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
@@ -153,16 +154,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             outputs=_deep_unwrap(self.resources[response.urn].state) if response.urn in self.resources else {},
         ))
         return response
-
-
-def config_for_engine(config: Mapping[str, Any]) -> dict[str, str]:
-    """The engine hands programs config as strings, objects and lists as JSON text."""
-    out = {}
-    for key, value in config.items():
-        if value is None:
-            continue
-        out[key] = value if isinstance(value, str) else json.dumps(value)
-    return out
 
 
 def run_program(config: Mapping[str, Any], stack: str, secret_keys: Optional[list[str]] = None,

@@ -13,11 +13,11 @@ other unknown secret is a violation, because its strength and uniqueness cannot 
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
 
-from components import catalog
+from components import catalog, secret_strength
 
 from .resources import (APP, RANDOM_PASSWORD, RANDOM_STRING, AppSpec, Component, Stack, StackProblems,
                         app_check, broker_address, is_unknown, number, resource_policy, stack_policy)
@@ -25,17 +25,6 @@ from .resources import (APP, RANDOM_PASSWORD, RANDOM_STRING, AppSpec, Component,
 ENCRYPTION_KEY = "N8N_ENCRYPTION_KEY"
 RUNNER_TOKEN = "N8N_RUNNERS_AUTH_TOKEN"
 GENERATORS = (RANDOM_PASSWORD, RANDOM_STRING)
-
-
-def _weakness(value: Any) -> Optional[str]:
-    """Why a known secret value is not a real, strong secret; None when it is."""
-    if not isinstance(value, str) or not value:
-        return "is empty"
-    if catalog.is_placeholder_secret(value):
-        return "is a placeholder copied from a template"
-    if len(value) < catalog.MIN_SECRET_LENGTH:
-        return f"has {len(value)} characters; it needs at least {catalog.MIN_SECRET_LENGTH}"
-    return None
 
 
 def _entry_problems(component: Component, key: str) -> list[str]:
@@ -47,7 +36,7 @@ def _entry_problems(component: Component, key: str) -> list[str]:
         problems.append(f"{component.name}: {key} is type {entry.get('type') or 'GENERAL'}, so App Platform "
                         "shows it in plain text; make it type SECRET")
     value = entry.get("value")
-    weakness = None if is_unknown(value) else _weakness(value)
+    weakness = None if is_unknown(value) else secret_strength.weakness(value)
     if weakness:
         problems.append(f"{component.name}: {key} {weakness}")
     return problems
@@ -142,9 +131,10 @@ encryption_key = stack_policy(
     severity=Severity.CRITICAL,
     remediation=(
         "Leave `encryptionKey` unset to have a 48-character key generated, or set a real one with "
-        "`pulumi config set --secret encryptionKey \"$(openssl rand -hex 32)\"` (at least 32 characters, "
-        "never a template placeholder). The builders in components/env.py give every n8n process the same "
-        "key as type SECRET; do not set it per component."
+        "`pulumi config set --secret encryptionKey \"$(openssl rand -hex 32)\"`: generated, not typed (at "
+        "least 32 characters; no whitespace, placeholder, repeated block or run: components/secret_strength.py). "
+        "The builders in components/env.py give every n8n process the same key as type SECRET; do not set it "
+        "per component."
     ),
     check=encryption_key_problems,
 )
