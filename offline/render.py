@@ -6,8 +6,8 @@ redacted, without Pulumi or a cloud account.
 
 Values only known after `pulumi up` (the VPC id, a connection pool's host) and secrets appear as `<...>`
 placeholders; replace them before handing the file to doctl. The stack's monthly cost and capacity go to
-stderr (`-q` leaves them out), so stdout stays the spec. Exit codes: 0 rendered, 2 invalid settings or
-unknown stack.
+stderr (`-q` leaves them out), so stdout stays the spec. Exit codes: 0 rendered, 2 invalid settings,
+unknown stack or an output file that cannot be written.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from components.app_spec import build_app_spec
 from components.database import cluster_name
 from components.env import PostgresEndpoint, SecretValues
 from components.settings import Settings, SettingsError
-from components.stack import settings_from_file
+from components.stack import load_stack
 from components.topology import DB_POOL, plan
+from offline.arguments import output_file
 from offline.cost import stack_summary
 
 VPC_PLACEHOLDER = "<vpc-id: known after pulumi up>"
@@ -66,18 +67,24 @@ def to_yaml(spec: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.render", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
-    parser.add_argument("-o", "--output", help="write to this file instead of stdout")
+    parser.add_argument("-o", "--output", type=output_file, help="write to this file instead of stdout")
     parser.add_argument("-q", "--quiet", action="store_true", help="leave out the cost and capacity summary")
     args = parser.parse_args(argv)
     try:
-        settings = settings_from_file(args.stack)
+        stack_file, settings = load_stack(args.stack)
     except SettingsError as err:
         print(err, file=sys.stderr)
         return 2
+    for note in stack_file.notes:
+        print(f"note: {note}", file=sys.stderr)
     text = to_yaml(offline_spec(settings))
     if args.output:
-        with open(args.output, "w") as fh:
-            fh.write(text)
+        try:
+            with open(args.output, "w") as fh:
+                fh.write(text)
+        except OSError as err:
+            print(f"python -m offline.render: cannot write --output {args.output}: {err.strerror}", file=sys.stderr)
+            return 2
     else:
         sys.stdout.write(text)
     if not args.quiet:

@@ -11,11 +11,12 @@ import signal
 import sys
 
 from components.settings import SettingsError
+from offline.arguments import number, output_file, whole_number
 
 from .deployment import RehearsalError
 from .n8n_api import ApiError
 from .rehearse import OWNER_EMAIL, Options, rehearse, running
-from .scenarios import Report
+from .scenarios import MAX_LOAD_CONCURRENCY, MAX_LOAD_REQUESTS, MAX_REQUEST_TIMEOUT_SECONDS, Report
 from .services import ServiceError
 
 
@@ -28,10 +29,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="give the last pair's runner pool a wrong token: the run must fail, naming that pair")
     parser.add_argument("--skip-db-grants", action="store_true",
                         help="do not run the pre-deploy job n8n-db-grants (main's migrations then fail)")
-    parser.add_argument("--load", type=int, default=300, metavar="N", help="webhook executions in the load run (0: none)")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent requests in the load run")
-    parser.add_argument("--timeout", type=float, default=30, help="per-request timeout of the load run, seconds")
-    parser.add_argument("--report-json", metavar="FILE", help="also write the report as JSON")
+    parser.add_argument("--load", type=whole_number(0, MAX_LOAD_REQUESTS), default=300, metavar="N",
+                        help="webhook executions in the load run (0: none)")
+    parser.add_argument("--concurrency", type=whole_number(1, MAX_LOAD_CONCURRENCY), default=8,
+                        help="concurrent requests in the load run")
+    parser.add_argument("--timeout", type=number(0.1, MAX_REQUEST_TIMEOUT_SECONDS), default=30,
+                        help="per-request timeout of the load run, seconds")
+    parser.add_argument("--report-json", metavar="FILE", type=output_file, help="also write the report as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the run directory (logs, configs)")
     parser.add_argument("--serve", action="store_true",
                         help="start the topology, print its URL, owner login and API key, and keep it up until "

@@ -35,6 +35,11 @@ TEMP_PREFIX = "n8n-platform check"
 TASK_REQUEST_TIMEOUT_SECONDS = 60
 WEBHOOK_TIMEOUT_SECONDS = TASK_REQUEST_TIMEOUT_SECONDS + 30
 FINISHED = {"success", "error", "crashed", "canceled"}
+# Bounds of the load run's arguments (`python -m rehearsal`, `python -m rehearsal.verify`): more than one
+# machine or a live deployment under test should take, and longer than any caller waits.
+MAX_LOAD_REQUESTS = 100_000
+MAX_LOAD_CONCURRENCY = 256
+MAX_REQUEST_TIMEOUT_SECONDS = 3600
 
 # The Code node every check runs: it computes something (so a result proves JavaScript ran in a
 # runner) and returns the execution's id, so the caller can find the execution.
