@@ -117,6 +117,10 @@ def resolve_plain(text: str) -> Any:
     return text
 
 
+def _short(tag: str) -> str:
+    return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
+
+
 def _written(node: ScalarNode) -> str:
     quote = {"'": "'", '"': '"'}.get(node.style or "", "")
     return f"{quote}{node.value}{quote}"
@@ -155,7 +159,7 @@ class _Builder:
             return [self.build(item, path + (str(i),)) for i, item in enumerate(node.value)]
         if isinstance(node, MappingNode) and node.tag == _TAG + "map":
             return self.mapping(node, path)
-        self.problem(path, node, f"has the YAML tag {node.tag!r}, which a stack file cannot use")
+        self.problem(path, node, f"has the YAML tag {_short(node.tag)}, which a stack file cannot use")
         return None
 
     def scalar(self, node: ScalarNode, path: Path) -> Any:
@@ -176,7 +180,7 @@ class _Builder:
         value = resolve_plain(node.value) if tag in ("int", "float", "bool", "null") else None
         kinds = {"int": (int,), "float": (int, float), "bool": (bool,), "null": (type(None),)}
         if tag not in kinds:
-            self.problem(path, node, f"has the YAML tag !!{tag}, which a stack file cannot use")
+            self.problem(path, node, f"has the YAML tag {_short(node.tag)}, which a stack file cannot use")
             return None
         if not isinstance(value, kinds[tag]) or (tag != "bool" and isinstance(value, bool)):
             self.problem(path, node, f"is tagged !!{tag} but is not one")
@@ -202,28 +206,29 @@ class _Builder:
 
     def key(self, node: Node, path: Path) -> Optional[str]:
         if not isinstance(node, ScalarNode):
-            self.problem(path + ("?",), node, "has a key that is a list or mapping; keys are names")
+            self.problem(path, node, "has a key that is a list or mapping; keys are names")
             return None
         if node.tag == _PLAIN and node.value == "<<":
-            self.problem(path + ("<<",), node, "uses a YAML merge key (<<); write the keys out")
+            self.problem(path, node, "uses a YAML merge key (<<); write the keys out")
             return None
         key = resolve_plain(node.value) if node.tag == _PLAIN else node.value
         if not isinstance(key, str) or node.tag not in (_PLAIN, _TAG + "str", "!"):
-            self.problem(path + (node.value,), node, f"has the key {_written(node) or 'null'}, which YAML reads "
-                                                     "as a value, not a name; quote it if you meant the text")
+            self.problem(path, node, f"has the key {_written(node) or 'null'}, which YAML reads as a value, not a "
+                                     "name; quote it if you meant the text")
             return None
         if key == "":
-            self.problem(path + ("",), node, "has an empty key")
+            self.problem(path, node, "has an empty key")
             return None
         return key
 
 
 class _Unreadable(Exception):
-    """A document that cannot be turned into data at all (too deep, too large, cyclic)."""
+    """A document that cannot be turned into data at all (too deep, too large, cyclic). Reported at the
+    setting it starts in (`config: <key>`), not at the endless path below it."""
 
     def __init__(self, path: Path, node: Node, message: str):
         super().__init__(message)
-        self.problem = YamlProblem(path, node.start_mark.line + 1, message)
+        self.problem = YamlProblem(path[:2], node.start_mark.line + 1, message)
 
 
 def _syntax_problem(err: yaml.YAMLError, text: str) -> YamlProblem:

@@ -167,7 +167,7 @@ def parse_policy_config(data: object, source: str = "config") -> dict[str, Polic
             problems.append(f"{name}: must be an enforcement level ({', '.join(LEVELS)}) or an object of settings "
                             f"(got a {type(value).__name__})")
             continue
-        if level is not None and level not in LEVELS:
+        if level is not None and (not isinstance(level, str) or level not in LEVELS):
             shown = (repr(level) if isinstance(level, str) else json.dumps(level))[:40]
             problems.append(f"{name}: {shown} is not an enforcement level ({', '.join(LEVELS)})")
             continue

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Optional
 from components.capacity import capacity_report
 from components.cost import over_budget, stack_cost
 from components.settings import Settings, SettingsError
-from components.stack import PROJECT_DIR, config_for_engine, load_stack
+from components.stack import PROJECT_DIR, StackFile, config_for_engine, load_stack
 from offline.cost import stack_summary
 
 if TYPE_CHECKING:  # gRPC, Pulumi and the provider SDK load in main(), once the stack file is known to be valid
@@ -176,6 +176,19 @@ def as_markdown(report: GateReport, settings: Settings) -> str:
 FORMATS = {"table": as_text, "markdown": as_markdown, "json": as_json}
 
 
+def check_stack(stack_file: StackFile, config_path: Optional[Path]) -> GateReport:
+    """The program run on the stack under mocks, with the stack's encrypted keys flagged secret as the engine
+    flags them, and every resource it registers through the pack."""
+    from offline.analyzer import PolicyPack, read_policy_config
+    from offline.engine import run_program
+
+    if config_path:
+        read_policy_config(config_path)  # a malformed file fails here, before the program and the pack run
+    run = run_program(stack_file.config, stack_file.stack, stack_file.secret_keys)
+    with PolicyPack() as pack:
+        return evaluate(run, pack, config_path, stack_file.config)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.gate", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml (working directory first, then the project)")
@@ -192,14 +205,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return BAD_INPUT
     for note in stack_file.notes:
         print(f"note: {note}", file=sys.stderr)
-    from offline.analyzer import PolicyConfigError, PolicyPack, PolicyPackError
-    from offline.engine import run_program
+    from offline.analyzer import PolicyConfigError, PolicyPackError
 
-    config_path = args.policy_pack_config or default_config_path(stack_file.stack)
-    run = run_program(stack_file.config, stack_file.stack, stack_file.secret_keys)
     try:
-        with PolicyPack() as pack:
-            report = evaluate(run, pack, config_path, stack_file.config)
+        report = check_stack(stack_file, args.policy_pack_config or default_config_path(stack_file.stack))
     except PolicyConfigError as err:
         print(err, file=sys.stderr)
         return BAD_INPUT

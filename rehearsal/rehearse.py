@@ -141,7 +141,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
     install = ensure_n8n(settings.n8n.version, log=log)
     report.timings["n8n install (0 when cached)"] = round(time.monotonic() - t, 1)
 
-    run_dir = Path(tempfile.mkdtemp(prefix=f"n8n-rehearsal-{opts.stack}-"))
+    run_dir = Path(tempfile.mkdtemp(prefix=f"n8n-rehearsal-{settings.stack}-"))  # not org/project/stack
     run_dir.chmod(0o711)  # PostgreSQL runs as its own user and must reach its directory
     log(f"run directory: {run_dir}")
     postgres = redis = deployment = None
