@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from components.settings import NAMESPACE, Settings, load_settings
-from components.stack import read_stack_file, stack_file
+from components.stack import config_for_engine, read_stack_file
 from components import catalog
 from offline.render import offline_spec
 
@@ -53,11 +53,12 @@ class Options:
 
 def stack_settings(stack: str, offload: Optional[bool]) -> Settings:
     """The stack's settings, with `n8n.offloadManualExecutions` overridden when asked."""
-    config = copy.deepcopy(read_stack_file(stack).config)
+    read = read_stack_file(stack)
+    config = copy.deepcopy(read.config)
     if offload is not None:
         key = f"{NAMESPACE}:n8n"
         config[key] = {**(config.get(key) or {}), "offloadManualExecutions": offload}
-    return load_settings(config, stack, stack_file(stack).name)
+    return load_settings(config_for_engine(config), read.stack, read.source)
 
 
 class LocalObserver:
