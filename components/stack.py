@@ -83,6 +83,8 @@ def _known_stacks() -> str:
 
 def _read_text(path: Path, stack: str) -> tuple[Optional[str], list[Problem]]:
     """The file's text (UTF-8, BOM stripped as the CLI strips it), or why it cannot be had."""
+    if path.is_symlink() and not path.exists():
+        return None, [Problem(FILE, f"{path} is a symbolic link to a file that does not exist")]
     if not path.exists():
         return None, [Problem("stack", f"has no {path.name} here or in {PROJECT_DIR}; stacks in this project: "
                                f"{_known_stacks()}", Written(stack))]

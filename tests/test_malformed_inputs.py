@@ -9,6 +9,7 @@ real subprocesses. The case list is data: one row per malformed input.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import typing
@@ -27,6 +28,8 @@ from rehearsal import install, verify
 ROOT = Path(__file__).resolve().parent.parent
 STACK = "case"
 DIRECTORY = object()  # a directory where the stack file should be
+DANGLING = object()  # a symbolic link to nothing
+PIPE = object()  # a named pipe: reading it would block
 
 # Distinctive values planted where secrets go; none may appear in any output.
 KEY = "0f6c1b9e2d7a4c3f8e5b6a1d9c2e7f4aPLANTEDKEY"
@@ -128,6 +131,8 @@ TRACEBACKS = [
     Case("UTF-16", "traceback", "stack file", "is not UTF-8",
          "config:\n  n8n-platform:region: ams3\n".encode("utf-16")),
     Case("a directory", "traceback", "stack file", "is a directory", DIRECTORY),
+    Case("a dangling symbolic link", "traceback", "stack file", "symbolic link to a file that does not exist", DANGLING),
+    Case("a named pipe", "traceback", "stack file", "is not a regular file", PIPE),
     Case("deep block nesting", "traceback", "workers", "nested deeper than 32 levels",
          "config:\n  n8n-platform:workers:\n" + "".join("  " * (i + 2) + f"k{i}:\n" for i in range(40)) + "  " * 42 + "v\n"),
     Case("deep flow nesting", "traceback", "stack file", "nested far deeper",
@@ -439,6 +444,10 @@ def _write(tmp_path: Path, case: Case) -> None:
     stack_file = tmp_path / f"Pulumi.{STACK}.yaml"
     if case.file is DIRECTORY:
         stack_file.mkdir()
+    elif case.file is DANGLING:
+        stack_file.symlink_to(tmp_path / "gone.yaml")
+    elif case.file is PIPE:
+        os.mkfifo(stack_file)
     elif isinstance(case.file, bytes):
         stack_file.write_bytes(case.file)
     elif case.file is not None:
