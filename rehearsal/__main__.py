@@ -1,7 +1,7 @@
 """python -m rehearsal <stack> [options]: run a stack's App spec on this machine and check it.
 
 Exit codes: 0 every check passed; 1 a check failed (the report names the failing worker pair);
-2 invalid settings or unknown stack.
+2 invalid settings, unknown stack or a bad argument.
 """
 
 from __future__ import annotations
