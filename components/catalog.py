@@ -60,6 +60,39 @@ QUEUE_KEEP_LAST_JOBS = 1000
 # n8n accepts any N8N_ENCRYPTION_KEY; ours must be this long (components/secret_strength.py: the full rule).
 MIN_SECRET_LENGTH = 32
 
+# --- App Platform components ---------------------------------------------------------------------
+
+# What a component's `run_command` replaces is not documented (README § First deployment). n8nio/n8n's
+# image runs `ENTRYPOINT ["tini", "--", "/docker-entrypoint.sh"]`, and that script ends in `exec n8n "$@"`
+# (n8n repository, docker/images/n8n): if run_command replaces the ENTRYPOINT, the spec must say
+# `n8n worker`; if it replaces only the CMD, the script would run `n8n n8n worker`, which n8n refuses, and
+# the spec must say `worker`. DigitalOcean's own n8n template writes `n8n worker`: the default.
+RUN_COMMAND_REPLACES = ("entrypoint", "cmd")
+DEFAULT_RUN_COMMAND_REPLACES = "entrypoint"
+N8N_EXECUTABLE = "n8n"
+N8N_DEFAULT_COMMAND = "start"  # what `n8n` with no command runs, and the image's default
+
+
+def n8n_run_command(command: str, replaces: str) -> str:
+    """The run_command that makes an n8n container run `n8n <command>` (worker, webhook)."""
+    return command if replaces == "cmd" else f"{N8N_EXECUTABLE} {command}"
+
+
+def n8n_command(run_command: object) -> str:
+    """The n8n command an n8nio/n8n component runs, from its run_command in either form (`n8n worker` or
+    `worker`); no run_command is the image's default."""
+    words = str(run_command or "").split()
+    if words[:1] == [N8N_EXECUTABLE]:
+        words = words[1:]
+    return " ".join(words) or N8N_DEFAULT_COMMAND
+
+
+# Images App Platform pulls from Docker Hub (`registry_type`). Each deployment pulls them anonymously
+# unless the image carries `registry_credentials`, "<username>:<access token>" for DOCKER_HUB
+# (DigitalOcean's OpenAPI app spec, `image.registry_credentials`; pulumi-digitalocean 4.84.1
+# `registry_credentials`, a secret). App Platform encrypts the value when it receives the spec.
+DOCKER_HUB = "DOCKER_HUB"
+
 # --- DigitalOcean regions ------------------------------------------------------------------------
 
 # Managed databases, VPCs and droplets use datacenter slugs (ams3); App Platform uses region slugs (ams).

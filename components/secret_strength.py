@@ -13,6 +13,7 @@ bits and 60%). A dictionary passphrase is not detected; the README says to gener
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from typing import Optional
 
@@ -82,3 +83,28 @@ def weakness(value: object) -> Optional[str]:
                 and f"has too few distinct characters ({entropy_bits(value):.0f} bits of estimated entropy; "
                     f"{MIN_ENTROPY_BITS} needed)")
             or None)
+
+
+# Docker Hub credentials as App Platform takes them: "<username>:<access token>" (DigitalOcean's OpenAPI
+# app spec, `image.registry_credentials` for DOCKER_HUB). Docker IDs are lower-case letters and digits
+# (docs.docker.com, "Create a Docker ID"); organisation names add '-' and '_', older accounts '.'.
+_DOCKER_HUB_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def registry_credentials_problem(value: object) -> Optional[str]:
+    """Why `value` cannot be Docker Hub credentials for App Platform (a phrase that follows the setting's
+    name), or None. Never quotes the value."""
+    if not isinstance(value, str) or is_placeholder(value):
+        return "is empty or a placeholder copied from a template"
+    username, colon, token = value.partition(":")
+    if not colon:
+        return "has no ':'; App Platform takes <Docker Hub username>:<access token>"
+    if "@" in username:
+        return "names an e-mail address before the ':'; Docker Hub wants the username (Docker ID) there"
+    if not _DOCKER_HUB_USERNAME.fullmatch(username):
+        return "has no Docker Hub username before the ':' (letters, digits, '.', '_' or '-')"
+    if is_placeholder(token):
+        return "has no access token after the ':' (it is empty or a placeholder)"
+    if any(c.isspace() or not c.isprintable() for c in token):
+        return "has whitespace or control characters in its token (a pasted line break?)"
+    return None

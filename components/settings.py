@@ -26,7 +26,7 @@ from . import catalog, secret_strength
 NAMESPACE = "n8n-platform"
 
 # The settings that hold secrets: the one list every check reads (plain-text refusal, redaction, stand-ins).
-SECRET_KEYS = ("encryptionKey", "runnerAuthTokens", "licenseKey")
+SECRET_KEYS = ("encryptionKey", "runnerAuthTokens", "licenseKey", "dockerHubCredentials")
 # Not secrets to Pulumi, but credentials: whoever has a Slack incoming-webhook URL can post to the channel.
 # Never shown; accepted in plain text with a note (README § Settings says why).
 CREDENTIAL_PATHS = (("alerts", "slackWebhooks", "*", "url"),)
@@ -298,6 +298,17 @@ class ValkeySettings(_Section):
     maintenance: MaintenanceWindow = MaintenanceWindow(day="sunday", hour="04:00")
 
 
+class AppSettings(_Section):
+    """How the App Platform app meets two behaviours a first deployment settles (README § First deployment)."""
+
+    # App Platform's VPC attachment is a preview that DigitalOcean support enables per team; a team without
+    # it cannot create an app that asks for one. Off, n8n reaches the (VPC-attached) databases at their
+    # public hostnames, TLS-verified, admitted only by the trusted-source rule for this app.
+    vpc: bool = False
+    run_command_replaces: Annotated[str, _one_of(catalog.RUN_COMMAND_REPLACES, "image parts App Platform's "
+                                                 "run_command can replace")] = catalog.DEFAULT_RUN_COMMAND_REPLACES
+
+
 class PriceOverrides(_Section):
     """Monthly USD prices that replace components/prices.toml for this stack: App Platform per instance,
     databases per node."""
@@ -334,6 +345,7 @@ class Settings(_Section):
     # `protect` on database clusters and the encryption key; turning it off is asked for by name.
     protect: Annotated[bool, BeforeValidator(_engine_bool)] = True
     n8n: N8nSettings = Field(default=N8nSettings(), alias="n8n")  # to_camel would say n8N
+    app: AppSettings = AppSettings()
     main: MainSettings = MainSettings()
     workers: WorkerSettings = WorkerSettings()
     runners: RunnerSettings = RunnerSettings()
@@ -346,6 +358,8 @@ class Settings(_Section):
     encryption_key: Optional[SecretStr] = None
     runner_auth_tokens: dict[str, SecretStr] = Field(default_factory=dict)
     license_key: Optional[SecretStr] = None
+    # "<username>:<access token>" for every image App Platform pulls from Docker Hub; anonymous without it.
+    docker_hub_credentials: Optional[SecretStr] = None
 
     # The stack name, set by `load_settings`; not a config key.
     _stack: str = PrivateAttr(default="dev")
@@ -551,7 +565,7 @@ def _secret_problems(s: Settings) -> list[Problem]:
             problems.append(Problem(key, f"must differ from {seen[value]}: one secret per purpose and "
                                     "per broker, so a leaked runner token opens nothing else"))
         seen.setdefault(value, key)
-    return problems + _license_problems(s)
+    return problems + _license_problems(s) + _registry_problems(s)
 
 
 def _license_problems(s: Settings) -> list[Problem]:
@@ -563,6 +577,19 @@ def _license_problems(s: Settings) -> list[Problem]:
         return [Problem("n8n.multiMain", "needs an n8n license: set it with "
                         "`pulumi config set --secret licenseKey` (it prompts for the activation key)", True)]
     return []
+
+
+def _registry_problems(s: Settings) -> list[Problem]:
+    if s.docker_hub_credentials is None:
+        return []
+    value = s.docker_hub_credentials.get_secret_value()
+    problem = secret_strength.registry_credentials_problem(value)
+    if problem is None:
+        return []
+    return [Problem("dockerHubCredentials", f"{problem}. Create a read-only access token on Docker Hub (Account "
+                    "settings, Personal access tokens) and store <username>:<token> with "
+                    "`pulumi config set --secret dockerHubCredentials`, or unset it to pull anonymously",
+                    value, secret=True)]
 
 
 def secret_paths(config: Mapping[str, Any]) -> list[tuple[str, ...]]:

@@ -32,7 +32,8 @@ STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt"
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _STAND_IN_ALPHABET = string.ascii_letters + string.digits
 # Encrypted values that must keep a shape offline: the stand-in for a Slack URL is a Slack URL.
-_STAND_IN_SHAPES = {("alerts", "slackWebhooks", "*", "url"): "https://hooks.slack.com/services/{}"}
+_STAND_IN_SHAPES = {("alerts", "slackWebhooks", "*", "url"): "https://hooks.slack.com/services/{}",
+                     ("dockerHubCredentials",): "n8nplatform:dckr_pat_{}"}
 FILE = "stack file"  # the key of problems with the file as a whole
 
 
