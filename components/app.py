@@ -34,6 +34,7 @@ class N8nApp(pulumi.ComponentResource):
             # doadmin's password, only for the pre-deploy job that grants n8n's user its schema.
             db_admin_password=pulumi.Output.secret(args.postgres.cluster.password),
             license_key=args.secrets.license_key,
+            docker_hub_credentials=args.secrets.docker_hub_credentials,
         )
         api_spec = build_app_spec(
             s,

@@ -159,13 +159,14 @@ def deployment_from_settings(s: "Settings") -> Deployment:
     )
 
 
-def deployment_from_app_spec(spec: Mapping[str, Any], clusters: Iterable[Cluster]) -> Deployment:
+def deployment_from_app_spec(spec: Mapping[str, Any], clusters: Iterable[Cluster], vpc: bool = True) -> Deployment:
     """The App spec's services, workers and jobs (API or engine shape, as the policy pack receives it),
-    plus the clusters it attaches."""
+    plus the clusters it attaches and whether the stack has a VPC, which the spec does not tell: the
+    clusters sit in it whether or not the app joins."""
     components = [Component(c["name"], spec_value(c, "instance_size_slug"), *instance_range(c))
                   for kind in ("services", "workers") for c in spec.get(kind) or []]
     jobs = [Job(j["name"], spec_value(j, "instance_size_slug")) for j in spec.get("jobs") or []]
-    return Deployment(tuple(components), tuple(jobs), tuple(clusters), vpc=bool(spec.get("vpc") or spec.get("vpcs")))
+    return Deployment(tuple(components), tuple(jobs), tuple(clusters), vpc=vpc)
 
 
 # The deployment DigitalOcean's n8n template describes (AppPlatform-Templates/n8n-appplatform,

@@ -24,6 +24,7 @@ class SecretValues:
     runner_tokens: Mapping[str, Any]  # broker service name -> its runners' auth token
     db_admin_password: Any  # doadmin, only for the pre-deploy job that grants n8n its schema
     license_key: Optional[Any] = None
+    docker_hub_credentials: Optional[Any] = None  # "<username>:<access token>" for every Docker Hub image
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ def offline_spec(s: Settings) -> dict:
         runner_tokens={b: redacted(f"runnerAuthTokens.{b}") for b in top.brokers},
         db_admin_password=redacted(DB_ADMIN_PASSWORD),
         license_key=redacted("licenseKey") if s.license_key else None,
+        docker_hub_credentials=redacted("dockerHubCredentials") if s.docker_hub_credentials else None,
     )
     return build_app_spec(
         s,
