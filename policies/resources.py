@@ -129,8 +129,7 @@ class Stack:
 
 N8N_REPOSITORY = catalog.N8N_IMAGE[1]
 RUNNERS_REPOSITORY = catalog.RUNNERS_IMAGE[1]
-WORKER_COMMAND = "n8n worker"
-WEBHOOK_COMMAND = "n8n webhook"
+ROLES = {"worker": "worker", "webhook": "webhook"}  # n8n command -> role; any other command serves main
 
 
 @dataclass(frozen=True)
@@ -159,9 +158,9 @@ class Component:
 
     @property
     def role(self) -> str:
-        """main, worker or webhook for n8n processes (n8n's command decides what a process does)."""
-        command = " ".join(str(self.data.get("runCommand") or "").split())
-        return {WORKER_COMMAND: "worker", WEBHOOK_COMMAND: "webhook"}.get(command, "main")
+        """main, worker or webhook for n8n processes (n8n's command decides what a process does), whichever
+        form the run_command takes (`n8n worker`, or `worker` for the image's entrypoint)."""
+        return ROLES.get(catalog.n8n_command(self.data.get("runCommand")), "main")
 
     @property
     def env(self) -> dict[str, dict]:
