@@ -64,14 +64,13 @@ def role_of(kind: str, component: dict) -> str:
     repo = component.get("image", {}).get("repository")
     if repo == catalog.RUNNERS_IMAGE[1]:
         return RUNNERS
-    command = (component.get("run_command") or "").split()
-    if command[:2] == ["n8n", "worker"]:
-        return WORKER
-    if command[:2] == ["n8n", "webhook"]:
-        return WEBHOOK
-    if not command or command[:2] == ["n8n", "start"]:
-        return MAIN  # the n8nio/n8n image's default command is `n8n` (= start)
-    raise RehearsalError(f"component {component['name']}: unknown run_command {component.get('run_command')!r}")
+    # Either form of run_command (`n8n worker`, or `worker` for the image's entrypoint); none is the
+    # image's default, `n8n` (= start).
+    role = {"worker": WORKER, "webhook": WEBHOOK, catalog.N8N_DEFAULT_COMMAND: MAIN}.get(
+        catalog.n8n_command(component.get("run_command")))
+    if role is None:
+        raise RehearsalError(f"component {component['name']}: unknown run_command {component.get('run_command')!r}")
+    return role
 
 
 def instance_count(component: dict) -> int:
@@ -253,8 +252,8 @@ class Deployment:
                     "--runner", str(self.install.task_runner), "--pool", inst.name.replace("#", "-")]
         if inst.role == JOB:
             return ["/bin/sh", "-c", inst.spec["run_command"]]
-        args = shlex.split(inst.spec.get("run_command") or "n8n start")
-        return [str(self.install.node), str(self.install.n8n), *args[1:]]
+        args = shlex.split(catalog.n8n_command(inst.spec.get("run_command")))
+        return [str(self.install.node), str(self.install.n8n), *args]
 
     def start(self, inst: Instance) -> Process:
         log = self._home(inst).parent / "output.log"

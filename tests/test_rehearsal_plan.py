@@ -137,6 +137,29 @@ def test_processes_get_the_spec_env_plus_plumbing_and_nothing_from_the_caller(tm
     assert d.base_url_for("/webhook/abc") == d.main.url(catalog.N8N_HTTP_PORT)
 
 
+@pytest.mark.parametrize("form", ["n8n worker", "worker"])
+def test_either_run_command_form_runs_the_same_n8n_command(tmp_path, form):
+    # `worker` is what the image's entrypoint (`exec n8n "$@"`) turns into `n8n worker`.
+    def set_form(spec):
+        for c in spec["services"]:
+            if c["name"].startswith("n8n-worker-"):
+                c["run_command"] = form
+
+    spec, _, instances = planned(spec_edit=set_form)
+    pki = Pki(tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key")
+    d = Deployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, ingress_rules(spec))
+    workers = [i for i in instances if i.role == WORKER]
+    assert len(workers) == 2
+    assert all(d.command(w) == [str(d.install.node), str(d.install.n8n), "worker"] for w in workers)
+    main = next(i for i in instances if i.role == MAIN)
+    assert d.command(main) == [str(d.install.node), str(d.install.n8n), "start"]
+
+
+def test_a_run_command_n8n_has_no_command_for_is_an_error():
+    with pytest.raises(RehearsalError, match="unknown run_command 'n8n wrker'"):
+        planned(spec_edit=lambda spec: spec["services"][1].update(run_command="n8n wrker"))
+
+
 def test_report_names_the_failing_pairs():
     report = Report("t", [Check("health: main", True, "ok"),
                           Check("webhook via n8n-worker-2", False, "Task request timed out",
