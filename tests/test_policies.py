@@ -124,6 +124,17 @@ def without(d: dict, *keys):
         d.pop(k, None)
 
 
+HUB = "n8nops:dckr_pat_" + STRONG
+
+
+def pull_with(edit, credentials, skip=None):
+    """Give every Docker Hub image these registry credentials (as the program does), but `skip`."""
+    for kind in ("services", "workers", "jobs"):
+        for c in edit.spec.get(kind, []):
+            if c["name"] != skip:
+                c["image"]["registryCredentials"] = credentials
+
+
 def autoscale(component: dict, low=1, high=2):
     component.pop("instanceCount", None)
     component["autoscaling"] = {"minInstanceCount": low, "maxInstanceCount": high,
@@ -186,6 +197,20 @@ FAILURES = [
     ("secret-env-vars", "license key in plain text",
      lambda e: e.set_env("n8n-main", "N8N_LICENSE_ACTIVATION_KEY", "lic-123"),
      "N8N_LICENSE_ACTIVATION_KEY holds a credential"),
+    ("registry-credentials", "one Docker Hub image pulled anonymously",
+     lambda e: pull_with(e, HUB, skip="n8n-db-grants"),
+     "n8n-db-grants pull from Docker Hub anonymously while n8n-main"),
+    ("registry-credentials", "credentials without a username",
+     lambda e: pull_with(e, HUB.partition(":")[2]), "registry_credentials has no ':'"),
+    ("registry-credentials", "two different credentials",
+     lambda e: (pull_with(e, HUB), e.component("n8n-runners-1")["image"].update(registryCredentials="other:" + STRONG)),
+     "carry different registry_credentials"),
+    ("registry-credentials", "credentials copied into a plain-text env var",
+     lambda e: (pull_with(e, HUB), e.set_env("n8n-main", "DOCKER_AUTH", HUB)),
+     "n8n-main: DOCKER_AUTH holds the Docker Hub credentials in plain text"),
+    ("registry-credentials", "token in a command",
+     lambda e: (pull_with(e, HUB), e.component("n8n-worker-1").update(runCommand="n8n worker " + HUB.partition(":")[2])),
+     "n8n-worker-1: run_command holds the Docker Hub credentials"),
     ("database-high-availability", "single-node production database",
      lambda e: e.props("n8n-postgres-cluster").update(nodeCount=1),
      "n8n-postgres-cluster runs 1 node"),
@@ -233,9 +258,10 @@ FAILURES = [
     ("private-network", "cluster outside the VPC",
      lambda e: without(e.props("n8n-postgres-cluster"), "privateNetworkUuid"),
      "n8n-postgres-cluster is not attached to a VPC"),
-    ("private-network", "app outside the VPC", lambda e: without(e.spec, "vpcs"), "n8n-app is not attached to a VPC"),
-    ("private-network", "another VPC",
-     lambda e: e.props("n8n-valkey-cluster").update(privateNetworkUuid="vpc-elsewhere"),
+    ("private-network", "VPC-only host from an app outside the VPC",
+     lambda e: e.set_env("n8n-worker-2", "QUEUE_BULL_REDIS_HOST", "private-n8n-prod-valkey-do-user-0.db.ondigitalocean.com"),
+     "n8n-worker-2: QUEUE_BULL_REDIS_HOST is a private host, reachable only inside the VPC"),
+    ("private-network", "app attached to another VPC", lambda e: e.spec.update(vpcs=[{"id": "vpc-elsewhere"}]),
      "not attached to the same VPC"),
     ("database-tls", "TLS verification off",
      lambda e: e.set_env("n8n-worker-2", "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED", "false"),
@@ -423,10 +449,10 @@ PASSES = [
     ("firewall trusts the app whose id is unknown at preview",
      lambda e: [r.update(value=UNKNOWN) for n in ("n8n-postgres-trusted-sources", "n8n-valkey-trusted-sources")
                 for r in e.props(n)["rules"]]),
-    ("VPC id unknown at preview on both sides",
-     lambda e: (e.spec["vpcs"][0].update(id=UNKNOWN),
-                [e.props(c).update(privateNetworkUuid=UNKNOWN) for c in ("n8n-postgres-cluster",
-                 "n8n-valkey-cluster")])),
+    ("cluster VPC ids unknown at preview, app outside the VPC",
+     lambda e: [e.props(c).update(privateNetworkUuid=UNKNOWN) for c in ("n8n-postgres-cluster", "n8n-valkey-cluster")]),
+    ("Docker Hub credentials on every image", lambda e: pull_with(e, HUB)),
+    ("Docker Hub credentials computed at apply", lambda e: pull_with(e, UNKNOWN)),
     ("alert destinations computed at apply", lambda e: [a.update(destinations=UNKNOWN) for a in e.spec["alerts"]]),
     ("licensed multi-main",
      lambda e: (e.component("n8n-main").update(instanceCount=2),

@@ -54,6 +54,15 @@ def _tags(edit: StackEdit, names, tag: str):
 
 
 SHARED = "shared-token-" + "x" * 30
+HUB_CREDENTIALS = "n8nops:dckr_pat_" + "q" * 36
+PRIVATE_PG_HOST = "private-n8n-prod-pg-do-user-0.db.ondigitalocean.com"  # DigitalOcean's VPC-only host form
+
+
+def _hub_token_in_env(edit: StackEdit):
+    for kind in ("services", "workers", "jobs"):
+        for c in edit.spec.get(kind, []):
+            c["image"]["registryCredentials"] = HUB_CREDENTIALS
+    edit.set_env("n8n-main", "DOCKER_HUB_TOKEN", HUB_CREDENTIALS.partition(":")[2])
 
 VARIANTS = [
     Variant("weak encryption key", "n8n-encryption-key", {"encryptionKey": "short-key-123"},
@@ -73,6 +82,9 @@ VARIANTS = [
                 rules=[{"type": "ip_addr", "value": "0.0.0.0/0"}])),
     Variant("cluster outside the VPC", "private-network",
             mutate=lambda e: e.props("n8n-valkey-cluster").pop("privateNetworkUuid")),
+    Variant("VPC-only database host, app outside the VPC", "private-network",
+            mutate=lambda e: _every(e, N8N_PROCESSES, "DB_POSTGRESDB_HOST", PRIVATE_PG_HOST)),
+    Variant("Docker Hub token in a plain-text env var", "registry-credentials", mutate=_hub_token_in_env),
     Variant("TLS verification off", "database-tls",
             mutate=lambda e: _every(e, N8N_PROCESSES, "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED", "false")),
     Variant("n8n connects as doadmin", "database-access-roles",
