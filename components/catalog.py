@@ -23,6 +23,11 @@ RUNNER_HEALTH_PORT = 5680
 
 N8N_IMAGE = ("n8nio", "n8n")  # Docker Hub registry (namespace) and repository
 RUNNERS_IMAGE = ("n8nio", "runners")  # must run the same tag as the n8n image
+# n8n publishes both images on Docker Hub and on GitHub's registry (n8n-io/n8n, docker/images/n8n and
+# docker/images/runners; DigitalOcean's own n8n template pulls them from ghcr.io). As `docker pull` names
+# them: the policy pack allows these unless its config says otherwise (components/images.py).
+OFFICIAL_N8N_IMAGES = (f"docker.io/{N8N_IMAGE[0]}/{N8N_IMAGE[1]}", "ghcr.io/n8n-io/n8n")
+OFFICIAL_RUNNERS_IMAGES = (f"docker.io/{RUNNERS_IMAGE[0]}/{RUNNERS_IMAGE[1]}", "ghcr.io/n8n-io/runners")
 # Default pinned release. 2.41.1 installs from npm on our build machines; 2.41.3 does not (a pinned
 # dependency is missing from the registry), and the rehearsal runs the exact stack version.
 DEFAULT_N8N_VERSION = "2.41.1"
