@@ -168,12 +168,15 @@ IMAGE_REFERENCE = rf"^({_HOSTS})/[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)+$"
 
 
 def _allowed_schema() -> dict[str, Any]:
+    hosts = REGISTRY_HOSTS
     return {
         "type": "array",
-        "items": {"type": "string", "pattern": IMAGE_REFERENCE},
+        "items": {"type": "string", "pattern": IMAGE_REFERENCE,
+                  "description": (f"an image as `docker pull` names it: {hosts['DOCKER_HUB']}/<account>/<repository>, "
+                                  f"{hosts['GHCR']}/<owner>/<repository> or {hosts[DOCR]}/<registry>/<repository> "
+                                  "(App Platform pulls from these registries only)")},
         "default": DEFAULT_ALLOWED,
-        "description": (f"Images n8n and its runners may come from; replaces the defaults. A {DOCR} image "
-                        f"({REGISTRY_HOSTS[DOCR]}/<registry>/<repository>) matches by repository."),
+        "description": "a list of the images n8n and its runners may come from; it replaces the defaults",
     }
 
 

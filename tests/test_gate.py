@@ -65,6 +65,10 @@ def test_unknown_stack_is_bad_input(capsys):
     ({"database-trusted-sources": {"allowedSources": ["anywhere"]}}, "does not match"),
     ({"database-trusted-sources": {"allowedSource": []}}, "'allowedSource' was unexpected"),
     (["advisory"], "must be a JSON object"),
+    ({"image-sources": {"allowedImages": ["quay.io/acme/n8n"]}},
+     "image-sources.allowedImages.0: 'quay.io/acme/n8n' is not an image as `docker pull` names it"),
+    ({"image-sources": {"allowedImages": "docker.io/n8nio/n8n"}},
+     "image-sources.allowedImages: 'docker.io/n8nio/n8n' is not of type 'array' (a list of the images"),
 ])
 def test_bad_policy_pack_config_is_bad_input(tmp_path, capsys, config, fragment):
     path = tmp_path / "levels.json"
