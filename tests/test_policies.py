@@ -567,6 +567,16 @@ def test_runner_tokens_are_not_required_to_be_protected(pack, prod):
     assert stack.send(pack) == []
 
 
+def test_a_pull_credential_never_appears_in_a_verdict(pack, prod):
+    stack = StackEdit(prod)
+    credential = "ci-bot:dckr_pat_" + "z" * 27
+    image(stack, "n8n-worker-1", registryType="DOCKER_HUB", registry="n8n-community-builds", repository="n8n",
+          tag="latest", registryCredentials=credential)
+    verdicts = stack.send(pack)
+    assert {"image-sources", "image-pinning"} <= {v.policy for v in verdicts}
+    assert not [v for v in verdicts if "dckr_pat" in v.message or "ci-bot" in v.message]
+
+
 @pytest.mark.parametrize("hide", ["services", "envs"])
 def test_an_unreadable_app_spec_fails_rather_than_passing_silently(pack, prod, hide):
     stack = StackEdit(prod)
