@@ -23,6 +23,11 @@ RUNNER_HEALTH_PORT = 5680
 
 N8N_IMAGE = ("n8nio", "n8n")  # Docker Hub registry (namespace) and repository
 RUNNERS_IMAGE = ("n8nio", "runners")  # must run the same tag as the n8n image
+# n8n publishes both images on Docker Hub and on GitHub's registry (n8n-io/n8n, docker/images/n8n and
+# docker/images/runners; DigitalOcean's own n8n template pulls them from ghcr.io). As `docker pull` names
+# them: the policy pack allows these unless its config says otherwise (components/images.py).
+OFFICIAL_N8N_IMAGES = (f"docker.io/{N8N_IMAGE[0]}/{N8N_IMAGE[1]}", "ghcr.io/n8n-io/n8n")
+OFFICIAL_RUNNERS_IMAGES = (f"docker.io/{RUNNERS_IMAGE[0]}/{RUNNERS_IMAGE[1]}", "ghcr.io/n8n-io/runners")
 # Default pinned release. 2.41.1 installs from npm on our build machines; 2.41.3 does not (a pinned
 # dependency is missing from the registry), and the rehearsal runs the exact stack version.
 DEFAULT_N8N_VERSION = "2.41.1"
@@ -70,21 +75,11 @@ MIN_SECRET_LENGTH = 32
 RUN_COMMAND_REPLACES = ("entrypoint", "cmd")
 DEFAULT_RUN_COMMAND_REPLACES = "entrypoint"
 N8N_EXECUTABLE = "n8n"
-N8N_DEFAULT_COMMAND = "start"  # what `n8n` with no command runs, and the image's default
 
 
 def n8n_run_command(command: str, replaces: str) -> str:
     """The run_command that makes an n8n container run `n8n <command>` (worker, webhook)."""
     return command if replaces == "cmd" else f"{N8N_EXECUTABLE} {command}"
-
-
-def n8n_command(run_command: object) -> str:
-    """The n8n command an n8nio/n8n component runs, from its run_command in either form (`n8n worker` or
-    `worker`); no run_command is the image's default."""
-    words = str(run_command or "").split()
-    if words[:1] == [N8N_EXECUTABLE]:
-        words = words[1:]
-    return " ".join(words) or N8N_DEFAULT_COMMAND
 
 
 # Images App Platform pulls from Docker Hub (`registry_type`). Each deployment pulls them anonymously

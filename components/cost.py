@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 from . import catalog
-from .capacity import instance_range, spec_value
+from .capacity import instance_range
+from .spec_fields import spec_value
 from .topology import DB_SETUP_JOB, plan
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Which n8n processes and runner pools a stack runs, and what each is called.
 
-The rule this module exists for (DESIGN.md, "Topology rules"): a task broker hands Code-node tasks
+The rule this module exists for (README.md, "Why worker pairs"): a task broker hands Code-node tasks
 only to runners connected to *that* process, and `http://<service>:5679` is one address for every
 instance of a service. So each broker is a service with exactly one instance, and each runner pool
 points at exactly one broker: the worker pair. Main is a broker only when manual executions are not

@@ -211,11 +211,20 @@ def reconcile(info: proto.AnalyzerInfo, given: Mapping[str, PolicySetting], sour
                     "required": schema.get("required", [])}
             for err in jsonschema.Draft7Validator(full).iter_errors(props):
                 where = ".".join(str(p) for p in err.absolute_path)
-                problems.append(f"{name}{'.' + where if where else ''}: {err.message}")
+                problems.append(f"{name}{'.' + where if where else ''}: {_schema_problem(err)}")
         result[name] = PolicySetting(level, props)
     if problems:
         raise PolicyConfigError(f"{source}: " + "; ".join(problems))
     return result
+
+
+def _schema_problem(err: jsonschema.ValidationError) -> str:
+    """jsonschema's message, with the policy's own description of a valid value when its schema gives one:
+    a regular expression tells a reader little."""
+    described = err.schema.get("description") if isinstance(err.schema, dict) else None
+    if described and err.validator == "pattern":
+        return f"{err.instance!r} is not {described}"
+    return f"{err.message} ({described})" if described else err.message
 
 
 # --- the pack process ----------------------------------------------------------------------------

@@ -185,7 +185,7 @@ VERIFYING_SSL_MODES = ("verify-ca", "verify-full")
 
 def tls_problems(spec: AppSpec, _args) -> list[str]:
     problems = []
-    for process in spec.n8n_processes():
+    for process in spec.n8n_components():
         n = process.name
         enabled = process.flag("DB_POSTGRESDB_SSL_ENABLED")
         if enabled is not True:
@@ -243,7 +243,7 @@ def access_role_problems(spec: AppSpec, _args) -> list[str]:
         if db.get("engine") == "PG" and (user in (None, "", ADMIN_USER) or is_unknown(user)):
             problems.append(f"database binding {name!r} has no dedicated dbUser, so its bindable "
                             f"USERNAME/PASSWORD are {ADMIN_USER}'s; set dbUser to n8n's own user")
-    for process in spec.n8n_processes():
+    for process in spec.n8n_components():
         user = process.value("DB_POSTGRESDB_USER")
         if user is None or is_unknown(user):
             problems.append(f"{process.name}: DB_POSTGRESDB_USER is "

@@ -94,7 +94,7 @@ def backup_problems(spec: AppSpec, _args) -> list[str]:
         if db.get("production") is not True or not db.get("clusterName"):
             problems.append(f"database binding {name!r} is not a production cluster (production: true, "
                             "cluster_name): App Platform dev databases have no backups and no standby")
-    for process in spec.n8n_processes():
+    for process in spec.n8n_components():
         db_type = process.value("DB_TYPE")
         if db_type != "postgresdb":
             shown = "not known at preview" if is_unknown(db_type) else repr(db_type) if db_type else "not set"

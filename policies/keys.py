@@ -66,7 +66,7 @@ def _generated(stack: Stack, app: PolicyResource, unknown: list[str]) -> StackPr
 
 
 def _key_values(spec: AppSpec) -> dict[str, Any]:
-    return {c.name: c.value(ENCRYPTION_KEY) for c in spec.n8n_processes() if ENCRYPTION_KEY in c.env}
+    return {c.name: c.value(ENCRYPTION_KEY) for c in spec.n8n_components() if ENCRYPTION_KEY in c.env}
 
 
 def encryption_key_problems(stack: Stack) -> StackProblems:
@@ -74,7 +74,7 @@ def encryption_key_problems(stack: Stack) -> StackProblems:
         yield from ((app.urn, p) for p in problems)
         if spec is None:
             continue
-        for process in spec.n8n_processes():
+        for process in spec.n8n_components():
             for p in _entry_problems(process, ENCRYPTION_KEY):
                 yield app.urn, p
         values = _key_values(spec)

@@ -12,6 +12,7 @@ unknown is acceptable (README.md in this directory lists the choice of each poli
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator, Optional
 from urllib.parse import urlsplit
 
@@ -20,7 +21,7 @@ from pulumi_policy import (EnforcementLevel, PolicyResource, ResourceValidationA
 from pulumi_policy import proxy as _proxy
 from pulumi_policy.deserialize import serialize_properties
 
-from components import catalog
+from components import roles
 
 APP = "digitalocean:index/app:App"
 CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster"
@@ -63,7 +64,8 @@ StackProblems = Iterable[tuple[Optional[str], str]]  # (urn of the offending res
 
 def resource_policy(*, name: str, description: str, severity: Severity, remediation: str,
                     types: tuple[str, ...], check: Callable[[dict, ResourceValidationArgs], Problems],
-                    level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
+                    level: EnforcementLevel = EnforcementLevel.MANDATORY,
+                    config_schema=None) -> ResourceValidationPolicy:
     """A policy that runs `check(plain_props, args)` on every resource of `types`; each string it yields
     is one violation."""
 
@@ -74,7 +76,8 @@ def resource_policy(*, name: str, description: str, severity: Severity, remediat
             report_violation(problem)
 
     return ResourceValidationPolicy(name=name, description=description, validate=validate,
-                                    enforcement_level=level, severity=severity, remediation_steps=remediation)
+                                    enforcement_level=level, severity=severity, remediation_steps=remediation,
+                                    config_schema=config_schema)
 
 
 def stack_policy(*, name: str, description: str, severity: Severity, remediation: str,
@@ -127,11 +130,6 @@ class Stack:
 
 # --- the App spec --------------------------------------------------------------------------------
 
-N8N_REPOSITORY = catalog.N8N_IMAGE[1]
-RUNNERS_REPOSITORY = catalog.RUNNERS_IMAGE[1]
-ROLES = {"worker": "worker", "webhook": "webhook"}  # n8n command -> role; any other command serves main
-
-
 @dataclass(frozen=True)
 class Component:
     """One service, worker or job of the App spec."""
@@ -143,24 +141,28 @@ class Component:
     def name(self) -> str:
         return self.data.get("name", "<unnamed>")
 
-    @property
-    def repository(self) -> Any:
-        image = self.data.get("image") or {}
-        return image.get("repository") if isinstance(image, dict) else image
-
-    @property
-    def is_n8n(self) -> bool:
-        return self.repository == N8N_REPOSITORY
-
-    @property
-    def is_runner_pool(self) -> bool:
-        return self.repository == RUNNERS_REPOSITORY
+    @cached_property
+    def recognition(self) -> roles.Recognition:
+        """What it runs, by its command, settings, ports and image (components/roles.py)."""
+        return roles.recognise(self.kind, self.data, is_unknown)
 
     @property
     def role(self) -> str:
-        """main, worker or webhook for n8n processes (n8n's command decides what a process does), whichever
-        form the run_command takes (`n8n worker`, or `worker` for the image's entrypoint)."""
-        return ROLES.get(catalog.n8n_command(self.data.get("runCommand")), "main")
+        return self.recognition.role
+
+    @property
+    def is_n8n(self) -> bool:
+        """main, a worker or a webhook processor."""
+        return self.recognition.is_n8n_process
+
+    @property
+    def runs_n8n(self) -> bool:
+        """An n8n process or a job running a one-shot n8n command: anything that opens n8n's database."""
+        return self.recognition.runs_n8n
+
+    @property
+    def is_runner_pool(self) -> bool:
+        return self.role == roles.RUNNERS
 
     @property
     def env(self) -> dict[str, dict]:
@@ -193,9 +195,9 @@ class Component:
     @property
     def executes_workflows(self) -> bool:
         """Workers always; main unless manual executions are offloaded (n8n's default is not to)."""
-        if self.role == "worker":
+        if self.role == roles.WORKER:
             return True
-        return self.role == "main" and self.flag("OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS") is not True
+        return self.role == roles.MAIN and self.flag("OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS") is not True
 
 
 class AppSpec:
@@ -213,6 +215,13 @@ class AppSpec:
 
     def n8n_processes(self) -> list[Component]:
         return [c for c in self.components() if c.is_n8n]
+
+    def n8n_components(self) -> list[Component]:
+        """Whatever holds n8n's key and database settings: the n8n processes, jobs that run an n8n command,
+        and components that carry n8n's settings but cannot be recognised (n8n-components-recognised
+        reports them; their settings are checked all the same)."""
+        return [c for c in self.components()
+                if c.runs_n8n or (c.role == roles.UNRECOGNISED and c.recognition.holds_n8n_settings)]
 
     def runner_pools(self) -> list[Component]:
         return [c for c in self.components() if c.is_runner_pool]

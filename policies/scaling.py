@@ -18,7 +18,7 @@ from typing import Optional
 
 from pulumi_policy import EnforcementLevel, Severity
 
-from components import catalog
+from components import catalog, roles
 from components.capacity import connection_budget
 
 from .resources import (APP, CLUSTER, CONNECTION_POOL, AppSpec, Stack, StackProblems, app_check, is_unknown,
@@ -30,7 +30,7 @@ LICENSE = "N8N_LICENSE_ACTIVATION_KEY"
 
 def main_problems(spec: AppSpec, _args) -> list[str]:
     problems = []
-    mains = [p for p in spec.n8n_processes() if p.role == "main"]
+    mains = [p for p in spec.n8n_processes() if p.role == roles.MAIN]
     licensed = bool(mains) and all(p.flag(MULTI_MAIN) is True and p.value(LICENSE) for p in mains)
     if len(mains) > 1 and not licensed:
         problems.append(f"{len(mains)} services run n8n as main ({', '.join(m.name for m in mains)}); without "

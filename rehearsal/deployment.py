@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from components import catalog
+from components.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
 from components.topology import POSTGRES_BINDING, VALKEY_BINDING
 from offline.render import DB_ADMIN_PASSWORD, REDACTED
 
@@ -55,22 +54,19 @@ class RehearsalError(RuntimeError):
 
 # --- which process each spec component is ------------------------------------------------------
 
-MAIN, WORKER, WEBHOOK, RUNNERS, JOB = "main", "worker", "webhook", "runners", "job"
+JOB = "job"  # a job that runs no n8n: its own command, in a shell
 
 
-def role_of(kind: str, component: dict) -> str:
-    if kind == "jobs":
-        return JOB
-    repo = component.get("image", {}).get("repository")
-    if repo == catalog.RUNNERS_IMAGE[1]:
-        return RUNNERS
-    # Either form of run_command (`n8n worker`, or `worker` for the image's entrypoint); none is the
-    # image's default, `n8n` (= start).
-    role = {"worker": WORKER, "webhook": WEBHOOK, catalog.N8N_DEFAULT_COMMAND: MAIN}.get(
-        catalog.n8n_command(component.get("run_command")))
-    if role is None:
-        raise RehearsalError(f"component {component['name']}: unknown run_command {component.get('run_command')!r}")
-    return role
+def role_of(kind: str, component: dict) -> tuple[str, tuple[str, ...]]:
+    """(role, n8n's arguments), decided as the policy pack decides it (components/roles.py)."""
+    found = recognise(kind, component)
+    if found.is_n8n_process or found.role == RUNNERS:
+        return found.role, found.n8n_args
+    if found.role == NOT_N8N and kind == "jobs":
+        return JOB, ()
+    if found.role == UNRECOGNISED:
+        raise RehearsalError(found.problem(f"component {component['name']}"))
+    raise RehearsalError(f"component {component['name']} runs {found.role}, which the rehearsal does not run")
 
 
 def instance_count(component: dict) -> int:
@@ -100,6 +96,7 @@ class Instance:
     spec_env: dict[str, str]  # the component's env after substitution (what the container would get)
     ports: dict[int, int]  # spec port -> local port
     spec: dict = field(repr=False, default_factory=dict)
+    n8n_args: tuple[str, ...] = ()  # what n8n is told to run (`worker`), read from the spec's command
 
     @property
     def name(self) -> str:
@@ -152,8 +149,9 @@ def plan_instances(spec: dict, subs: Substitutions) -> list[Instance]:
     for kind, comp in entries:
         for i in range(1, instance_count(comp) + 1):
             wanted = spec_ports(comp)
-            instances.append(Instance(comp["name"], role_of(kind, comp), i, {},
-                                      dict(zip(wanted, free_ports(len(wanted)))) if wanted else {}, comp))
+            role, n8n_args = role_of(kind, comp)
+            instances.append(Instance(comp["name"], role, i, {},
+                                      dict(zip(wanted, free_ports(len(wanted)))) if wanted else {}, comp, n8n_args))
     first = {inst.component: inst for inst in reversed(instances)}  # the service name's address
     if subs.app_url is None:  # ${APP_URL}: where the ingress sends `/`
         root = next(c for prefix, c in ingress_rules(spec) if prefix == "/")
@@ -252,8 +250,7 @@ class Deployment:
                     "--runner", str(self.install.task_runner), "--pool", inst.name.replace("#", "-")]
         if inst.role == JOB:
             return ["/bin/sh", "-c", inst.spec["run_command"]]
-        args = shlex.split(catalog.n8n_command(inst.spec.get("run_command")))
-        return [str(self.install.node), str(self.install.n8n), *args]
+        return [str(self.install.node), str(self.install.n8n), *inst.n8n_args]
 
     def start(self, inst: Instance) -> Process:
         log = self._home(inst).parent / "output.log"

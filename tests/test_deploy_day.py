@@ -12,13 +12,14 @@ from google.protobuf import json_format
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
 from components import catalog
+from components.roles import recognise
 from components.settings import SettingsError, load_settings
 from components.stack import load_stack
 from offline import gate
 from offline import render
 from offline.analyzer import parse_policy_config, reconcile
 from stackedit import UNKNOWN, StackEdit
-from stackrun import APP, CLUSTER, VPC, app_spec, components, env_of, run_stack, stack_config
+from stackrun import APP, CLUSTER, VPC, app_spec, component, components, env_of, run_stack, stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PROD = (ROOT / "Pulumi.prod.yaml").read_text()
@@ -138,17 +139,22 @@ def test_an_attached_app_names_the_vpc_and_keeps_the_same_hosts():
     assert worker["DB_POSTGRESDB_HOST"] == "${postgres.HOSTNAME}"
 
 
-@pytest.mark.parametrize("replaces,worker,webhook", [("entrypoint", "n8n worker", "n8n webhook"),
-                                                     ("cmd", "worker", "webhook")])
-def test_the_run_command_takes_the_form_the_platform_needs(replaces, worker, webhook):
+@pytest.mark.parametrize("replaces,main,worker,webhook", [("entrypoint", "n8n start", "n8n worker", "n8n webhook"),
+                                                          ("cmd", "start", "worker", "webhook")])
+def test_the_run_command_takes_the_form_the_platform_needs(replaces, main, worker, webhook):
     s = settings_with({"app": {"runCommandReplaces": replaces}, "webhooks": {"processors": 1}})
     commands = {c["name"]: c.get("run_command") for c in components(render.offline_spec(s))}
     assert commands["n8n-worker-1"] == commands["n8n-worker-2"] == worker
     assert commands["n8n-webhook"] == webhook
-    assert commands["n8n-main"] is None and commands["n8n-runners-1"] is None  # the images' defaults
+    assert commands["n8n-main"] == main
+    assert commands["n8n-runners-1"] is None  # the runners image's default: its launcher
     assert commands["n8n-db-grants"].startswith("sh -c")  # postgres' entrypoint runs it either way
-    assert {catalog.n8n_command(commands[n]) for n in ("n8n-worker-1", "n8n-webhook", "n8n-main")} == \
-        {"worker", "webhook", "start"}
+    # Either form, the policy pack and the rehearsal read the same n8n command from it.
+    roles = {n: recognise("services", component(render.offline_spec(s), n)) for n in
+             ("n8n-worker-1", "n8n-webhook", "n8n-main")}
+    assert {n: (r.role, r.n8n_args) for n, r in roles.items()} == {
+        "n8n-worker-1": ("worker", ("worker",)), "n8n-webhook": ("webhook", ("webhook",)),
+        "n8n-main": ("main", ("start",))}
 
 
 def test_credentials_go_on_every_docker_hub_image_and_only_there():

@@ -156,7 +156,7 @@ def test_either_run_command_form_runs_the_same_n8n_command(tmp_path, form):
 
 
 def test_a_run_command_n8n_has_no_command_for_is_an_error():
-    with pytest.raises(RehearsalError, match="unknown run_command 'n8n wrker'"):
+    with pytest.raises(RehearsalError, match="runs `n8n wrker`, which is not one of n8n's long-running commands"):
         planned(spec_edit=lambda spec: spec["services"][1].update(run_command="n8n wrker"))
 
 
