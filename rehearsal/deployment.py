@@ -148,13 +148,12 @@ class Substitutions:
 def plan_instances(spec: dict, subs: Substitutions) -> list[Instance]:
     """Every process the spec asks for, with substituted env and remapped ports."""
     entries = [(kind, c) for kind in ("services", "workers", "jobs") for c in spec.get(kind, [])]
-    # Ports first: `http://<component>:<port>` in one component's env names another's ports.
-    instances: list[Instance] = []
-    for kind, comp in entries:
-        for i in range(1, instance_count(comp) + 1):
-            wanted = spec_ports(comp)
-            instances.append(Instance(comp["name"], role_of(kind, comp), i, {},
-                                      dict(zip(wanted, free_ports(len(wanted)))) if wanted else {}, comp))
+    # Ports first: `http://<component>:<port>` in one component's env names another's ports. One request
+    # for all of them, so no two instances are handed the same port.
+    slots = [(kind, comp, i) for kind, comp in entries for i in range(1, instance_count(comp) + 1)]
+    local = iter(free_ports(sum(len(spec_ports(comp)) for _, comp, _ in slots)))
+    instances = [Instance(comp["name"], role_of(kind, comp), i, {}, {p: next(local) for p in spec_ports(comp)}, comp)
+                 for kind, comp, i in slots]
     first = {inst.component: inst for inst in reversed(instances)}  # the service name's address
     if subs.app_url is None:  # ${APP_URL}: where the ingress sends `/`
         root = next(c for prefix, c in ingress_rules(spec) if prefix == "/")
