@@ -2,7 +2,8 @@
 
 The spec is `offline.render.offline_spec(settings)` — the data `pulumi up` sends. What the rehearsal
 changes in it, and nothing else:
-  * bindable variables (`${postgres.*}`, `${valkey.*}`, `${APP_URL}`) become the local servers' values;
+  * bindable variables (`${postgres.*}`, `${valkey.*}`, `${APP_URL}`) become the local servers' values,
+    and, when the stack has a connection pool, `${postgres.<pool>.*}` the local PgBouncer's;
   * redacted secrets become strong local values, one per secret (so each broker's runner token is
     shared with its own pool only), the doadmin password the local cluster's;
   * ports: every component gets its own loopback ports for the spec's 5678/5679/5680, and
@@ -34,14 +35,17 @@ from pathlib import Path
 from typing import Optional
 
 from components import catalog
-from components.topology import POSTGRES_BINDING, VALKEY_BINDING
+from components.topology import DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
 from offline.render import DB_ADMIN_PASSWORD, REDACTED
 
 from .install import N8nInstall
+from .pgbouncer import PgBouncer
 from .pki import LOOPBACK_IP, Pki
 from .services import Postgres, Redis, free_ports, strong_secret
 
-BINDABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_-]*)(?:\.([A-Z_]+))?\}")
+# `${APP_URL}`, `${<binding>.<VARIABLE>}`, `${<binding>.<pool>.<VARIABLE>}`: everything App Platform
+# would bind is read as `${<scope>.<VARIABLE>}` or `${<VARIABLE>}`.
+BINDABLE = re.compile(r"\$\{([^{}]+)\}")
 SERVICE_URI = re.compile(r"http://([a-z0-9-]+):(\d+)")
 
 # The n8nio/n8n image's ENV lines (docker/images/n8n/Dockerfile): every n8n container runs with them.
@@ -115,7 +119,7 @@ class Instance:
 
 @dataclass
 class Substitutions:
-    bindings: dict[str, dict[str, str]]  # binding name -> attribute -> value
+    bindings: dict[str, dict[str, str]]  # "postgres", "postgres.n8n-pool"... -> attribute -> value
     app_url: Optional[str] = None  # set from the ingress when the ports are known
     secrets: dict[str, str] = field(default_factory=dict)  # redaction label -> local value
 
@@ -130,11 +134,11 @@ class Substitutions:
             return self.secret(redacted.group(1))
 
         def bind(m: re.Match) -> str:
-            binding, attribute = m.group(1), m.group(2)
-            if attribute is None and binding == "APP_URL":
+            scope, _, attribute = m.group(1).rpartition(".")
+            if m.group(1) == "APP_URL":
                 return self.app_url
             try:
-                return self.bindings[binding][attribute]
+                return self.bindings[scope][attribute]
             except KeyError:
                 raise RehearsalError(f"{component}: {key} uses {m.group(0)}, which App Platform would bind but "
                                      "the rehearsal cannot: a bug in the spec or in the rehearsal") from None
@@ -177,8 +181,11 @@ def plan_instances(spec: dict, subs: Substitutions) -> list[Instance]:
     return instances
 
 
-def substitutions_for(postgres: Postgres, redis: Redis, pki: Pki) -> Substitutions:
+def substitutions_for(postgres: Postgres, redis: Redis, pki: Pki, pool: Optional[PgBouncer] = None) -> Substitutions:
+    """Only what the rehearsal runs can be bound: a pool only when the stack has one (and it is started)."""
     subs = Substitutions({POSTGRES_BINDING: postgres.bindings(pki), VALKEY_BINDING: redis.bindings()})
+    if pool is not None:
+        subs.bindings[f"{POSTGRES_BINDING}.{DB_POOL}"] = pool.bindings()
     subs.secrets[DB_ADMIN_PASSWORD] = postgres.admin_password
     return subs
 
