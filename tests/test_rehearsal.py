@@ -1,8 +1,8 @@
 """The rehearsal end to end: real n8n (the stack's pinned version, installed from npm into the cache),
 PostgreSQL and Redis over verified TLS, every component of the prod stack's App spec as a process.
 
-Marked `rehearsal`: the default `pytest` run deselects these (they need Debian's redis-server and
-PostgreSQL, and n8n in the cache — about 5 minutes to install once); `.ci/run` runs them as their own
+Marked `rehearsal`: the default `pytest` run deselects these (they need Debian's redis-server,
+PostgreSQL and PgBouncer, and n8n in the cache — about 5 minutes to install once); `.ci/run` runs them as their own
 step with `pytest -m rehearsal`. Each test starts and stops its own topology.
 """
 
