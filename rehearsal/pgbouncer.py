@@ -30,7 +30,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from components.topology import DB_NAME, DB_POOL, DB_USER
 
@@ -209,7 +208,7 @@ def observe(bouncer: PgBouncer, use: PoolUse) -> PoolUse:
     return use
 
 
-def pool_check(use: PoolUse, mode: str, size: Optional[int]) -> Check:
+def pool_check(use: PoolUse, mode: str, size: int) -> Check:
     """Passes only when n8n's traffic went through the pool and PostgreSQL saw no n8n connection that
     did not come from it."""
     problems = []
