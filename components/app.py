@@ -43,12 +43,13 @@ class N8nApp(pulumi.ComponentResource):
             postgres_cluster=args.postgres.cluster.name,
             valkey_cluster=args.valkey.cluster.name,
             secrets=secrets,
-            postgres_pool=args.postgres.pool_endpoint(),
         )
         self.app = do.App(
             f"{name}-app",
             spec=to_sdk_spec(api_spec, alert_destinations(s.alerts)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.postgres.database, args.postgres.user]),
+            # The spec binds n8n's database, user and pool by name: App Platform resolves them when it
+            # deploys, so they must exist first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=args.postgres.bound_by_name()),
         )
         # Trusted sources: each cluster admits this app and nothing else.
         self.firewalls = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import catalog, env
-from .env import PostgresEndpoint, SecretValues
+from .env import SecretValues
 from .settings import AlertSettings, Autoscaling, Settings
 from .topology import (DB_NAME, DB_SETUP_JOB, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology,
                        plan)
@@ -68,7 +68,7 @@ def _termination(s: Settings, drain: bool) -> dict:
     return {**grace, "drain_seconds": 15} if drain else grace
 
 
-def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str, pool: Optional[PostgresEndpoint]) -> dict:
+def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dict:
     svc = {
         "name": top.main,
         "image": image(catalog.N8N_IMAGE, tag, secrets.docker_hub_credentials),
@@ -80,7 +80,7 @@ def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str, pool: Opt
         "http_port": catalog.N8N_HTTP_PORT,
         "health_check": _health_check(MAIN_HEALTH_PATH, catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=True),
-        "envs": env.main_env(s, top, secrets, pool),
+        "envs": env.main_env(s, top, secrets),
         "alerts": component_alerts(s.alerts),
     }
     if top.main in top.brokers:
@@ -88,7 +88,7 @@ def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str, pool: Opt
     return svc
 
 
-def _worker(s: Settings, name: str, secrets: SecretValues, tag: str, pool: Optional[PostgresEndpoint]) -> dict:
+def _worker(s: Settings, name: str, secrets: SecretValues, tag: str) -> dict:
     # A service, not a worker component: only services expose internal ports, and the runner pool must
     # reach this worker's broker. Exactly one instance: the pool addresses it by service name.
     return {
@@ -100,12 +100,12 @@ def _worker(s: Settings, name: str, secrets: SecretValues, tag: str, pool: Optio
         "internal_ports": [catalog.N8N_HTTP_PORT, catalog.BROKER_PORT],
         "health_check": _health_check(WORKER_HEALTH_PATH, catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=False),
-        "envs": env.worker_env(s, name, secrets, pool),
+        "envs": env.worker_env(s, name, secrets),
         "alerts": component_alerts(s.alerts),
     }
 
 
-def _webhook(s: Settings, top: Topology, secrets: SecretValues, tag: str, pool: Optional[PostgresEndpoint]) -> dict:
+def _webhook(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dict:
     return {
         "name": top.webhook,
         "image": image(catalog.N8N_IMAGE, tag, secrets.docker_hub_credentials),
@@ -115,7 +115,7 @@ def _webhook(s: Settings, top: Topology, secrets: SecretValues, tag: str, pool: 
         "http_port": catalog.N8N_HTTP_PORT,
         "health_check": _health_check(MAIN_HEALTH_PATH, catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=True),
-        "envs": env.webhook_env(s, secrets, pool),
+        "envs": env.webhook_env(s, secrets),
         "alerts": component_alerts(s.alerts),
     }
 
@@ -163,12 +163,11 @@ def build_app_spec(
     postgres_cluster: Any,
     valkey_cluster: Any,
     secrets: SecretValues,
-    postgres_pool: Optional[PostgresEndpoint] = None,
 ) -> dict:
     """The whole app in the API's shape. Cluster names and the VPC id are passed in so that a Pulumi
     caller can hand over Outputs (which also orders the App after the clusters); the app joins the VPC only
-    with `app.vpc`. With `postgres_pool`, n8n connects through that PgBouncer pool; the pre-deploy job
-    always connects to the cluster."""
+    with `app.vpc`. With `postgres.connectionPool`, n8n connects through the PgBouncer pool; the pre-deploy
+    job always connects to the cluster."""
     top = plan(s)
     tag = s.n8n.version
     spec: dict = {
@@ -182,9 +181,9 @@ def build_app_spec(
              "version": s.valkey.version},
         ],
         "ingress": _ingress(top),
-        "services": [_main(s, top, secrets, tag, postgres_pool)]
-        + [_worker(s, w, secrets, tag, postgres_pool) for w in top.workers]
-        + ([_webhook(s, top, secrets, tag, postgres_pool)] if top.webhook else []),
+        "services": [_main(s, top, secrets, tag)]
+        + [_worker(s, w, secrets, tag) for w in top.workers]
+        + ([_webhook(s, top, secrets, tag)] if top.webhook else []),
         "workers": [_runner_pool(s, p, secrets, tag) for p in top.runner_pools],
         "jobs": [_db_setup_job(s, secrets)],
     }

@@ -4,7 +4,7 @@ redacted, without Pulumi or a cloud account.
     python -m offline.render prod            # YAML to stdout
     python -m offline.render prod -o spec.yaml
 
-Values only known after `pulumi up` (the VPC id, a connection pool's host) and secrets appear as `<...>`
+Values only known after `pulumi up` (the VPC id) and secrets appear as `<...>`
 placeholders; replace them before handing the file to doctl. The stack's monthly cost and capacity go to
 stderr (`-q` leaves them out), so stdout stays the spec. Exit codes: 0 rendered, 2 invalid settings,
 unknown stack or an output file that cannot be written.
@@ -20,17 +20,14 @@ import yaml
 
 from components.app_spec import build_app_spec
 from components.database import cluster_name
-from components.env import PostgresEndpoint, SecretValues
+from components.env import SecretValues
 from components.settings import Settings, SettingsError
 from components.stack import load_stack
-from components.topology import DB_POOL, plan
+from components.topology import plan
 from offline.arguments import output_file
 from offline.cost import stack_summary
 
 VPC_PLACEHOLDER = "<vpc-id: known after pulumi up>"
-# A connection pool's private host and port are DigitalOcean's to choose.
-POOL_PLACEHOLDER = PostgresEndpoint("<connection pool private host: known after pulumi up>",
-                                    "<connection pool port: known after pulumi up>", DB_POOL)
 # A redacted secret reads `<redacted: what>`; the rehearsal fills each in by what it stands for (the
 # doadmin password with its local cluster's).
 REDACTED = re.compile(r"^<redacted: (.+)>$")
@@ -57,7 +54,6 @@ def offline_spec(s: Settings) -> dict:
         postgres_cluster=cluster_name(s, "pg"),
         valkey_cluster=cluster_name(s, "valkey"),
         secrets=secrets,
-        postgres_pool=POOL_PLACEHOLDER if s.postgres.connection_pool else None,
     )
 
 

@@ -11,6 +11,7 @@ unknown is acceptable (README.md in this directory lists the choice of each poli
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator, Optional
@@ -263,6 +264,24 @@ def app_check(check: Callable[[AppSpec, ResourceValidationArgs], Problems]):
         yield from check(spec, args)
 
     return run
+
+
+# `${<binding>.HOSTNAME}`, or `${<binding>.<pool>.HOSTNAME}` for a connection pool of that binding's
+# cluster (App Platform's bindable variables; DigitalOcean docs, "How to Use Environment Variables").
+_BOUND_HOST = re.compile(r"\$\{([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_-]+))?\.HOSTNAME\}")
+
+
+@dataclass(frozen=True)
+class BoundHost:
+    binding: str  # the App spec `databases` entry
+    pool: Optional[str]  # a connection pool of that entry's cluster, when n8n connects through one
+
+
+def bound_host(value: Any) -> Optional[BoundHost]:
+    """The database binding (and pool) a host env var names, or None for anything else (a literal host,
+    an unknown)."""
+    match = _BOUND_HOST.fullmatch(value) if isinstance(value, str) else None
+    return BoundHost(match.group(1), match.group(2)) if match else None
 
 
 def broker_address(uri: Any) -> tuple[Optional[str], Optional[int]]:

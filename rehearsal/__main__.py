@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--offload", choices=("on", "off"),
                         help="override n8n.offloadManualExecutions (off: main gets its own broker and runner pool)")
+    parser.add_argument("--pool", action="store_true",
+                        help="connect n8n through a PgBouncer pool in transaction mode (overrides "
+                             "postgres.connectionPool.mode), as DigitalOcean's connection pools")
     parser.add_argument("--negative-control", action="store_true",
                         help="give the last pair's runner pool a wrong token: the run must fail, naming that pair")
     parser.add_argument("--skip-db-grants", action="store_true",
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="start the topology, print its URL, owner login and API key, and keep it up until "
                              "Ctrl-C (to open the editor or try `python -m rehearsal.verify` against it)")
     args = parser.parse_args(argv)
-    opts = Options(args.stack, offload=None if args.offload is None else args.offload == "on",
+    opts = Options(args.stack, offload=None if args.offload is None else args.offload == "on", pool=args.pool,
                    negative_control=args.negative_control, skip_db_grants=args.skip_db_grants,
                    load_requests=args.load, load_concurrency=args.concurrency, load_timeout=args.timeout,
                    keep_run_dir=args.keep)

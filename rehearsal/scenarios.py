@@ -522,6 +522,7 @@ class Report:
     checks: list[Check] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     load: Optional[LoadResult] = None
+    pool: Optional[dict] = None  # what PgBouncer and PostgreSQL saw of n8n's connections (rehearsal with a pool)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -557,4 +558,4 @@ class Report:
     def as_dict(self) -> dict:
         return {"title": self.title, "ok": self.ok, "failing_pairs": self.failing_pairs,
                 "checks": [c.as_dict() for c in self.checks], "timings": self.timings,
-                "load": self.load.as_dict() if self.load else None, "notes": self.notes}
+                "load": self.load.as_dict() if self.load else None, "pool": self.pool, "notes": self.notes}

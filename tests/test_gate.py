@@ -4,6 +4,7 @@ of the prod stack, each of which must make the gate fail naming the right policy
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -28,6 +29,19 @@ def test_prod_passes_the_gate_as_the_readme_runs_it():
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"^PASS prod: 0 mandatory, 0 advisory violation\(s\); \d+ policies over \d+ resources",
                      done.stdout, re.M)
+
+
+def test_a_prod_stack_with_a_connection_pool_passes_the_gate(tmp_path):
+    stack = (ROOT / "Pulumi.prod.yaml").read_text().replace(
+        "  n8n-platform:postgres:\n", "  n8n-platform:postgres:\n    connectionPool:\n      mode: transaction\n")
+    assert "connectionPool" in stack
+    (tmp_path / "Pulumi.pooled.yaml").write_text(stack)
+    done = subprocess.run([sys.executable, "-m", "offline.gate", "pooled"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^PASS pooled: 0 mandatory, 0 advisory violation\(s\); \d+ policies over 24 resources",
+                     done.stdout, re.M)
+    assert "client connections to the PgBouncer pool, which opens 92 server connections" in done.stdout
 
 
 def test_staging_passes_with_its_documented_advisories(capsys):

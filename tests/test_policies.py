@@ -94,6 +94,14 @@ def test_prod_passes_every_policy(pack, prod):
     assert pack.check(prod.resources) == []
 
 
+def test_a_stack_with_a_connection_pool_passes_every_policy(pack):
+    # n8n's host is the pool's bindable variable, ${postgres.n8n-pool.HOSTNAME}: backed up like the
+    # cluster behind it, and only the pool's server connections count against the cluster.
+    run = run_stack("prod", {"postgres": {"connectionPool": {"mode": "transaction"}}})
+    with configured(pack, {"all": "mandatory"}):
+        assert pack.check(run.resources) == []
+
+
 def test_staging_passes_with_only_its_documented_advisories(pack, staging):
     with configured(pack, json.loads((ROOT / "policies" / "config" / "staging.json").read_text())):
         verdicts = pack.check(staging.resources)
@@ -255,6 +263,12 @@ FAILURES = [
     ("managed-database-backups", "self-run database host",
      lambda e: every_n8n_process(e, "DB_POSTGRESDB_HOST", "pg.internal.example.com"),
      "not the HOSTNAME of an attached"),
+    ("managed-database-backups", "a pool of a cluster the app does not attach",
+     lambda e: every_n8n_process(e, "DB_POSTGRESDB_HOST", "${elsewhere.n8n-pool.HOSTNAME}"),
+     "'${elsewhere.n8n-pool.HOSTNAME}', not the HOSTNAME of an attached managed PostgreSQL cluster"),
+    ("managed-database-backups", "the queue's cluster as database",
+     lambda e: every_n8n_process(e, "DB_POSTGRESDB_HOST", "${valkey.HOSTNAME}"),
+     "not the HOSTNAME of an attached managed PostgreSQL cluster"),
     ("managed-database-backups", "dev database", lambda e: e.spec["databases"][0].update(production=False),
      "dev databases have no backups"),
     ("database-trusted-sources", "cluster without trusted sources", lambda e: e.remove("n8n-valkey-trusted-sources"),
@@ -655,11 +669,7 @@ def test_connection_budget_counts_the_pgbouncer_pool_n8n_connects_through(pack):
     stack = StackEdit(run_stack("prod", overrides))
     with configured(pack, {"connection-budget": "mandatory"}):
         assert not [v for v in stack.send(pack) if v.policy == "connection-budget"]
-        # The same resources with the app no longer depending on the pool: every connection is direct.
-        app = stack.find("n8n-app")
-        pools = {r.urn for r in stack.registrations.values() if r.type.endswith("DatabaseConnectionPool")}
-        assert pools, "the stack should have registered its pool"
-        stack.options("n8n-app", property_dependencies={
-            **app.property_dependencies, "spec": [u for u in app.property_dependencies["spec"] if u not in pools]})
+        # The same resources with one process connecting to the cluster directly: every connection counts.
+        stack.set_env("n8n-worker-3", "DB_POSTGRESDB_HOST", "${postgres.HOSTNAME}")
         verdicts = [v for v in stack.send(pack) if v.policy == "connection-budget"]
     assert verdicts and "= 117; db-s-1vcpu-2gb allows 47" in verdicts[0].message
