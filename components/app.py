@@ -34,6 +34,7 @@ class N8nApp(pulumi.ComponentResource):
             # doadmin's password, only for the pre-deploy job that grants n8n's user its schema.
             db_admin_password=pulumi.Output.secret(args.postgres.cluster.password),
             license_key=args.secrets.license_key,
+            docker_hub_credentials=args.secrets.docker_hub_credentials,
         )
         api_spec = build_app_spec(
             s,
@@ -42,12 +43,13 @@ class N8nApp(pulumi.ComponentResource):
             postgres_cluster=args.postgres.cluster.name,
             valkey_cluster=args.valkey.cluster.name,
             secrets=secrets,
-            postgres_pool=args.postgres.pool_endpoint(),
         )
         self.app = do.App(
             f"{name}-app",
             spec=to_sdk_spec(api_spec, alert_destinations(s.alerts)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.postgres.database, args.postgres.user]),
+            # The spec binds n8n's database, user and pool by name: App Platform resolves them when it
+            # deploys, so they must exist first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=args.postgres.bound_by_name()),
         )
         # Trusted sources: each cluster admits this app and nothing else.
         self.firewalls = [

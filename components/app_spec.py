@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import catalog, env
-from .env import PostgresEndpoint, SecretValues
+from .env import SecretValues
 from .settings import AlertSettings, Autoscaling, Settings
 from .topology import (DB_NAME, DB_SETUP_JOB, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology,
                        plan)
@@ -23,9 +23,11 @@ WEBHOOK_PATHS = ("/webhook/", "/webhook-waiting/")  # main keeps /webhook-test/ 
 APP_ALERT_RULES = ("DEPLOYMENT_FAILED", "DOMAIN_FAILED")
 
 
-def image(repository: tuple[str, str], tag: str) -> dict:
+def image(repository: tuple[str, str], tag: str, credentials: Any = None) -> dict:
+    """A Docker Hub image; pulled with `credentials` when given, anonymously otherwise."""
     registry, repo = repository
-    return {"registry_type": "DOCKER_HUB", "registry": registry, "repository": repo, "tag": tag}
+    pulled = {"registry_type": catalog.DOCKER_HUB, "registry": registry, "repository": repo, "tag": tag}
+    return pulled if credentials is None else {**pulled, "registry_credentials": credentials}
 
 
 def _health_check(path: str, port: int) -> dict:
@@ -66,16 +68,19 @@ def _termination(s: Settings, drain: bool) -> dict:
     return {**grace, "drain_seconds": 15} if drain else grace
 
 
-def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str, pool: Optional[PostgresEndpoint]) -> dict:
+def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dict:
     svc = {
         "name": top.main,
-        "image": image(catalog.N8N_IMAGE, tag),
+        "image": image(catalog.N8N_IMAGE, tag, secrets.docker_hub_credentials),
+        # n8n's image would run `n8n` (= start) anyway; saying so lets the policy pack tell main from a
+        # worker whatever registry the image is later pulled from (components/roles.py).
+        "run_command": catalog.n8n_run_command("start", s.app.run_command_replaces),
         "instance_size_slug": s.main.size,
         **_scaling(s.main.instances, s.main.autoscaling),
         "http_port": catalog.N8N_HTTP_PORT,
         "health_check": _health_check(MAIN_HEALTH_PATH, catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=True),
-        "envs": env.main_env(s, top, secrets, pool),
+        "envs": env.main_env(s, top, secrets),
         "alerts": component_alerts(s.alerts),
     }
     if top.main in top.brokers:
@@ -83,34 +88,34 @@ def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str, pool: Opt
     return svc
 
 
-def _worker(s: Settings, name: str, secrets: SecretValues, tag: str, pool: Optional[PostgresEndpoint]) -> dict:
+def _worker(s: Settings, name: str, secrets: SecretValues, tag: str) -> dict:
     # A service, not a worker component: only services expose internal ports, and the runner pool must
     # reach this worker's broker. Exactly one instance: the pool addresses it by service name.
     return {
         "name": name,
-        "image": image(catalog.N8N_IMAGE, tag),
-        "run_command": "n8n worker",
+        "image": image(catalog.N8N_IMAGE, tag, secrets.docker_hub_credentials),
+        "run_command": catalog.n8n_run_command("worker", s.app.run_command_replaces),
         "instance_size_slug": s.workers.size,
         "instance_count": 1,
         "internal_ports": [catalog.N8N_HTTP_PORT, catalog.BROKER_PORT],
         "health_check": _health_check(WORKER_HEALTH_PATH, catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=False),
-        "envs": env.worker_env(s, name, secrets, pool),
+        "envs": env.worker_env(s, name, secrets),
         "alerts": component_alerts(s.alerts),
     }
 
 
-def _webhook(s: Settings, top: Topology, secrets: SecretValues, tag: str, pool: Optional[PostgresEndpoint]) -> dict:
+def _webhook(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dict:
     return {
         "name": top.webhook,
-        "image": image(catalog.N8N_IMAGE, tag),
-        "run_command": "n8n webhook",
+        "image": image(catalog.N8N_IMAGE, tag, secrets.docker_hub_credentials),
+        "run_command": catalog.n8n_run_command("webhook", s.app.run_command_replaces),
         "instance_size_slug": s.webhooks.size,
         **_scaling(s.webhooks.processors, s.webhooks.autoscaling),
         "http_port": catalog.N8N_HTTP_PORT,
         "health_check": _health_check(MAIN_HEALTH_PATH, catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=True),
-        "envs": env.webhook_env(s, secrets, pool),
+        "envs": env.webhook_env(s, secrets),
         "alerts": component_alerts(s.alerts),
     }
 
@@ -118,7 +123,7 @@ def _webhook(s: Settings, top: Topology, secrets: SecretValues, tag: str, pool: 
 def _runner_pool(s: Settings, pool, secrets: SecretValues, tag: str) -> dict:
     return {
         "name": pool.name,
-        "image": image(catalog.RUNNERS_IMAGE, tag),
+        "image": image(catalog.RUNNERS_IMAGE, tag, secrets.docker_hub_credentials),
         "instance_size_slug": s.runners.size,
         **_scaling(s.runners.instances, s.runners.autoscaling),
         "liveness_health_check": _health_check(RUNNER_HEALTH_PATH, catalog.RUNNER_HEALTH_PORT),
@@ -131,7 +136,7 @@ def _db_setup_job(s: Settings, secrets: SecretValues) -> dict:
     return {
         "name": DB_SETUP_JOB,
         "kind": "PRE_DEPLOY",
-        "image": image(("library", "postgres"), f"{s.postgres.version}-alpine"),
+        "image": image(("library", "postgres"), f"{s.postgres.version}-alpine", secrets.docker_hub_credentials),
         "instance_size_slug": catalog.DB_SETUP_JOB_SIZE,
         "instance_count": 1,
         "run_command": env.DB_SETUP_COMMAND,
@@ -158,11 +163,11 @@ def build_app_spec(
     postgres_cluster: Any,
     valkey_cluster: Any,
     secrets: SecretValues,
-    postgres_pool: Optional[PostgresEndpoint] = None,
 ) -> dict:
     """The whole app in the API's shape. Cluster names and the VPC id are passed in so that a Pulumi
-    caller can hand over Outputs (which also orders the App after the clusters). With `postgres_pool`,
-    n8n connects through that PgBouncer pool; the pre-deploy job always connects to the cluster."""
+    caller can hand over Outputs (which also orders the App after the clusters); the app joins the VPC only
+    with `app.vpc`. With `postgres.connectionPool`, n8n connects through the PgBouncer pool; the pre-deploy
+    job always connects to the cluster."""
     top = plan(s)
     tag = s.n8n.version
     spec: dict = {
@@ -175,16 +180,17 @@ def build_app_spec(
             {"name": VALKEY_BINDING, "engine": "VALKEY", "production": True, "cluster_name": valkey_cluster,
              "version": s.valkey.version},
         ],
-        "vpc": {"id": vpc_id},
         "ingress": _ingress(top),
-        "services": [_main(s, top, secrets, tag, postgres_pool)]
-        + [_worker(s, w, secrets, tag, postgres_pool) for w in top.workers]
-        + ([_webhook(s, top, secrets, tag, postgres_pool)] if top.webhook else []),
+        "services": [_main(s, top, secrets, tag)]
+        + [_worker(s, w, secrets, tag) for w in top.workers]
+        + ([_webhook(s, top, secrets, tag)] if top.webhook else []),
         "workers": [_runner_pool(s, p, secrets, tag) for p in top.runner_pools],
         "jobs": [_db_setup_job(s, secrets)],
     }
     if s.domain:
         spec["domains"] = [{"domain": s.domain, "type": "PRIMARY"}]
+    if s.app.vpc:
+        spec["vpc"] = {"id": vpc_id}
     return spec
 
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 from urllib.parse import urlparse
 
 from . import catalog
+from .roles import N8N_PROCESSES, RUNNERS, recognise
+from .spec_fields import env_entries, spec_value
 from .topology import plan
 
 if TYPE_CHECKING:
@@ -179,14 +181,6 @@ def memory_warning(size_slug: str, concurrency: int) -> Optional[str]:
 # --- the same rules read from an App spec (what the policy pack receives) -------------------------
 
 
-def spec_value(obj: Mapping[str, Any], snake: str) -> Any:
-    """A key in the API's snake_case or the engine's camelCase."""
-    if snake in obj:
-        return obj[snake]
-    head, *rest = snake.split("_")
-    return obj.get(head + "".join(w.title() for w in rest))
-
-
 def instance_range(component: Mapping[str, Any]) -> tuple[int, int]:
     auto = spec_value(component, "autoscaling")
     if auto:
@@ -195,28 +189,29 @@ def instance_range(component: Mapping[str, Any]) -> tuple[int, int]:
     return count, count
 
 
-def _components(spec: Mapping[str, Any], repository: str) -> list[Mapping[str, Any]]:
+def _components(spec: Mapping[str, Any], *roles: str) -> list[Mapping[str, Any]]:
+    """The spec's services and workers that play `roles`, by what they run (components/roles.py)."""
     return [c for kind in ("services", "workers") for c in spec.get(kind) or []
-            if (c.get("image") or {}).get("repository") == repository]
+            if recognise(kind, c).role in roles]
 
 
 def _env(component: Mapping[str, Any]) -> dict[str, Any]:
-    return {e["key"]: e.get("value") for e in component.get("envs") or []}
+    return {key: entry.get("value") for key, entry in env_entries(component).items()}
 
 
 def processes_from_app_spec(spec: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
     """`connection_budget`'s input from an App spec: every n8n service with its pool size and maximum."""
     return {c["name"]: (int(_env(c).get("DB_POSTGRESDB_POOL_SIZE") or catalog.DEFAULT_DB_POOL_SIZE),
                         instance_range(c)[1])
-            for c in _components(spec, catalog.N8N_IMAGE[1])}
+            for c in _components(spec, *N8N_PROCESSES)}
 
 
 def runner_warnings_from_app_spec(spec: Mapping[str, Any]) -> list[str]:
     """`runner_warning` for every worker pair in an App spec. Main, when it is a broker, runs manual
     executions, which N8N_CONCURRENCY_PRODUCTION_LIMIT does not bound: it is not checked."""
-    n8n = {c["name"]: c for c in _components(spec, catalog.N8N_IMAGE[1])}
+    n8n = {c["name"]: c for c in _components(spec, *N8N_PROCESSES)}
     warnings = []
-    for pool in _components(spec, catalog.RUNNERS_IMAGE[1]):
+    for pool in _components(spec, RUNNERS):
         env = _env(pool)
         broker = n8n.get(urlparse(str(env.get("N8N_RUNNERS_TASK_BROKER_URI", ""))).hostname or "")
         limit = _env(broker).get("N8N_CONCURRENCY_PRODUCTION_LIMIT") if broker else None

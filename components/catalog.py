@@ -23,6 +23,11 @@ RUNNER_HEALTH_PORT = 5680
 
 N8N_IMAGE = ("n8nio", "n8n")  # Docker Hub registry (namespace) and repository
 RUNNERS_IMAGE = ("n8nio", "runners")  # must run the same tag as the n8n image
+# n8n publishes both images on Docker Hub and on GitHub's registry (n8n-io/n8n, docker/images/n8n and
+# docker/images/runners; DigitalOcean's own n8n template pulls them from ghcr.io). As `docker pull` names
+# them: the policy pack allows these unless its config says otherwise (components/images.py).
+OFFICIAL_N8N_IMAGES = (f"docker.io/{N8N_IMAGE[0]}/{N8N_IMAGE[1]}", "ghcr.io/n8n-io/n8n")
+OFFICIAL_RUNNERS_IMAGES = (f"docker.io/{RUNNERS_IMAGE[0]}/{RUNNERS_IMAGE[1]}", "ghcr.io/n8n-io/runners")
 # Default pinned release. 2.41.1 installs from npm on our build machines; 2.41.3 does not (a pinned
 # dependency is missing from the registry), and the rehearsal runs the exact stack version.
 DEFAULT_N8N_VERSION = "2.41.1"
@@ -57,16 +62,31 @@ DEFAULT_RUNNER_MAX_CONCURRENCY = 10
 # own Bull: 40 of 40 such jobs hang when removed at once, 0 of 40 when 1,000 are kept (< 1 MB in Valkey).
 QUEUE_KEEP_LAST_JOBS = 1000
 
-PLACEHOLDER_SECRETS = frozenset(
-    {"<required>", "changeme", "change-me", "change_me", "secret", "password", "your-secret",
-     "your_secret", "example", "test", "todo", "xxx", "replace-me", "replaceme"}
-)
+# n8n accepts any N8N_ENCRYPTION_KEY; ours must be this long (components/secret_strength.py: the full rule).
 MIN_SECRET_LENGTH = 32
 
+# --- App Platform components ---------------------------------------------------------------------
 
-def is_placeholder_secret(value: str) -> bool:
-    """A value copied from a template instead of a real secret (`<REQUIRED>`, `changeme`, ...)."""
-    return value.strip().lower() in PLACEHOLDER_SECRETS or value.startswith("<")
+# What a component's `run_command` replaces is not documented (README § First deployment). n8nio/n8n's
+# image runs `ENTRYPOINT ["tini", "--", "/docker-entrypoint.sh"]`, and that script ends in `exec n8n "$@"`
+# (n8n repository, docker/images/n8n): if run_command replaces the ENTRYPOINT, the spec must say
+# `n8n worker`; if it replaces only the CMD, the script would run `n8n n8n worker`, which n8n refuses, and
+# the spec must say `worker`. DigitalOcean's own n8n template writes `n8n worker`: the default.
+RUN_COMMAND_REPLACES = ("entrypoint", "cmd")
+DEFAULT_RUN_COMMAND_REPLACES = "entrypoint"
+N8N_EXECUTABLE = "n8n"
+
+
+def n8n_run_command(command: str, replaces: str) -> str:
+    """The run_command that makes an n8n container run `n8n <command>` (worker, webhook)."""
+    return command if replaces == "cmd" else f"{N8N_EXECUTABLE} {command}"
+
+
+# Images App Platform pulls from Docker Hub (`registry_type`). Each deployment pulls them anonymously
+# unless the image carries `registry_credentials`, "<username>:<access token>" for DOCKER_HUB
+# (DigitalOcean's OpenAPI app spec, `image.registry_credentials`; pulumi-digitalocean 4.84.1
+# `registry_credentials`, a secret). App Platform encrypts the value when it receives the spec.
+DOCKER_HUB = "DOCKER_HUB"
 
 
 # App Platform stores a SECRET env var encrypted and answers with the ciphertext (`EV[1:...]`) wherever
@@ -194,3 +214,12 @@ DEFAULT_VALKEY_VERSION = "8"
 VALKEY_EVICTION_POLICY = "noeviction"
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+# --- Pulumi ------------------------------------------------------------------------------------------
+
+# Config namespaces a stack file may use besides the project's own: the providers the program uses
+# (digitalocean, random) and the engine's own (`pulumi:tags`, `pulumi:disable-default-providers`...).
+PROVIDER_NAMESPACES = ("digitalocean", "random", "pulumi")
+# The digitalocean provider's config keys (pulumi-digitalocean 4.84.1 schema, `config.variables`).
+DIGITALOCEAN_PROVIDER_CONFIG = ("apiEndpoint", "httpRetryMax", "httpRetryWaitMax", "httpRetryWaitMin",
+                                "requestsPerSecond", "spacesAccessId", "spacesEndpoint", "spacesSecretKey", "token")

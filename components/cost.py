@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 from . import catalog
-from .capacity import instance_range, spec_value
+from .capacity import instance_range
+from .spec_fields import spec_value
 from .topology import DB_SETUP_JOB, plan
 
 if TYPE_CHECKING:
@@ -159,13 +160,14 @@ def deployment_from_settings(s: "Settings") -> Deployment:
     )
 
 
-def deployment_from_app_spec(spec: Mapping[str, Any], clusters: Iterable[Cluster]) -> Deployment:
+def deployment_from_app_spec(spec: Mapping[str, Any], clusters: Iterable[Cluster], vpc: bool = True) -> Deployment:
     """The App spec's services, workers and jobs (API or engine shape, as the policy pack receives it),
-    plus the clusters it attaches."""
+    plus the clusters it attaches and whether the stack has a VPC, which the spec does not tell: the
+    clusters sit in it whether or not the app joins."""
     components = [Component(c["name"], spec_value(c, "instance_size_slug"), *instance_range(c))
                   for kind in ("services", "workers") for c in spec.get(kind) or []]
     jobs = [Job(j["name"], spec_value(j, "instance_size_slug")) for j in spec.get("jobs") or []]
-    return Deployment(tuple(components), tuple(jobs), tuple(clusters), vpc=bool(spec.get("vpc") or spec.get("vpcs")))
+    return Deployment(tuple(components), tuple(jobs), tuple(clusters), vpc=vpc)
 
 
 # The deployment DigitalOcean's n8n template describes (AppPlatform-Templates/n8n-appplatform,

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional
 
 from . import catalog
 from .settings import Settings
-from .topology import DB_NAME, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
+from .topology import DB_NAME, DB_POOL, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
 
 
 @dataclass(frozen=True)
@@ -24,16 +24,17 @@ class SecretValues:
     runner_tokens: Mapping[str, Any]  # broker service name -> its runners' auth token
     db_admin_password: Any  # doadmin, only for the pre-deploy job that grants n8n its schema
     license_key: Optional[Any] = None
+    docker_hub_credentials: Optional[Any] = None  # "<username>:<access token>" for every Docker Hub image
 
 
 @dataclass(frozen=True)
 class PostgresEndpoint:
-    """Where n8n sends its queries when they go through a PgBouncer pool instead of straight to the
-    cluster. Same cluster, user, password and CA: only host, port and database name differ."""
+    """Where n8n sends its queries: the cluster, or a PgBouncer pool in front of it. Same cluster, user,
+    password and CA either way: only host, port and database name differ."""
 
-    host: Any
-    port: Any
-    database: Any  # PgBouncer takes the pool's name as the database name
+    host: str
+    port: str
+    database: str
 
 
 def var(key: str, value: Any) -> dict:
@@ -51,10 +52,24 @@ def _bind(binding: str, attribute: str) -> str:
 APP_URL = "${APP_URL}"  # App Platform's live URL of the app (the primary domain when one is set)
 
 
-def n8n_common_env(s: Settings, secrets: SecretValues, pool: Optional[PostgresEndpoint] = None) -> list[dict]:
+def postgres_endpoint(s: Settings) -> PostgresEndpoint:
+    """The cluster's bindable variables, or its connection pool's. App Platform binds a pool of an
+    attached cluster as `${<binding>.<pool>.HOSTNAME}` etc., the cluster's own variable names
+    (DigitalOcean docs, App Platform "How to Use Environment Variables" > Databases, edited 2025-06-17,
+    and "How to Connect PostgreSQL to Connection Pools"), so the spec names the pool without a value
+    only known after `pulumi up`, and App Platform resolves it as it resolves the cluster's host.
+    PgBouncer takes the pool's name as the database name."""
+    pg = POSTGRES_BINDING
+    if s.postgres.connection_pool is None:
+        return PostgresEndpoint(_bind(pg, "HOSTNAME"), _bind(pg, "PORT"), _bind(pg, "DATABASE"))
+    pool = f"{pg}.{DB_POOL}"
+    return PostgresEndpoint(_bind(pool, "HOSTNAME"), _bind(pool, "PORT"), DB_POOL)
+
+
+def n8n_common_env(s: Settings, secrets: SecretValues) -> list[dict]:
     """What every n8n process (main, workers, webhook processors) needs, identical everywhere."""
     pg, vk = POSTGRES_BINDING, VALKEY_BINDING
-    endpoint = pool or PostgresEndpoint(_bind(pg, "HOSTNAME"), _bind(pg, "PORT"), _bind(pg, "DATABASE"))
+    endpoint = postgres_endpoint(s)
     env = [
         var("EXECUTIONS_MODE", "queue"),
         secret("N8N_ENCRYPTION_KEY", secrets.encryption_key),
@@ -105,9 +120,8 @@ def broker_env(s: Settings, token: Any) -> list[dict]:
     ]
 
 
-def main_env(s: Settings, top: Topology, secrets: SecretValues,
-             pool: Optional[PostgresEndpoint] = None) -> list[dict]:
-    env = n8n_common_env(s, secrets, pool) + [
+def main_env(s: Settings, top: Topology, secrets: SecretValues) -> list[dict]:
+    env = n8n_common_env(s, secrets) + [
         var("N8N_PROXY_HOPS", "1"),  # behind App Platform's edge proxy
         var("OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS", str(s.n8n.offload_manual_executions).lower()),
     ]
@@ -116,18 +130,17 @@ def main_env(s: Settings, top: Topology, secrets: SecretValues,
     return env
 
 
-def worker_env(s: Settings, name: str, secrets: SecretValues,
-               pool: Optional[PostgresEndpoint] = None) -> list[dict]:
-    return n8n_common_env(s, secrets, pool) + [
+def worker_env(s: Settings, name: str, secrets: SecretValues) -> list[dict]:
+    return n8n_common_env(s, secrets) + [
         var("QUEUE_HEALTH_CHECK_ACTIVE", "true"),
         var("QUEUE_HEALTH_CHECK_PORT", str(catalog.N8N_HTTP_PORT)),
         var("N8N_CONCURRENCY_PRODUCTION_LIMIT", str(s.workers.concurrency)),
     ] + broker_env(s, secrets.runner_tokens[name])
 
 
-def webhook_env(s: Settings, secrets: SecretValues, pool: Optional[PostgresEndpoint] = None) -> list[dict]:
+def webhook_env(s: Settings, secrets: SecretValues) -> list[dict]:
     # Webhook processors start no task broker (n8n's `webhook` command never needs one).
-    return n8n_common_env(s, secrets, pool) + [var("N8N_PROXY_HOPS", "1")]
+    return n8n_common_env(s, secrets) + [var("N8N_PROXY_HOPS", "1")]
 
 
 def runner_pool_env(s: Settings, broker_uri: str, token: Any) -> list[dict]:

@@ -11,7 +11,6 @@ import pulumi_digitalocean as do
 
 from . import capacity, catalog
 from .database import ClusterArgs, managed_cluster
-from .env import PostgresEndpoint
 from .settings import Settings
 from .topology import DB_NAME, DB_POOL, DB_USER
 
@@ -67,9 +66,6 @@ class Postgres(pulumi.ComponentResource):
             "pool": self.pool.name if self.pool else None,
         })
 
-    def pool_endpoint(self) -> Optional[PostgresEndpoint]:
-        """Where n8n connects when the pool exists: its VPC host (the app is attached to the VPC), its
-        port and its name, which PgBouncer takes as the database name."""
-        if self.pool is None:
-            return None
-        return PostgresEndpoint(self.pool.private_host, self.pool.port.apply(str), self.pool.name)
+    def bound_by_name(self) -> list[pulumi.Resource]:
+        """What the App spec names without an Output (its `db_name`, `db_user` and pool bindings)."""
+        return [self.database, self.user, *([self.pool] if self.pool else [])]

@@ -1,4 +1,5 @@
-"""The encryption key and the runner auth tokens: from Pulumi secret config when set, generated otherwise.
+"""The encryption key and the runner auth tokens (from Pulumi secret config when set, generated otherwise),
+the licence key and the Docker Hub credentials (config only).
 
 Outputs are always wrapped as secrets, so they stay encrypted in state and in `pulumi stack output`.
 """
@@ -23,6 +24,7 @@ class SecretsArgs:
     encryption_key: Optional[str] = None
     runner_tokens: Mapping[str, str] = field(default_factory=dict)
     license_key: Optional[str] = None
+    docker_hub_credentials: Optional[str] = None
     protect: bool = True
 
     @classmethod
@@ -32,6 +34,8 @@ class SecretsArgs:
             encryption_key=s.encryption_key.get_secret_value() if s.encryption_key else None,
             runner_tokens={k: v.get_secret_value() for k, v in s.runner_auth_tokens.items()},
             license_key=s.license_key.get_secret_value() if s.license_key else None,
+            docker_hub_credentials=(s.docker_hub_credentials.get_secret_value() if s.docker_hub_credentials
+                                    else None),
             protect=s.protect,
         )
 
@@ -40,6 +44,7 @@ class Secrets(pulumi.ComponentResource):
     encryption_key: pulumi.Output[str]
     runner_tokens: dict[str, pulumi.Output[str]]
     license_key: Optional[pulumi.Output[str]]
+    docker_hub_credentials: Optional[pulumi.Output[str]]
 
     def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("n8n-platform:secrets:Secrets", name, None, opts)
@@ -55,6 +60,8 @@ class Secrets(pulumi.ComponentResource):
             for broker in args.brokers
         }
         self.license_key = pulumi.Output.secret(args.license_key) if args.license_key else None
+        self.docker_hub_credentials = (pulumi.Output.secret(args.docker_hub_credentials)
+                                       if args.docker_hub_credentials else None)
         self.register_outputs({"encryption_key": self.encryption_key, "runner_tokens": self.runner_tokens})
 
     def _generate(self, resource_name: str, protect: bool = False) -> pulumi.Output[str]:

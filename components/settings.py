@@ -2,8 +2,9 @@
 
 Defaults live here and nowhere else (the CLI would merge `Pulumi.yaml` config defaults, but the tests
 and the offline tools, which run without the CLI, would not see them). Loading is two-phase: pydantic
-checks each value's type and range, then `_cross_checks` checks the settings against each other. Both
-phases collect every problem; `SettingsError` lists them all with the key, the bad value and the fix.
+checks each value's type and range, strictly (`true` is not 1, `3.5` is not 3, "3" is not 3), then
+`_cross_checks` checks the settings against each other. Both phases collect every problem; `SettingsError`
+lists them all with the key, the bad value (never a secret's) and the fix.
 """
 
 from __future__ import annotations
@@ -14,15 +15,48 @@ import re
 import typing
 import zoneinfo
 from dataclasses import dataclass
-from typing import Annotated, Any, Mapping, Optional
+from typing import Annotated, Any, Collection, Mapping, Optional, Sequence
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, SecretStr,
                       ValidationError)
 from pydantic.alias_generators import to_camel
 
-from . import catalog
+from . import catalog, secret_strength
 
 NAMESPACE = "n8n-platform"
+
+# The settings that hold secrets: the one list every check reads (plain-text refusal, redaction, stand-ins).
+SECRET_KEYS = ("encryptionKey", "runnerAuthTokens", "licenseKey", "dockerHubCredentials")
+# Not secrets to Pulumi, but credentials: whoever has a Slack incoming-webhook URL can post to the channel.
+# Never shown; accepted in plain text with a note (README § Settings says why).
+CREDENTIAL_PATHS = (("alerts", "slackWebhooks", "*", "url"),)
+# Provider settings that are credentials (pulumi-digitalocean 4.84.1's provider config: `token` is the API
+# token, `spacesSecretKey` the Spaces secret).
+PROVIDER_SECRET_KEYS = ("digitalocean:token", "digitalocean:spacesSecretKey")
+
+
+def _spelling(part: str) -> str:
+    return part.replace("_", "").replace("-", "").lower()
+
+
+_SECRET_SPELLINGS = {_spelling(k): k for k in SECRET_KEYS}
+
+
+def _holds(path: Sequence[str], pattern: Sequence[str]) -> bool:
+    """Whether `path` is `pattern` (`*` matches any part), lies inside it or contains it."""
+    return all(p == "*" or _spelling(p) == _spelling(q) for p, q in zip(pattern, path))
+
+
+def is_secret_path(path: Sequence[str]) -> bool:
+    """Whether the value at `path` (setting keys below the namespace, in any spelling: encryptionKey,
+    encryption_key, n8n.encryptionKey...) is or holds a secret or credential, so must never be shown."""
+    if any(_spelling(part) in _SECRET_SPELLINGS for part in path):
+        return True
+    return any(_holds(path, pattern) for pattern in CREDENTIAL_PATHS)
+
+
+class Written(str):
+    """A value exactly as the user typed it in the stack file (`0x10`, `"3"`, `10:00`), shown unquoted."""
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -36,25 +70,31 @@ class Problem:
     secret: bool = False  # never echo the value of a secret
 
     def __str__(self) -> str:
+        return f"{self.key}: {self.message}{self._got()}"
+
+    def _got(self) -> str:
+        if self.value is None:
+            return ""
         if self.secret:
-            got = "" if self.value is None else f" (got a {len(str(self.value))}-character value)"
-        else:
-            got = "" if self.value is None else f" (got {json.dumps(self.value, default=str)})"
-        return f"{self.key}: {self.message}{got}"
+            if isinstance(self.value, str):
+                return f" (got a {len(self.value)}-character value)"
+            return " (value not shown: it holds a secret)"
+        if isinstance(self.value, Written):
+            return f" (got {self.value})"
+        return f" (got {json.dumps(self.value, default=str)})"
 
 
 class SettingsError(Exception):
-    """Invalid stack settings; raised before any resource is created."""
+    """Invalid stack settings (or a stack file that cannot be read); raised before any resource is created."""
 
-    def __init__(self, problems: list[Problem], source: str):
+    def __init__(self, problems: list[Problem], source: str, in_file: bool = True):
         self.problems = problems
         self.source = source
-        lines = [f"{source}: {len(problems)} invalid {NAMESPACE} setting(s):"]
+        lines = [f"{source}: {len(problems)} problem(s) with the stack's settings:"]
         lines += [f"  - {p}" for p in problems]
-        lines.append(
-            f"Fix them in {source} (or `pulumi config set --path <key> <value>`); "
-            "README.md § Settings lists every key with its default."
-        )
+        if in_file:
+            lines.append(f"Fix them in {source} (or `pulumi config set --path <key> <value>`); "
+                         "README.md § Settings lists every key with its default.")
         super().__init__("\n".join(lines))
 
 
@@ -81,6 +121,11 @@ def _one_of(allowed, what: str):
         return v
 
     return AfterValidator(check)
+
+
+def _engine_bool(v: Any) -> Any:
+    # The engine hands a program every top-level setting as text: `protect: true` arrives as "true".
+    return {"true": True, "false": False}.get(v, v) if isinstance(v, str) else v
 
 
 def _no_whole_objects(v: Any) -> Any:
@@ -164,9 +209,11 @@ MonthlyUsd = Annotated[float, _between(0, 1_000_000)]
 
 
 class _Section(BaseModel):
+    # Strict: YAML and JSON types are taken as written (no bool->int, float->int or "3"->3 coercion).
+    # Keys are matched by their camelCase config names only (see load_settings).
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True,
-        hide_input_in_errors=True,
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, strict=True,
+        hide_input_in_errors=True, allow_inf_nan=False,
     )
 
 
@@ -251,6 +298,17 @@ class ValkeySettings(_Section):
     maintenance: MaintenanceWindow = MaintenanceWindow(day="sunday", hour="04:00")
 
 
+class AppSettings(_Section):
+    """How the App Platform app meets two behaviours a first deployment settles (README § First deployment)."""
+
+    # App Platform's VPC attachment is a preview that DigitalOcean support enables per team; a team without
+    # it cannot create an app that asks for one. Off, n8n reaches the (VPC-attached) databases at their
+    # public hostnames, TLS-verified, admitted only by the trusted-source rule for this app.
+    vpc: bool = False
+    run_command_replaces: Annotated[str, _one_of(catalog.RUN_COMMAND_REPLACES, "image parts App Platform's "
+                                                 "run_command can replace")] = catalog.DEFAULT_RUN_COMMAND_REPLACES
+
+
 class PriceOverrides(_Section):
     """Monthly USD prices that replace components/prices.toml for this stack: App Platform per instance,
     databases per node."""
@@ -285,8 +343,9 @@ class Settings(_Section):
     name: Optional[Annotated[str, AfterValidator(_check_name)]] = None  # default: n8n-<stack>
     domain: Optional[Annotated[str, AfterValidator(_check_hostname)]] = None
     # `protect` on database clusters and the encryption key; turning it off is asked for by name.
-    protect: bool = True
+    protect: Annotated[bool, BeforeValidator(_engine_bool)] = True
     n8n: N8nSettings = Field(default=N8nSettings(), alias="n8n")  # to_camel would say n8N
+    app: AppSettings = AppSettings()
     main: MainSettings = MainSettings()
     workers: WorkerSettings = WorkerSettings()
     runners: RunnerSettings = RunnerSettings()
@@ -299,6 +358,8 @@ class Settings(_Section):
     encryption_key: Optional[SecretStr] = None
     runner_auth_tokens: dict[str, SecretStr] = Field(default_factory=dict)
     license_key: Optional[SecretStr] = None
+    # "<username>:<access token>" for every image App Platform pulls from Docker Hub; anonymous without it.
+    docker_hub_credentials: Optional[SecretStr] = None
 
     # The stack name, set by `load_settings`; not a config key.
     _stack: str = PrivateAttr(default="dev")
@@ -316,9 +377,6 @@ class Settings(_Section):
         return self.name or f"n8n-{self.stack}"
 
 
-SECRET_KEYS = ("encryptionKey", "runnerAuthTokens", "licenseKey")
-
-
 # --- loading -------------------------------------------------------------------------------------
 
 
@@ -327,7 +385,7 @@ def _decode(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in "{[":
         try:
             return json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return value
     return value
 
@@ -337,6 +395,8 @@ _MESSAGES = {
     "int_parsing": "must be a whole number", "int_type": "must be a whole number",
     "int_from_float": "must be a whole number", "bool_parsing": "must be true or false",
     "bool_type": "must be true or false", "string_type": "must be a string",
+    "float_type": "must be a number", "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
     "model_type": "must be an object of settings (key: value)",
     "model_attributes_type": "must be an object of settings (key: value)",
     "dict_type": "must be an object of settings (key: value)", "list_type": "must be a list",
@@ -353,16 +413,21 @@ def _pydantic_problems(err: ValidationError, raw: Mapping[str, Any]) -> list[Pro
         loc = loc[:-1] if bad_key else loc
         value = loc[-1] if bad_key else _lookup(raw, loc)
         if e["type"] == "extra_forbidden":
-            known = sorted(f.alias or n for n, f in _model_at(loc[:-1]).model_fields.items())
-            close = difflib.get_close_matches(loc[-1], known, n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
-            msg, value = f"is not a setting; {hint}known keys here: {', '.join(known)}", None
+            msg, value = _not_a_setting(loc), None
         elif e["type"] == "value_error":
             msg = e["msg"].removeprefix("Value error, ")
         else:
             msg = _MESSAGES.get(e["type"], e["msg"])
-        problems.append(Problem(".".join(loc), msg, value, secret=bool(loc) and loc[0] in SECRET_KEYS))
+        problems.append(Problem(".".join(loc), msg, value, secret=is_secret_path(loc)))
     return problems
+
+
+def _not_a_setting(loc: list[str]) -> str:
+    known = sorted(f.alias or n for n, f in _model_at(loc[:-1]).model_fields.items())
+    spelled = [k for k in known if _spelling(k) == _spelling(loc[-1])]  # encryption_key -> encryptionKey
+    close = spelled or difflib.get_close_matches(loc[-1], known, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"is not a setting; {hint}known keys here: {', '.join(known)}"
 
 
 def _lookup(raw: Mapping[str, Any], loc: list[str]) -> Any:
@@ -434,9 +499,6 @@ def _cross_checks(s: Settings) -> list[Problem]:
                     "main must run exactly one instance: several mains need n8n's licensed multi-main "
                     "mode (set n8n.multiMain: true and licenseKey), otherwise schedules and webhooks "
                     "run twice", s.main.instances if s.main.instances > 1 else None))
-    if s.n8n.multi_main and s.license_key is None:
-        add(Problem("n8n.multiMain", "needs an n8n license: set it with "
-                    "`pulumi config set --secret licenseKey <activation key>`", True))
     if main_scales and not s.n8n.offload_manual_executions:
         add(Problem("n8n.offloadManualExecutions",
                     "false gives main its own task broker, and a runner pool can only serve a broker "
@@ -493,33 +555,108 @@ def _secret_problems(s: Settings) -> list[Problem]:
             continue
         values[key] = token.get_secret_value()
     for key, value in values.items():
-        if catalog.is_placeholder_secret(value):
-            problems.append(Problem(key, "is a placeholder; set a real secret or unset it to have one generated",
-                                    value, secret=True))
-        elif len(value) < catalog.MIN_SECRET_LENGTH:
-            problems.append(Problem(key, f"must be at least {catalog.MIN_SECRET_LENGTH} characters "
-                                    "(e.g. `openssl rand -hex 32`)", value, secret=True))
+        weakness = secret_strength.weakness(value)
+        if weakness:
+            problems.append(Problem(key, f"{weakness}: generate one (`openssl rand -hex 32`) or unset it to have "
+                                         "one generated", value, secret=True))
     seen: dict[str, str] = {}
     for key, value in values.items():
         if value in seen:
             problems.append(Problem(key, f"must differ from {seen[value]}: one secret per purpose and "
                                     "per broker, so a leaked runner token opens nothing else"))
         seen.setdefault(value, key)
+    return problems + _license_problems(s) + _registry_problems(s)
+
+
+def _license_problems(s: Settings) -> list[Problem]:
+    key = s.license_key.get_secret_value() if s.license_key is not None else None
+    if key is not None and secret_strength.is_placeholder(key):
+        return [Problem("licenseKey", "is empty or a template placeholder: set your n8n license activation key "
+                        "with `pulumi config set --secret licenseKey`, or unset it", key, secret=True)]
+    if s.n8n.multi_main and key is None:
+        return [Problem("n8n.multiMain", "needs an n8n license: set it with "
+                        "`pulumi config set --secret licenseKey` (it prompts for the activation key)", True)]
+    return []
+
+
+def _registry_problems(s: Settings) -> list[Problem]:
+    if s.docker_hub_credentials is None:
+        return []
+    value = s.docker_hub_credentials.get_secret_value()
+    problem = secret_strength.registry_credentials_problem(value)
+    if problem is None:
+        return []
+    return [Problem("dockerHubCredentials", f"{problem}. Create a read-only access token on Docker Hub (Account "
+                    "settings, Personal access tokens) and store <username>:<token> with "
+                    "`pulumi config set --secret dockerHubCredentials`, or unset it to pull anonymously",
+                    value, secret=True)]
+
+
+def secret_paths(config: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """Where a stack's config holds secrets: (full config key, path below it...) for every secret setting
+    (by any spelling; a map of secrets, such as runnerAuthTokens, entry by entry) and provider credential."""
+    paths: list[tuple[str, ...]] = []
+    for key, value in config.items():
+        namespace, _, name = key.partition(":")
+        if key in PROVIDER_SECRET_KEYS or (namespace == NAMESPACE and _spelling(name) in _SECRET_SPELLINGS):
+            value = _decode(value)
+            if isinstance(value, Mapping):
+                paths += [(key, str(entry)) for entry, v in value.items() if v not in (None, "")]
+            elif value not in (None, ""):
+                paths.append((key,))
+    return paths
+
+
+def _shown(path: Sequence[str]) -> str:
+    """A config path as users name it: `runnerAuthTokens.n8n-worker-1`, `digitalocean:token`."""
+    return ".".join((path[0].removeprefix(NAMESPACE + ":"), *path[1:]))
+
+
+def _canonical(path: Sequence[str]) -> tuple[str, ...]:
+    namespace, _, name = path[0].partition(":")
+    if namespace != NAMESPACE:
+        return tuple(path)
+    return (f"{NAMESPACE}:{_SECRET_SPELLINGS.get(_spelling(name), name)}", *path[1:])
+
+
+def set_secret_command(path: Sequence[str], stack: str) -> str:
+    """The command that stores a secret encrypted; without a value on the command line it prompts for it."""
+    path = _canonical(path)
+    flags = "--secret" if len(path) == 1 else "--path --secret"
+    return f"pulumi config set {flags} {_shown(path)} -s {stack}"
+
+
+def _plaintext_problems(config: Mapping[str, Any], encrypted: Collection[str], stack: str, source: str
+                        ) -> list[Problem]:
+    problems = []
+    for path in secret_paths(config):
+        if any(".".join(path[:i]) in encrypted for i in range(1, len(path) + 1)):
+            continue
+        misspelt = f", delete {_shown(path)} from {source}," if _canonical(path) != tuple(path) else ""
+        problems.append(Problem(_shown(path), f"is in plain text in {source}: anyone who can read the repository "
+                                              "or its history has it. Store it encrypted with "
+                                              f"`{set_secret_command(path, stack)}` (it prompts for the value)"
+                                              f"{misspelt} and treat the old value as leaked"))
     return problems
 
 
-def load_settings(config: Mapping[str, Any], stack: str, source: Optional[str] = None) -> Settings:
-    """Build Settings from a stack's config mapping (`n8n-platform:key` -> value); other namespaces are
-    ignored. Raises SettingsError listing every problem."""
+def load_settings(config: Mapping[str, Any], stack: str, source: Optional[str] = None,
+                  encrypted: Optional[Collection[str]] = None) -> Settings:
+    """Build Settings from a stack's config mapping (`n8n-platform:key` -> value, as the engine hands it
+    over: text and JSON text; or as read from YAML); other namespaces are ignored. With `encrypted` (the
+    config keys, or `key.entry` paths, the source holds encrypted), a secret in plain text is a problem.
+    Raises SettingsError listing every problem."""
     source = source or f"Pulumi.{stack}.yaml"
     prefix = NAMESPACE + ":"
     raw = {k[len(prefix):]: _decode(v) for k, v in config.items() if k.startswith(prefix)}
+    problems = [] if encrypted is None else _plaintext_problems(config, encrypted, stack, source)
     try:
-        settings = Settings.model_validate(raw)
+        # Keys by their config names only: `encryption_key` is not `encryptionKey` to the Pulumi CLI.
+        settings = Settings.model_validate(raw, by_name=False)
     except ValidationError as err:
-        raise SettingsError(_pydantic_problems(err, raw), source) from None
+        raise SettingsError(problems + _pydantic_problems(err, raw), source) from None
     settings._stack = stack
-    problems = _cross_checks(settings)
+    problems += _cross_checks(settings)
     if problems:
         raise SettingsError(problems, source)
     return settings

@@ -60,6 +60,9 @@ class Target:
     code_share: float  # share of executions that run at least one Code node, 0..1
 
     def __post_init__(self):
+        if not all(math.isfinite(x) for x in (self.per_minute, self.seconds, self.code_share)):
+            raise SizingError(f"the load must be finite numbers (got {self.per_minute:g}/min, {self.seconds:g} s, "
+                              f"Code-node share {self.code_share:g})")
         if not self.per_minute > 0:
             raise SizingError(f"executions per minute must be more than 0 (got {self.per_minute})")
         if not self.seconds > 0:

@@ -118,36 +118,67 @@ class PolicySetting:
 def read_policy_config(path: Path) -> dict[str, PolicySetting]:
     """Read a policy-pack config file (`--policy-pack-config`)."""
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as err:
         raise PolicyConfigError(f"{path}: cannot read the policy-pack config ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise PolicyConfigError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
+                                f"{err.start})") from None
     if not text.strip():
         return {}
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except json.JSONDecodeError as err:
         raise PolicyConfigError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    except (ValueError, RecursionError) as err:
+        raise PolicyConfigError(f"{path}: {err if isinstance(err, ValueError) else 'nested far too deep'}") from None
     return parse_policy_config(data, str(path))
 
 
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    keys = [k for k, _ in pairs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(twice)}: set twice in one object; keep one")
+    return dict(pairs)
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse_policy_config(data: object, source: str = "config") -> dict[str, PolicySetting]:
-    """Policy-pack config as the CLI reads it: `{"policy": "advisory"}` or
-    `{"policy": {"enforcementLevel": "advisory", "<property>": ...}}`; `"all"` sets every policy's level."""
+    """Policy-pack config as the CLI reads it (pulumi/pulumi `pkg/resource/analyzer/config.go`):
+    `{"policy": "advisory"}` or `{"policy": {"enforcementLevel": "advisory", "<property>": ...}}`; `"all"`
+    sets every policy's level and takes nothing else."""
     if not isinstance(data, dict):
         raise PolicyConfigError(f"{source}: must be a JSON object of policy name -> level or settings")
-    config = {}
+    config, problems = {}, []
     for name, value in data.items():
+        if name == "environments":
+            problems.append("environments: the offline gate cannot read Pulumi ESC environments; give the "
+                            "policies' settings in this file")
+            continue
         if isinstance(value, str):
             level, props = value, {}
         elif isinstance(value, dict):
             props = dict(value)
-            level = props.pop("enforcementLevel", "")
+            level = props.pop("enforcementLevel", None)
         else:
-            raise PolicyConfigError(f"{source}: {name}: must be an enforcement level or an object of settings")
-        if level and level not in LEVELS:
-            raise PolicyConfigError(f"{source}: {name}: {level!r} is not an enforcement level "
-                                    f"({', '.join(LEVELS)})")
-        config[name] = PolicySetting(level, props)
+            problems.append(f"{name}: must be an enforcement level ({', '.join(LEVELS)}) or an object of settings "
+                            f"(got a {type(value).__name__})")
+            continue
+        if level is not None and (not isinstance(level, str) or level not in LEVELS):
+            shown = (repr(level) if isinstance(level, str) else json.dumps(level))[:40]
+            problems.append(f"{name}: {shown} is not an enforcement level ({', '.join(LEVELS)})")
+            continue
+        if name == "all" and props:
+            problems.append(f"all: takes only enforcementLevel; {', '.join(sorted(props))} belong under a policy's "
+                            "own name")
+            continue
+        config[name] = PolicySetting(level or "", props)
+    if problems:
+        raise PolicyConfigError(f"{source}: " + "; ".join(problems))
     return config
 
 
@@ -181,11 +212,20 @@ def reconcile(info: proto.AnalyzerInfo, given: Mapping[str, PolicySetting], sour
                     "required": schema.get("required", [])}
             for err in jsonschema.Draft7Validator(full).iter_errors(props):
                 where = ".".join(str(p) for p in err.absolute_path)
-                problems.append(f"{name}{'.' + where if where else ''}: {err.message}")
+                problems.append(f"{name}{'.' + where if where else ''}: {_schema_problem(err)}")
         result[name] = PolicySetting(level, props)
     if problems:
         raise PolicyConfigError(f"{source}: " + "; ".join(problems))
     return result
+
+
+def _schema_problem(err: jsonschema.ValidationError) -> str:
+    """jsonschema's message, with the policy's own description of a valid value when its schema gives one:
+    a regular expression tells a reader little."""
+    described = err.schema.get("description") if isinstance(err.schema, dict) else None
+    if described and err.validator == "pattern":
+        return f"{err.instance!r} is not {described}"
+    return f"{err.message} ({described})" if described else err.message
 
 
 # --- the pack process ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import sys
 from components.capacity import capacity_report
 from components.cost import REFERENCE_TEMPLATE, MonthlyCost, load_prices, monthly_cost, over_budget, stack_cost
 from components.settings import Settings, SettingsError
-from components.stack import settings_from_file
+from components.stack import load_stack
 
 REFERENCE_NAME = "DigitalOcean template (production.yaml)"
 
@@ -62,11 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.stacks and not args.reference:
         parser.error("name at least one stack or --reference")
-    try:
-        settings = [settings_from_file(stack) for stack in args.stacks]
-    except SettingsError as err:
-        print(err, file=sys.stderr)
+    loaded, errors = [], []
+    for stack in args.stacks:  # every stack's problems at once
+        try:
+            loaded.append(load_stack(stack))
+        except SettingsError as err:
+            errors.append(str(err))
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
         return 2
+    for note in (note for stack_file, _ in loaded for note in stack_file.notes):
+        print(f"note: {note}", file=sys.stderr)
+    settings = [s for _, s in loaded]
     over = any(over_budget(stack_cost(s), s.cost.monthly_budget) for s in settings)
     if args.markdown:
         costs = {f"`Pulumi.{s.stack}.yaml`": stack_cost(s) for s in settings}

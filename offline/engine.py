@@ -7,8 +7,10 @@ Mocked providers return what the real ones would compute (ids, generated passwor
 length, the doadmin credentials, the app's URL, under the provider's own output names), so policies
 see realistic values. What the engine makes of them (pulumi/pulumi, read 2026-08-21):
 - a custom resource's outputs are its provider's state, secret wherever the input it came from was secret
-  (`annotateSecrets`, pkg/resource/plugin/provider_plugin.go; the Terraform bridge keeps them the same
-  way) and for every `additionalSecretOutputs` key the SDK names (pkg/resource/deploy/step_executor.go);
+  (`annotateSecrets`, pkg/resource/plugin/provider_plugin.go: pulumi-terraform-bridge's Configure does
+  not declare acceptSecrets) and for every `additionalSecretOutputs` key the SDK names
+  (pkg/resource/deploy/step_executor.go). The bridge also wraps the fields its schema marks secret (an
+  env var's `value`); that is left out here, as policies see every secret unwrapped;
 - a component's outputs are exactly what it passed to `register_outputs`: nothing until it does
   (pkg/resource/deploy/step_generator.go creates its state with no outputs);
 - the stack itself (`pulumi:pulumi:Stack`) is a resource too, its outputs the stack's exports.
@@ -17,7 +19,6 @@ see realistic values. What the engine makes of them (pulumi/pulumi, read 2026-08
 from __future__ import annotations
 
 import hashlib
-import json
 import runpy
 import string
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.stack import massage, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from components.stack import config_for_engine
 
 PROJECT = "n8n-platform"
 PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
@@ -215,16 +218,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         # The SDK sends it once the resource's URN is back from RegisterResource.
         self._by_urn[request.urn].output_properties.CopyFrom(request.outputs)
         return super().RegisterResourceOutputs(request)
-
-
-def config_for_engine(config: Mapping[str, Any]) -> dict[str, str]:
-    """The engine hands programs config as strings, objects and lists as JSON text."""
-    out = {}
-    for key, value in config.items():
-        if value is None:
-            continue
-        out[key] = value if isinstance(value, str) else json.dumps(value)
-    return out
 
 
 def run_program(config: Mapping[str, Any], stack: str, secret_keys: Optional[list[str]] = None,

@@ -28,19 +28,20 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from components.capacity import capacity_report
 from components.cost import over_budget, stack_cost
 from components.settings import Settings, SettingsError
-from components.stack import read_stack_file, settings_from_file
-from offline.analyzer import (POLICY_PACK_DIR, PolicyConfigError, PolicyPack, PolicyPackError, Verdict,
-                              read_policy_config, reconcile)
+from components.stack import PROJECT_DIR, StackFile, config_for_engine, load_stack
 from offline.cost import stack_summary
-from offline.engine import PROJECT, ProgramRun, config_for_engine, run_program
+
+if TYPE_CHECKING:  # gRPC, Pulumi and the provider SDK load in main(), once the stack file is known to be valid
+    from offline.analyzer import PolicyPack, Verdict
+    from offline.engine import ProgramRun
 
 PASS, VIOLATION, BAD_INPUT, PACK_FAILED = 0, 1, 2, 3
-CONFIG_DIR = POLICY_PACK_DIR / "config"
+CONFIG_DIR = PROJECT_DIR / "policies" / "config"
 
 
 @dataclass
@@ -80,6 +81,9 @@ def _shown(path: Path) -> str:
 def evaluate(run: ProgramRun, pack: PolicyPack, config_path: Optional[Path] = None,
              stack_config: Optional[dict] = None) -> GateReport:
     """Configure the pack for the stack and check every resource the program registered."""
+    from offline.analyzer import read_policy_config, reconcile
+    from offline.engine import PROJECT
+
     given = read_policy_config(config_path) if config_path else {}
     source = _shown(config_path) if config_path else "the pack's defaults"
     settings = reconcile(pack.info(), given, source)
@@ -175,6 +179,19 @@ def as_markdown(report: GateReport, settings: Settings) -> str:
 FORMATS = {"table": as_text, "markdown": as_markdown, "json": as_json}
 
 
+def check_stack(stack_file: StackFile, config_path: Optional[Path]) -> GateReport:
+    """The program run on the stack under mocks, with the stack's encrypted keys flagged secret as the engine
+    flags them, and every resource it registers through the pack."""
+    from offline.analyzer import PolicyPack, read_policy_config
+    from offline.engine import run_program
+
+    if config_path:
+        read_policy_config(config_path)  # a malformed file fails here, before the program and the pack run
+    with PolicyPack() as pack:  # starts now, and loads on the other core while the program runs
+        run = run_program(stack_file.config, stack_file.stack, stack_file.secret_keys)
+        return evaluate(run, pack, config_path, stack_file.config)
+
+
 def write_reports(report: GateReport, settings: Settings, files: dict[str, Optional[Path]]) -> Optional[str]:
     """Write the report in each format that has a file ({"json": path}); the problem, if one cannot be."""
     for fmt, path in files.items():
@@ -197,22 +214,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the JSON report to FILE")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the Markdown report to FILE")
     args = parser.parse_args(argv)
-    stack = args.stack
     started = time.perf_counter()
     try:
-        settings = settings_from_file(stack)  # invalid settings: the program would stop; say why, exit 2
-        stack_file = read_stack_file(stack)
+        stack_file, settings = load_stack(args.stack)  # what the program would refuse: say why, exit 2
     except SettingsError as err:
         print(err, file=sys.stderr)
         return BAD_INPUT
-    config_path = args.policy_pack_config or default_config_path(stack)
-    if stack_file.encrypted:
-        print(f"note: {', '.join(stack_file.encrypted)} are encrypted in Pulumi.{stack}.yaml and cannot "
-              "be read offline; the gate checks generated stand-ins for them", file=sys.stderr)
+    for note in stack_file.notes:
+        print(f"note: {note}", file=sys.stderr)
+    from offline.analyzer import PolicyConfigError, PolicyPackError
+
     try:
-        with PolicyPack() as pack:  # starts now, and loads on the other core while the program runs
-            run = run_program(stack_file.config, stack)
-            report = evaluate(run, pack, config_path, stack_file.config)
+        report = check_stack(stack_file, args.policy_pack_config or default_config_path(stack_file.stack))
     except PolicyConfigError as err:
         print(err, file=sys.stderr)
         return BAD_INPUT

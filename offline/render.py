@@ -4,10 +4,10 @@ redacted, without Pulumi or a cloud account.
     python -m offline.render prod            # YAML to stdout
     python -m offline.render prod -o spec.yaml
 
-Values only known after `pulumi up` (the VPC id, a connection pool's host) and secrets appear as `<...>`
+Values only known after `pulumi up` (the VPC id) and secrets appear as `<...>`
 placeholders; replace them before handing the file to doctl. The stack's monthly cost and capacity go to
-stderr (`-q` leaves them out), so stdout stays the spec. Exit codes: 0 rendered, 2 invalid settings or
-unknown stack.
+stderr (`-q` leaves them out), so stdout stays the spec. Exit codes: 0 rendered, 2 invalid settings,
+unknown stack or an output file that cannot be written.
 """
 
 from __future__ import annotations
@@ -20,16 +20,14 @@ import yaml
 
 from components.app_spec import build_app_spec
 from components.database import cluster_name
-from components.env import PostgresEndpoint, SecretValues
+from components.env import SecretValues
 from components.settings import Settings, SettingsError
-from components.stack import settings_from_file
-from components.topology import DB_POOL, plan
+from components.stack import load_stack
+from components.topology import plan
+from offline.arguments import output_file
 from offline.cost import stack_summary
 
 VPC_PLACEHOLDER = "<vpc-id: known after pulumi up>"
-# A connection pool's private host and port are DigitalOcean's to choose.
-POOL_PLACEHOLDER = PostgresEndpoint("<connection pool private host: known after pulumi up>",
-                                    "<connection pool port: known after pulumi up>", DB_POOL)
 # A redacted secret reads `<redacted: what>`; the rehearsal fills each in by what it stands for (the
 # doadmin password with its local cluster's).
 REDACTED = re.compile(r"^<redacted: (.+)>$")
@@ -48,6 +46,7 @@ def offline_spec(s: Settings) -> dict:
         runner_tokens={b: redacted(f"runnerAuthTokens.{b}") for b in top.brokers},
         db_admin_password=redacted(DB_ADMIN_PASSWORD),
         license_key=redacted("licenseKey") if s.license_key else None,
+        docker_hub_credentials=redacted("dockerHubCredentials") if s.docker_hub_credentials else None,
     )
     return build_app_spec(
         s,
@@ -55,7 +54,6 @@ def offline_spec(s: Settings) -> dict:
         postgres_cluster=cluster_name(s, "pg"),
         valkey_cluster=cluster_name(s, "valkey"),
         secrets=secrets,
-        postgres_pool=POOL_PLACEHOLDER if s.postgres.connection_pool else None,
     )
 
 
@@ -66,18 +64,24 @@ def to_yaml(spec: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.render", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
-    parser.add_argument("-o", "--output", help="write to this file instead of stdout")
+    parser.add_argument("-o", "--output", type=output_file, help="write to this file instead of stdout")
     parser.add_argument("-q", "--quiet", action="store_true", help="leave out the cost and capacity summary")
     args = parser.parse_args(argv)
     try:
-        settings = settings_from_file(args.stack)
+        stack_file, settings = load_stack(args.stack)
     except SettingsError as err:
         print(err, file=sys.stderr)
         return 2
+    for note in stack_file.notes:
+        print(f"note: {note}", file=sys.stderr)
     text = to_yaml(offline_spec(settings))
     if args.output:
-        with open(args.output, "w") as fh:
-            fh.write(text)
+        try:
+            with open(args.output, "w") as fh:
+                fh.write(text)
+        except OSError as err:
+            print(f"python -m offline.render: cannot write --output {args.output}: {err.strerror}", file=sys.stderr)
+            return 2
     else:
         sys.stdout.write(text)
     if not args.quiet:

@@ -13,13 +13,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
-from policies import access, cost, databases, health, keys, monitoring, protection, runners, scaling  # noqa: E402
+from policies import (access, configuration, cost, databases, health, images, keys, monitoring,  # noqa: E402
+                      protection, recognition, runners, scaling)
 
 PolicyPack(
     name="n8n-platform",
-    description=("The n8n production checklist on DigitalOcean: keys, runners, databases, access, health, alerts, "
-                 "cost."),
+    description=("The n8n production checklist on DigitalOcean: keys, runners, images, databases, access, health, "
+                 "alerts, cost."),
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[*keys.POLICIES, *databases.POLICIES, *access.POLICIES, *runners.POLICIES, *scaling.POLICIES,
-              *health.POLICIES, *monitoring.POLICIES, *protection.POLICIES, *cost.POLICIES],
+    policies=[*recognition.POLICIES, *keys.POLICIES, *databases.POLICIES, *access.POLICIES, *runners.POLICIES,
+              *images.POLICIES, *scaling.POLICIES, *health.POLICIES, *monitoring.POLICIES, *protection.POLICIES,
+              *configuration.POLICIES, *cost.POLICIES],
 )

@@ -1,9 +1,10 @@
 """Checklist: database trusted sources, database access restricted, access roles (and TLS to both).
 
 A managed cluster without trusted sources accepts connections from the whole internet to anyone with
-the password; with a rule `type: app` it admits only that App Platform app. VPC attachment keeps the
-traffic off the public network. n8n must connect as its own user (`n8n`), never as `doadmin`, and
-verify the server certificates.
+the password; with a rule `type: app` it admits only that App Platform app. VPC attachment gives each
+cluster a private host reachable only inside the VPC; the app joins the VPC only where the team has App
+Platform's VPC preview (`app.vpc`), and otherwise reaches the clusters' public hosts. Either way n8n must
+connect as its own user (`n8n`), never as `doadmin`, over TLS with the server certificate verified.
 """
 
 from __future__ import annotations
@@ -100,6 +101,13 @@ database_trusted_sources = stack_policy(
 
 # --- private network -----------------------------------------------------------------------------
 
+REQUIRE_APP_VPC = "requireAppVpc"
+# Host settings of the processes that connect to PostgreSQL or Valkey.
+HOST_VARIABLES = ("DB_POSTGRESDB_HOST", "QUEUE_BULL_REDIS_HOST", "PGHOST")
+# DigitalOcean names a cluster's or pool's VPC-only host `private-<public host>` (OpenAPI examples,
+# databases/responses/database_cluster.yml: `private_connection.host`).
+PRIVATE_HOST_PREFIX = "private-"
+
 
 def _app_vpc(spec: AppSpec) -> Any:
     vpcs = spec.data.get("vpcs")
@@ -109,44 +117,64 @@ def _app_vpc(spec: AppSpec) -> Any:
     return first.get("id") if isinstance(first, dict) else None
 
 
+def _same_vpc(stack: Stack, cluster, cluster_vpc: Any, app, app_vpc: Any) -> bool:
+    if not is_unknown(cluster_vpc) and not is_unknown(app_vpc):
+        return cluster_vpc == app_vpc
+    # Unknown ids at preview: compare the VPC resources both were computed from.
+    cluster_side = {d.urn for d in stack.dependencies_of_type(cluster, "privateNetworkUuid", VPC)}
+    app_side = {d.urn for d in stack.dependencies_of_type(app, "spec", VPC)}
+    return bool(cluster_side) and cluster_side <= app_side
+
+
+def _private_hosts(spec: AppSpec) -> list[str]:
+    """Where a component outside the VPC would connect to a VPC-only host, which it cannot reach."""
+    return [f"{c.name}: {key} is a private host" for c in spec.components() for key in HOST_VARIABLES
+            if isinstance(c.value(key), str) and c.value(key).startswith(PRIVATE_HOST_PREFIX)]
+
+
+def _app_problems(stack: Stack, app, spec: AppSpec, clusters: list) -> StackProblems:
+    vpc = _app_vpc(spec)
+    if not vpc:
+        if stack.config.get(REQUIRE_APP_VPC):
+            yield app.urn, (f"{app.name} is not attached to a VPC (spec.vpcs), and `{REQUIRE_APP_VPC}` asks for it: "
+                            "set app.vpc: true (it needs App Platform's VPC preview on the team)")
+        for where in _private_hosts(spec):
+            yield app.urn, (f"{where}, reachable only inside the VPC, and {app.name} is not attached to it: n8n "
+                            "cannot connect. Use the public host, or attach the app (app.vpc: true)")
+        return
+    for cluster, cluster_vpc in clusters:
+        if not _same_vpc(stack, cluster, cluster_vpc, app, vpc):
+            yield cluster.urn, f"{cluster.name} and {app.name} are not attached to the same VPC"
+
+
 def private_network_problems(stack: Stack) -> StackProblems:
-    apps = [(app, spec) for app, spec, _ in stack.apps() if spec is not None]
-    app_vpcs = {}
-    for app, spec in apps:
-        vpc = _app_vpc(spec)
-        if not vpc:
-            yield app.urn, (f"{app.name} is not attached to a VPC (spec.vpcs): it reaches the databases "
-                            "over the public network")
-        else:
-            app_vpcs[app.urn] = vpc
+    clusters = []
     for cluster in stack.of_type(CLUSTER):
         vpc = stack.props(cluster).get("privateNetworkUuid")
         if not vpc:
             yield cluster.urn, f"{cluster.name} is not attached to a VPC (privateNetworkUuid)"
-            continue
-        for app, _spec in apps:
-            if app.urn not in app_vpcs:
-                continue
-            if not is_unknown(vpc) and not is_unknown(app_vpcs[app.urn]):
-                same = vpc == app_vpcs[app.urn]
-            else:
-                # Unknown ids at preview: compare the VPC resources both were computed from.
-                cluster_vpcs = {d.urn for d in stack.dependencies_of_type(cluster, "privateNetworkUuid", VPC)}
-                app_side = {d.urn for d in stack.dependencies_of_type(app, "spec", VPC)}
-                same = bool(cluster_vpcs) and cluster_vpcs <= app_side
-            if not same:
-                yield cluster.urn, f"{cluster.name} and {app.name} are not attached to the same VPC"
+        else:
+            clusters.append((cluster, vpc))
+    for app, spec, _ in stack.apps():
+        if spec is not None:
+            yield from _app_problems(stack, app, spec, clusters)
 
 
 private_network = stack_policy(
     name="private-network",
-    description="Database clusters and the app are attached to the same VPC.",
+    description=("Database clusters are attached to a VPC; an app attached to a VPC shares theirs, and an app "
+                 "outside it never points n8n at a VPC-only host."),
     severity=Severity.HIGH,
     remediation=(
-        "Set `private_network_uuid=vpc.id` on every DatabaseCluster and `vpcs=[{\"id\": vpc.id}]` in the "
-        "App spec, from the same `digitalocean.Vpc` (components/network.py)."
+        "Set `private_network_uuid=vpc.id` on every DatabaseCluster (components/database.py). Attaching the app "
+        "(`app.vpc: true`, App spec `vpcs=[{\"id\": vpc.id}]` from the same `digitalocean.Vpc`) needs App "
+        "Platform's VPC preview on the team; without it n8n connects to the clusters' public hostnames, and "
+        "what protects that traffic is `database-tls` (TLS with the certificate verified) and "
+        "`database-trusted-sources` (each cluster admits only this app). Set this policy's "
+        f"`{REQUIRE_APP_VPC}: true` to demand the attachment."
     ),
     check=private_network_problems,
+    config_schema=PolicyConfigSchema(properties={REQUIRE_APP_VPC: {"type": "boolean", "default": False}}),
 )
 
 
@@ -157,7 +185,7 @@ VERIFYING_SSL_MODES = ("verify-ca", "verify-full")
 
 def tls_problems(spec: AppSpec, _args) -> list[str]:
     problems = []
-    for process in spec.n8n_processes():
+    for process in spec.n8n_components():
         n = process.name
         enabled = process.flag("DB_POSTGRESDB_SSL_ENABLED")
         if enabled is not True:
@@ -215,7 +243,7 @@ def access_role_problems(spec: AppSpec, _args) -> list[str]:
         if db.get("engine") == "PG" and (user in (None, "", ADMIN_USER) or is_unknown(user)):
             problems.append(f"database binding {name!r} has no dedicated dbUser, so its bindable "
                             f"USERNAME/PASSWORD are {ADMIN_USER}'s; set dbUser to n8n's own user")
-    for process in spec.n8n_processes():
+    for process in spec.n8n_components():
         user = process.value("DB_POSTGRESDB_USER")
         if user is None or is_unknown(user):
             problems.append(f"{process.name}: DB_POSTGRESDB_USER is "

@@ -16,7 +16,7 @@ from pulumi_policy import EnforcementLevel, Severity
 
 from components.cost import Cluster, deployment_from_app_spec, load_prices, monthly_cost, over_budget
 
-from .resources import BUDGET, CLUSTER, Stack, StackProblems, is_unknown, number, stack_policy
+from .resources import BUDGET, CLUSTER, VPC, Stack, StackProblems, is_unknown, number, stack_policy
 
 ENGINES = {"pg": "postgres", "valkey": "valkey"}
 
@@ -47,7 +47,7 @@ def budget_problems(stack: Stack) -> StackProblems:
                 yield app.urn, f"cannot price the stack: {'; '.join(problems)}"
                 continue
             try:
-                cost = monthly_cost(deployment_from_app_spec(spec.data, clusters), table)
+                cost = monthly_cost(deployment_from_app_spec(spec.data, clusters, bool(stack.of_type(VPC))), table)
             except (KeyError, TypeError, ValueError) as err:
                 yield app.urn, f"cannot price the stack: no price for {err} (components/prices.toml, cost.prices)"
                 continue

@@ -14,13 +14,11 @@ violations (literals in this program).
 
 from __future__ import annotations
 
-import re
-
 from pulumi_policy import Severity
 
 from components import catalog
 
-from .resources import APP, CLUSTER, AppSpec, app_check, is_unknown, number, resource_policy
+from .resources import APP, CLUSTER, AppSpec, app_check, bound_host, is_unknown, number, resource_policy
 
 QUEUE_ENGINES = ("valkey", "redis")
 
@@ -84,9 +82,6 @@ valkey_noeviction = resource_policy(
 )
 
 
-_BINDING_HOST = re.compile(r"\$\{([A-Za-z0-9_-]+)\.HOSTNAME\}")
-
-
 def backup_problems(spec: AppSpec, _args) -> list[str]:
     problems = []
     bindings = {d.get("name"): d for d in spec.databases()}
@@ -94,7 +89,7 @@ def backup_problems(spec: AppSpec, _args) -> list[str]:
         if db.get("production") is not True or not db.get("clusterName"):
             problems.append(f"database binding {name!r} is not a production cluster (production: true, "
                             "cluster_name): App Platform dev databases have no backups and no standby")
-    for process in spec.n8n_processes():
+    for process in spec.n8n_components():
         db_type = process.value("DB_TYPE")
         if db_type != "postgresdb":
             shown = "not known at preview" if is_unknown(db_type) else repr(db_type) if db_type else "not set"
@@ -102,11 +97,13 @@ def backup_problems(spec: AppSpec, _args) -> list[str]:
                             "SQLite inside the container, which App Platform discards on every deploy")
             continue
         host = process.value("DB_POSTGRESDB_HOST")
-        match = _BINDING_HOST.fullmatch(host) if isinstance(host, str) else None
-        if match is None or match.group(1) not in bindings:
+        bound = bound_host(host)
+        # A pool is PgBouncer in front of the cluster: the data still lives in the cluster, backed up.
+        if bound is None or bindings.get(bound.binding, {}).get("engine") != "PG":
             shown = "not known at preview" if is_unknown(host) else repr(host)
             problems.append(f"{process.name}: DB_POSTGRESDB_HOST is {shown}, not the HOSTNAME of an attached "
-                            "managed cluster (${postgres.HOSTNAME}); only managed clusters are backed up")
+                            "managed PostgreSQL cluster (${postgres.HOSTNAME}) or of its connection pool "
+                            "(${postgres.<pool>.HOSTNAME}); only managed clusters are backed up")
     return problems
 
 
@@ -116,8 +113,9 @@ managed_database_backups = resource_policy(
                  "DigitalOcean backs up daily with point-in-time recovery."),
     severity=Severity.HIGH,
     remediation=(
-        "Keep DB_TYPE=postgresdb and DB_POSTGRESDB_HOST=${postgres.HOSTNAME}, and attach the clusters in the "
-        "App spec with `production: true` and `cluster_name` (components/app_spec.py)."
+        "Keep DB_TYPE=postgresdb and DB_POSTGRESDB_HOST=${postgres.HOSTNAME} (or ${postgres.<pool>.HOSTNAME} "
+        "for a connection pool of that cluster), and attach the clusters in the App spec with "
+        "`production: true` and `cluster_name` (components/app_spec.py)."
     ),
     types=(APP,),
     check=app_check(backup_problems),

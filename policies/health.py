@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from components import catalog
+from components import catalog, roles
 
 from .resources import APP, AppSpec, Component, app_check, is_unknown, number, resource_policy
 
@@ -34,7 +34,7 @@ def health_problems(spec: AppSpec, _args) -> list[str]:
         problem = _http_check_problem(process, "healthCheck")
         if problem:
             problems.append(problem)
-        if process.role == "worker" and process.flag("QUEUE_HEALTH_CHECK_ACTIVE") is not True:
+        if process.role == roles.WORKER and process.flag("QUEUE_HEALTH_CHECK_ACTIVE") is not True:
             problems.append(f"{process.name}: QUEUE_HEALTH_CHECK_ACTIVE is not true, so the worker serves no "
                             "/healthz and its health check fails")
     for pool in spec.runner_pools():

@@ -1,4 +1,5 @@
-"""Checklist: strong encryption key, runner auth token, strong unique keys, runner tokens secured.
+"""Checklist: strong encryption key, runner auth token, strong unique keys, runner tokens secured (and
+the Docker Hub credentials, a secret of the same kind).
 
 n8n encrypts every stored credential with N8N_ENCRYPTION_KEY; every process must hold the same key or
 workers cannot read what main stored. A task broker admits runners that present its
@@ -18,11 +19,11 @@ the values themselves, which the planned outputs still hold.
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
 
-from components import catalog
+from components import catalog, secret_strength
 
 from .resources import (APP, RANDOM_PASSWORD, RANDOM_STRING, AppSpec, Component, Stack, StackProblems,
                         app_check, broker_address, is_unknown, number, resource_policy, stack_policy)
@@ -30,17 +31,6 @@ from .resources import (APP, RANDOM_PASSWORD, RANDOM_STRING, AppSpec, Component,
 ENCRYPTION_KEY = "N8N_ENCRYPTION_KEY"
 RUNNER_TOKEN = "N8N_RUNNERS_AUTH_TOKEN"
 GENERATORS = (RANDOM_PASSWORD, RANDOM_STRING)
-
-
-def _weakness(value: Any) -> Optional[str]:
-    """Why a known secret value is not a real, strong secret; None when it is."""
-    if not isinstance(value, str) or not value:
-        return "is empty"
-    if catalog.is_placeholder_secret(value):
-        return "is a placeholder copied from a template"
-    if len(value) < catalog.MIN_SECRET_LENGTH:
-        return f"has {len(value)} characters; it needs at least {catalog.MIN_SECRET_LENGTH}"
-    return None
 
 
 def _comparable(value: Any) -> bool:
@@ -57,7 +47,7 @@ def _entry_problems(component: Component, key: str) -> list[str]:
         problems.append(f"{component.name}: {key} is type {entry.get('type') or 'GENERAL'}, so App Platform "
                         "shows it in plain text; make it type SECRET")
     value = entry.get("value")
-    weakness = _weakness(value) if _comparable(value) else None
+    weakness = secret_strength.weakness(value) if _comparable(value) else None
     if weakness:
         problems.append(f"{component.name}: {key} {weakness}")
     return problems
@@ -86,7 +76,7 @@ def _generated(stack: Stack, app: PolicyResource, unknown: list[str]) -> StackPr
 
 
 def _key_values(spec: AppSpec) -> dict[str, Any]:
-    return {c.name: c.value(ENCRYPTION_KEY) for c in spec.n8n_processes() if ENCRYPTION_KEY in c.env}
+    return {c.name: c.value(ENCRYPTION_KEY) for c in spec.n8n_components() if ENCRYPTION_KEY in c.env}
 
 
 def encryption_key_problems(stack: Stack) -> StackProblems:
@@ -94,7 +84,7 @@ def encryption_key_problems(stack: Stack) -> StackProblems:
         yield from ((app.urn, p) for p in problems)
         if spec is None:
             continue
-        for process in spec.n8n_processes():
+        for process in spec.n8n_components():
             for p in _entry_problems(process, ENCRYPTION_KEY):
                 yield app.urn, p
         values = _key_values(spec)
@@ -152,9 +142,10 @@ encryption_key = stack_policy(
     severity=Severity.CRITICAL,
     remediation=(
         "Leave `encryptionKey` unset to have a 48-character key generated, or set a real one with "
-        "`pulumi config set --secret encryptionKey \"$(openssl rand -hex 32)\"` (at least 32 characters, "
-        "never a template placeholder). The builders in components/env.py give every n8n process the same "
-        "key as type SECRET; do not set it per component."
+        "`pulumi config set --secret encryptionKey \"$(openssl rand -hex 32)\"`: generated, not typed (at "
+        "least 32 characters; no whitespace, placeholder, repeated block or run: components/secret_strength.py). "
+        "The builders in components/env.py give every n8n process the same key as type SECRET; do not set it "
+        "per component."
     ),
     check=encryption_key_problems,
 )
@@ -206,4 +197,63 @@ secret_env_vars = resource_policy(
     check=app_check(secret_env_problems),
 )
 
-POLICIES = [encryption_key, runner_auth_tokens, secret_env_vars]
+
+# --- Docker Hub credentials ----------------------------------------------------------------------
+
+REGISTRY_CREDENTIALS = "registryCredentials"
+MIN_SEARCHED_TOKEN = 8  # shorter tokens would match unrelated values; the format check names them anyway
+
+
+def _docker_hub_images(spec: AppSpec) -> list[tuple[Component, dict]]:
+    return [(c, c.data["image"]) for c in spec.components()
+            if isinstance(c.data.get("image"), dict) and c.data["image"].get("registryType") == catalog.DOCKER_HUB]
+
+
+def _shown(spec: AppSpec, credentials: set[str]) -> list[str]:
+    """Where the credentials (or their token) stand in plain text: a GENERAL env var or a command, which
+    App Platform shows to anyone who can read the app."""
+    tokens = {c.partition(":")[2] for c in credentials}
+    needles = credentials | {t for t in tokens if len(t) >= MIN_SEARCHED_TOKEN}
+    found = []
+    for component in spec.components():
+        plain = {key: e.get("value") for key, e in component.env.items() if e.get("type") != "SECRET"}
+        plain["run_command"] = component.data.get("runCommand")
+        found += [f"{component.name}: {key} holds the Docker Hub credentials in plain text"
+                  for key, value in plain.items() if isinstance(value, str) and any(n in value for n in needles)]
+    return found
+
+
+def registry_credential_problems(spec: AppSpec, _args) -> list[str]:
+    images = _docker_hub_images(spec)
+    given = {c.name: img[REGISTRY_CREDENTIALS] for c, img in images if img.get(REGISTRY_CREDENTIALS)}
+    if not given:
+        return []  # anonymous pulls: allowed, and the README says what they risk
+    problems = []
+    anonymous = [c.name for c, img in images if not img.get(REGISTRY_CREDENTIALS)]
+    if anonymous:
+        problems.append(f"{', '.join(anonymous)} pull from Docker Hub anonymously while {', '.join(given)} use "
+                        "credentials; give every Docker Hub image the same registry_credentials")
+    known = {v for v in given.values() if not is_unknown(v)}
+    if len(known) > 1:
+        problems.append("the Docker Hub images carry different registry_credentials; give them all the same")
+    problems += [f"registry_credentials {problem}" for problem in
+                 sorted({secret_strength.registry_credentials_problem(v) for v in known} - {None})]
+    return problems + _shown(spec, {v for v in known if isinstance(v, str)})
+
+
+registry_credentials = resource_policy(
+    name="registry-credentials",
+    description=("Docker Hub credentials, when set, are well formed, on every Docker Hub image alike, and in no "
+                 "plain-text env var or command."),
+    severity=Severity.HIGH,
+    remediation=(
+        "Store \"<username>:<access token>\" with `pulumi config set --secret dockerHubCredentials`; "
+        "components/app_spec.py puts it in `registry_credentials` of every Docker Hub image (n8n, runners, the "
+        "pre-deploy job's postgres), which App Platform encrypts on submission. Never copy it into an env var "
+        "of type GENERAL or a run_command, which App Platform shows to anyone who can read the app."
+    ),
+    types=(APP,),
+    check=app_check(registry_credential_problems),
+)
+
+POLICIES = [encryption_key, runner_auth_tokens, secret_env_vars, registry_credentials]

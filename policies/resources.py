@@ -13,7 +13,9 @@ unknown is acceptable (README.md in this directory lists the choice of each poli
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator, Optional
 from urllib.parse import urlsplit
 
@@ -22,7 +24,7 @@ from pulumi_policy import (EnforcementLevel, PolicyResource, ResourceValidationA
 from pulumi_policy import proxy as _proxy
 from pulumi_policy.deserialize import serialize_properties
 
-from components import catalog
+from components import roles
 
 APP = "digitalocean:index/app:App"
 CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster"
@@ -65,7 +67,8 @@ StackProblems = Iterable[tuple[Optional[str], str]]  # (urn of the offending res
 
 def resource_policy(*, name: str, description: str, severity: Severity, remediation: str,
                     types: tuple[str, ...], check: Callable[[dict, ResourceValidationArgs], Problems],
-                    level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
+                    level: EnforcementLevel = EnforcementLevel.MANDATORY,
+                    config_schema=None) -> ResourceValidationPolicy:
     """A policy that runs `check(plain_props, args)` on every resource of `types`; each string it yields
     is one violation."""
 
@@ -76,7 +79,8 @@ def resource_policy(*, name: str, description: str, severity: Severity, remediat
             report_violation(problem)
 
     return ResourceValidationPolicy(name=name, description=description, validate=validate,
-                                    enforcement_level=level, severity=severity, remediation_steps=remediation)
+                                    enforcement_level=level, severity=severity, remediation_steps=remediation,
+                                    config_schema=config_schema)
 
 
 def stack_policy(*, name: str, description: str, severity: Severity, remediation: str,
@@ -130,12 +134,6 @@ class Stack:
 
 # --- the App spec --------------------------------------------------------------------------------
 
-N8N_REPOSITORY = catalog.N8N_IMAGE[1]
-RUNNERS_REPOSITORY = catalog.RUNNERS_IMAGE[1]
-WORKER_COMMAND = "n8n worker"
-WEBHOOK_COMMAND = "n8n webhook"
-
-
 @dataclass(frozen=True)
 class Component:
     """One service, worker or job of the App spec."""
@@ -147,24 +145,28 @@ class Component:
     def name(self) -> str:
         return self.data.get("name", "<unnamed>")
 
-    @property
-    def repository(self) -> Any:
-        image = self.data.get("image") or {}
-        return image.get("repository") if isinstance(image, dict) else image
-
-    @property
-    def is_n8n(self) -> bool:
-        return self.repository == N8N_REPOSITORY
-
-    @property
-    def is_runner_pool(self) -> bool:
-        return self.repository == RUNNERS_REPOSITORY
+    @cached_property
+    def recognition(self) -> roles.Recognition:
+        """What it runs, by its command, settings, ports and image (components/roles.py)."""
+        return roles.recognise(self.kind, self.data, is_unknown)
 
     @property
     def role(self) -> str:
-        """main, worker or webhook for n8n processes (n8n's command decides what a process does)."""
-        command = " ".join(str(self.data.get("runCommand") or "").split())
-        return {WORKER_COMMAND: "worker", WEBHOOK_COMMAND: "webhook"}.get(command, "main")
+        return self.recognition.role
+
+    @property
+    def is_n8n(self) -> bool:
+        """main, a worker or a webhook processor."""
+        return self.recognition.is_n8n_process
+
+    @property
+    def runs_n8n(self) -> bool:
+        """An n8n process or a job running a one-shot n8n command: anything that opens n8n's database."""
+        return self.recognition.runs_n8n
+
+    @property
+    def is_runner_pool(self) -> bool:
+        return self.role == roles.RUNNERS
 
     @property
     def env(self) -> dict[str, dict]:
@@ -197,9 +199,9 @@ class Component:
     @property
     def executes_workflows(self) -> bool:
         """Workers always; main unless manual executions are offloaded (n8n's default is not to)."""
-        if self.role == "worker":
+        if self.role == roles.WORKER:
             return True
-        return self.role == "main" and self.flag("OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS") is not True
+        return self.role == roles.MAIN and self.flag("OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS") is not True
 
 
 class AppSpec:
@@ -217,6 +219,13 @@ class AppSpec:
 
     def n8n_processes(self) -> list[Component]:
         return [c for c in self.components() if c.is_n8n]
+
+    def n8n_components(self) -> list[Component]:
+        """Whatever holds n8n's key and database settings: the n8n processes, jobs that run an n8n command,
+        and components that carry n8n's settings but cannot be recognised (n8n-components-recognised
+        reports them; their settings are checked all the same)."""
+        return [c for c in self.components()
+                if c.runs_n8n or (c.role == roles.UNRECOGNISED and c.recognition.holds_n8n_settings)]
 
     def runner_pools(self) -> list[Component]:
         return [c for c in self.components() if c.is_runner_pool]
@@ -258,6 +267,24 @@ def app_check(check: Callable[[AppSpec, ResourceValidationArgs], Problems]):
         yield from check(spec, args)
 
     return run
+
+
+# `${<binding>.HOSTNAME}`, or `${<binding>.<pool>.HOSTNAME}` for a connection pool of that binding's
+# cluster (App Platform's bindable variables; DigitalOcean docs, "How to Use Environment Variables").
+_BOUND_HOST = re.compile(r"\$\{([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_-]+))?\.HOSTNAME\}")
+
+
+@dataclass(frozen=True)
+class BoundHost:
+    binding: str  # the App spec `databases` entry
+    pool: Optional[str]  # a connection pool of that entry's cluster, when n8n connects through one
+
+
+def bound_host(value: Any) -> Optional[BoundHost]:
+    """The database binding (and pool) a host env var names, or None for anything else (a literal host,
+    an unknown)."""
+    match = _BOUND_HOST.fullmatch(value) if isinstance(value, str) else None
+    return BoundHost(match.group(1), match.group(2)) if match else None
 
 
 def broker_address(uri: Any) -> tuple[Optional[str], Optional[int]]:

@@ -1,23 +1,22 @@
 """Checklist: Code nodes run in sandboxed runners for every n8n process that executes workflows.
 
 A task broker hands a Code-node task only to runners connected to *that* process, and
-`http://<service>:5679` is one address for every instance of a service (README.md, "Why worker pairs").
-So every broker runs external-mode runners (`n8nio/runners`, outside the n8n container), and every
-runner pool points at a broker service that runs exactly one instance. The runners image must be the
-same release as n8n; a floating tag (`latest`) changes both without a review.
+`http://<service>:5679` is one address for every instance of an App Platform service. So every broker
+runs external-mode runners (the runner launcher, outside the n8n container), and every runner pool points
+at a broker service that runs exactly one instance. Which components are brokers and runner pools is
+decided by what they run (components/roles.py); the images they run are images.py's concern.
 
-Unknown values: a broker URI, runner mode, instance count or image tag that is unknown at preview is a
-violation: these are literals in this program, and the rules cannot be shown without them.
+Unknown values: a broker URI, runner mode or instance count that is unknown at preview is a violation:
+these are literals in this program, and the rules cannot be shown without them.
 """
 
 from __future__ import annotations
-
-import re
 
 from pulumi_policy import EnforcementLevel, Severity
 
 from components import catalog
 from components.capacity import runner_warnings_from_app_spec
+from components.roles import UNRECOGNISED
 
 from .resources import APP, AppSpec, Component, app_check, broker_address, is_unknown, number, resource_policy
 
@@ -40,6 +39,7 @@ def _single_instance_problem(broker: Component) -> str | None:
 def topology_problems(spec: AppSpec, _args) -> list[str]:
     problems = []
     processes = {c.name: c for c in spec.n8n_processes()}
+    unrecognised = {c.name for c in spec.components() if c.role == UNRECOGNISED}
     brokers = spec.brokers()
     served: dict[str, list[str]] = {b.name: [] for b in brokers}
     for broker in brokers:
@@ -57,7 +57,9 @@ def topology_problems(spec: AppSpec, _args) -> list[str]:
             continue
         target = processes.get(host)
         if target is None:
-            problems.append(f"{pool.name} points at {host!r}, which is no n8n service of this app")
+            what = ("the pack cannot recognise as n8n (see n8n-components-recognised)" if host in unrecognised
+                    else "is no n8n service of this app")
+            problems.append(f"{pool.name} points at {host!r}, which {what}")
             continue
         if port != catalog.BROKER_PORT:
             problems.append(f"{pool.name} points at port {port} of {host}; brokers listen on {catalog.BROKER_PORT}")
@@ -96,57 +98,6 @@ runner_topology = resource_policy(
 )
 
 
-# --- pinned images -------------------------------------------------------------------------------
-
-FLOATING_TAGS = frozenset({"latest", "stable", "next", "beta", "nightly", "edge", "master", "main"})
-RELEASE = re.compile(r"\d+\.\d+\.\d+")
-
-
-def image_problems(spec: AppSpec, _args) -> list[str]:
-    problems = []
-    n8n_tags: dict[str, str] = {}
-    for component in spec.components():
-        image = component.data.get("image")
-        if not isinstance(image, dict):
-            if is_unknown(image):
-                problems.append(f"{component.name}: its image is not known at preview")
-            continue
-        tag, digest = image.get("tag"), image.get("digest")
-        if digest and not is_unknown(digest):
-            continue
-        if is_unknown(tag):
-            problems.append(f"{component.name}: its image tag is not known at preview")
-        elif not tag:
-            problems.append(f"{component.name}: {image.get('repository')} has no tag, so App Platform pulls "
-                            "`latest`; pin a release")
-        elif str(tag).lower() in FLOATING_TAGS:
-            problems.append(f"{component.name}: {image.get('repository')}:{tag} is a floating tag; pin a release")
-        elif (component.is_n8n or component.is_runner_pool) and not RELEASE.fullmatch(str(tag)):
-            problems.append(f"{component.name}: {image.get('repository')}:{tag} is not an exact n8n release "
-                            "(like 2.41.1)")
-        elif component.is_n8n or component.is_runner_pool:
-            n8n_tags[component.name] = str(tag)
-    if len(set(n8n_tags.values())) > 1:
-        listed = ", ".join(f"{name} {tag}" for name, tag in sorted(n8n_tags.items()))
-        problems.append(f"n8n and its runners run different releases ({listed}); the runners image tag must "
-                        "equal the n8n image tag")
-    return problems
-
-
-image_pinning = resource_policy(
-    name="image-pinning",
-    description="Every image is pinned; n8nio/runners runs exactly the n8n release of n8nio/n8n.",
-    severity=Severity.MEDIUM,
-    remediation=(
-        "Set `n8n.version` to an exact release (e.g. 2.41.1); the program uses it as the tag of both "
-        "n8nio/n8n and n8nio/runners. Never use `latest` or another floating tag."
-    ),
-    types=(APP,),
-    check=app_check(image_problems),
-)
-
-
-
 # --- runner capacity -----------------------------------------------------------------------------
 
 
@@ -170,4 +121,4 @@ runner_capacity = resource_policy(
     level=EnforcementLevel.ADVISORY,  # a stack with few Code nodes may run fewer slots on purpose
 )
 
-POLICIES = [runner_topology, image_pinning, runner_capacity]
+POLICIES = [runner_topology, runner_capacity]

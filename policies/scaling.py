@@ -18,11 +18,11 @@ from typing import Optional
 
 from pulumi_policy import EnforcementLevel, Severity
 
-from components import catalog
+from components import catalog, roles
 from components.capacity import connection_budget
 
-from .resources import (APP, CLUSTER, CONNECTION_POOL, AppSpec, Stack, StackProblems, app_check, is_unknown,
-                        number, resource_policy, stack_policy)
+from .resources import (APP, CLUSTER, CONNECTION_POOL, AppSpec, Stack, StackProblems, app_check, bound_host,
+                        is_unknown, number, resource_policy, stack_policy)
 
 MULTI_MAIN = "N8N_MULTI_MAIN_SETUP_ENABLED"
 LICENSE = "N8N_LICENSE_ACTIVATION_KEY"
@@ -30,7 +30,7 @@ LICENSE = "N8N_LICENSE_ACTIVATION_KEY"
 
 def main_problems(spec: AppSpec, _args) -> list[str]:
     problems = []
-    mains = [p for p in spec.n8n_processes() if p.role == "main"]
+    mains = [p for p in spec.n8n_processes() if p.role == roles.MAIN]
     licensed = bool(mains) and all(p.flag(MULTI_MAIN) is True and p.value(LICENSE) for p in mains)
     if len(mains) > 1 and not licensed:
         problems.append(f"{len(mains)} services run n8n as main ({', '.join(m.name for m in mains)}); without "
@@ -152,12 +152,19 @@ def _postgres_of(stack: Stack, app, spec: AppSpec):
     return (by_name or [c for c in clusters if stack.depends_on(app, "spec", c)] or [None])[0]
 
 
-def _pool_size(stack: Stack, app, cluster) -> Optional[int]:
-    """Server connections of the PgBouncer pool n8n connects through, if the app's spec uses one on this
-    cluster: then only the pool's connections count against the cluster."""
+def _pool_size(stack: Stack, spec: AppSpec, cluster) -> Optional[int]:
+    """Server connections of the PgBouncer pool every n8n process connects through, when that pool is
+    one of this stack's on this cluster: then only the pool's connections count against the cluster.
+    Any process that connects directly (or to a pool this stack does not create) counts every
+    connection, as if there were no pool."""
+    hosts = {bound_host(p.value("DB_POSTGRESDB_HOST")) for p in spec.n8n_processes()}
+    names = {h.pool for h in hosts if h is not None}
+    if len(hosts) != 1 or None in names:
+        return None
     for pool in stack.of_type(CONNECTION_POOL):
-        size = number(stack.props(pool).get("size"))
-        if size is not None and stack.depends_on(pool, "clusterId", cluster) and stack.depends_on(app, "spec", pool):
+        props = stack.props(pool)
+        size = number(props.get("size"))
+        if size is not None and props.get("name") in names and stack.depends_on(pool, "clusterId", cluster):
             return int(size)
     return None
 
@@ -184,7 +191,7 @@ def budget_problems(stack: Stack) -> StackProblems:
             yield app.urn, (f"cannot count PostgreSQL connections: {POOL_SIZE} or the instance count of "
                             f"{', '.join(unknown)} is not a known number")
             continue
-        budget = connection_budget(processes, size, pool_size=_pool_size(stack, app, cluster))
+        budget = connection_budget(processes, size, pool_size=_pool_size(stack, spec, cluster))
         if not budget.fits:
             yield cluster.urn, (f"{cluster.name}: n8n may open more PostgreSQL connections than the cluster "
                                 f"allows: {budget.working}")

@@ -1,7 +1,7 @@
 """python -m rehearsal <stack> [options]: run a stack's App spec on this machine and check it.
 
 Exit codes: 0 every check passed; 1 a check failed (the report names the failing worker pair);
-2 invalid settings or unknown stack.
+2 invalid settings, unknown stack or a bad argument.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import signal
 import sys
 
 from components.settings import SettingsError
+from offline.arguments import number, output_file, whole_number
 
 from .deployment import RehearsalError
 from .n8n_api import ApiError
 from .rehearse import OWNER_EMAIL, Options, rehearse, running
-from .scenarios import Report
+from .scenarios import MAX_LOAD_CONCURRENCY, MAX_LOAD_REQUESTS, MAX_REQUEST_TIMEOUT_SECONDS, Report
 from .services import ServiceError
 
 
@@ -24,20 +25,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--offload", choices=("on", "off"),
                         help="override n8n.offloadManualExecutions (off: main gets its own broker and runner pool)")
+    parser.add_argument("--pool", action="store_true",
+                        help="connect n8n through a PgBouncer pool in transaction mode (overrides "
+                             "postgres.connectionPool.mode), as DigitalOcean's connection pools")
     parser.add_argument("--negative-control", action="store_true",
                         help="give the last pair's runner pool a wrong token: the run must fail, naming that pair")
     parser.add_argument("--skip-db-grants", action="store_true",
                         help="do not run the pre-deploy job n8n-db-grants (main's migrations then fail)")
-    parser.add_argument("--load", type=int, default=300, metavar="N", help="webhook executions in the load run (0: none)")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent requests in the load run")
-    parser.add_argument("--timeout", type=float, default=30, help="per-request timeout of the load run, seconds")
-    parser.add_argument("--report-json", metavar="FILE", help="also write the report as JSON")
+    parser.add_argument("--load", type=whole_number(0, MAX_LOAD_REQUESTS), default=300, metavar="N",
+                        help="webhook executions in the load run (0: none)")
+    parser.add_argument("--concurrency", type=whole_number(1, MAX_LOAD_CONCURRENCY), default=8,
+                        help="concurrent requests in the load run")
+    parser.add_argument("--timeout", type=number(0.1, MAX_REQUEST_TIMEOUT_SECONDS), default=30,
+                        help="per-request timeout of the load run, seconds")
+    parser.add_argument("--report-json", metavar="FILE", type=output_file, help="also write the report as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the run directory (logs, configs)")
     parser.add_argument("--serve", action="store_true",
                         help="start the topology, print its URL, owner login and API key, and keep it up until "
                              "Ctrl-C (to open the editor or try `python -m rehearsal.verify` against it)")
     args = parser.parse_args(argv)
-    opts = Options(args.stack, offload=None if args.offload is None else args.offload == "on",
+    opts = Options(args.stack, offload=None if args.offload is None else args.offload == "on", pool=args.pool,
                    negative_control=args.negative_control, skip_db_grants=args.skip_db_grants,
                    load_requests=args.load, load_concurrency=args.concurrency, load_timeout=args.timeout,
                    keep_run_dir=args.keep)

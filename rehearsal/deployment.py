@@ -2,7 +2,8 @@
 
 The spec is `offline.render.offline_spec(settings)` — the data `pulumi up` sends. What the rehearsal
 changes in it, and nothing else:
-  * bindable variables (`${postgres.*}`, `${valkey.*}`, `${APP_URL}`) become the local servers' values;
+  * bindable variables (`${postgres.*}`, `${valkey.*}`, `${APP_URL}`) become the local servers' values,
+    and, when the stack has a connection pool, `${postgres.<pool>.*}` the local PgBouncer's;
   * redacted secrets become strong local values, one per secret (so each broker's runner token is
     shared with its own pool only), the doadmin password the local cluster's;
   * ports: every component gets its own loopback ports for the spec's 5678/5679/5680, and
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -33,15 +33,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from components import catalog
-from components.topology import POSTGRES_BINDING, VALKEY_BINDING
+from components.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
+from components.topology import DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
 from offline.render import DB_ADMIN_PASSWORD, REDACTED
 
 from .install import N8nInstall
+from .pgbouncer import PgBouncer
 from .pki import LOOPBACK_IP, Pki
 from .services import Postgres, Redis, free_ports, strong_secret
 
-BINDABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_-]*)(?:\.([A-Z_]+))?\}")
+# `${APP_URL}`, `${<binding>.<VARIABLE>}`, `${<binding>.<pool>.<VARIABLE>}`: everything App Platform
+# would bind is read as `${<scope>.<VARIABLE>}` or `${<VARIABLE>}`.
+BINDABLE = re.compile(r"\$\{([^{}]+)\}")
 SERVICE_URI = re.compile(r"http://([a-z0-9-]+):(\d+)")
 
 # The n8nio/n8n image's ENV lines (docker/images/n8n/Dockerfile): every n8n container runs with them.
@@ -55,23 +58,19 @@ class RehearsalError(RuntimeError):
 
 # --- which process each spec component is ------------------------------------------------------
 
-MAIN, WORKER, WEBHOOK, RUNNERS, JOB = "main", "worker", "webhook", "runners", "job"
+JOB = "job"  # a job that runs no n8n: its own command, in a shell
 
 
-def role_of(kind: str, component: dict) -> str:
-    if kind == "jobs":
-        return JOB
-    repo = component.get("image", {}).get("repository")
-    if repo == catalog.RUNNERS_IMAGE[1]:
-        return RUNNERS
-    command = (component.get("run_command") or "").split()
-    if command[:2] == ["n8n", "worker"]:
-        return WORKER
-    if command[:2] == ["n8n", "webhook"]:
-        return WEBHOOK
-    if not command or command[:2] == ["n8n", "start"]:
-        return MAIN  # the n8nio/n8n image's default command is `n8n` (= start)
-    raise RehearsalError(f"component {component['name']}: unknown run_command {component.get('run_command')!r}")
+def role_of(kind: str, component: dict) -> tuple[str, tuple[str, ...]]:
+    """(role, n8n's arguments), decided as the policy pack decides it (components/roles.py)."""
+    found = recognise(kind, component)
+    if found.is_n8n_process or found.role == RUNNERS:
+        return found.role, found.n8n_args
+    if found.role == NOT_N8N and kind == "jobs":
+        return JOB, ()
+    if found.role == UNRECOGNISED:
+        raise RehearsalError(found.problem(f"component {component['name']}"))
+    raise RehearsalError(f"component {component['name']} runs {found.role}, which the rehearsal does not run")
 
 
 def instance_count(component: dict) -> int:
@@ -101,6 +100,7 @@ class Instance:
     spec_env: dict[str, str]  # the component's env after substitution (what the container would get)
     ports: dict[int, int]  # spec port -> local port
     spec: dict = field(repr=False, default_factory=dict)
+    n8n_args: tuple[str, ...] = ()  # what n8n is told to run (`worker`), read from the spec's command
 
     @property
     def name(self) -> str:
@@ -115,7 +115,7 @@ class Instance:
 
 @dataclass
 class Substitutions:
-    bindings: dict[str, dict[str, str]]  # binding name -> attribute -> value
+    bindings: dict[str, dict[str, str]]  # "postgres", "postgres.n8n-pool"... -> attribute -> value
     app_url: Optional[str] = None  # set from the ingress when the ports are known
     secrets: dict[str, str] = field(default_factory=dict)  # redaction label -> local value
 
@@ -130,11 +130,11 @@ class Substitutions:
             return self.secret(redacted.group(1))
 
         def bind(m: re.Match) -> str:
-            binding, attribute = m.group(1), m.group(2)
-            if attribute is None and binding == "APP_URL":
+            scope, _, attribute = m.group(1).rpartition(".")
+            if m.group(1) == "APP_URL":
                 return self.app_url
             try:
-                return self.bindings[binding][attribute]
+                return self.bindings[scope][attribute]
             except KeyError:
                 raise RehearsalError(f"{component}: {key} uses {m.group(0)}, which App Platform would bind but "
                                      "the rehearsal cannot: a bug in the spec or in the rehearsal") from None
@@ -148,13 +148,15 @@ class Substitutions:
 def plan_instances(spec: dict, subs: Substitutions) -> list[Instance]:
     """Every process the spec asks for, with substituted env and remapped ports."""
     entries = [(kind, c) for kind in ("services", "workers", "jobs") for c in spec.get(kind, [])]
-    # Ports first: `http://<component>:<port>` in one component's env names another's ports.
-    instances: list[Instance] = []
-    for kind, comp in entries:
-        for i in range(1, instance_count(comp) + 1):
-            wanted = spec_ports(comp)
-            instances.append(Instance(comp["name"], role_of(kind, comp), i, {},
-                                      dict(zip(wanted, free_ports(len(wanted)))) if wanted else {}, comp))
+    # Ports first: `http://<component>:<port>` in one component's env names another's ports. One request
+    # for all of them, so no two instances are handed the same port.
+    slots = [(kind, comp, i) for kind, comp in entries for i in range(1, instance_count(comp) + 1)]
+    local = iter(free_ports(sum(len(spec_ports(comp)) for _, comp, _ in slots)))
+    instances = []
+    for kind, comp, i in slots:
+        role, n8n_args = role_of(kind, comp)
+        instances.append(Instance(comp["name"], role, i, {}, {p: next(local) for p in spec_ports(comp)}, comp,
+                                  n8n_args))
     first = {inst.component: inst for inst in reversed(instances)}  # the service name's address
     if subs.app_url is None:  # ${APP_URL}: where the ingress sends `/`
         root = next(c for prefix, c in ingress_rules(spec) if prefix == "/")
@@ -178,8 +180,11 @@ def plan_instances(spec: dict, subs: Substitutions) -> list[Instance]:
     return instances
 
 
-def substitutions_for(postgres: Postgres, redis: Redis, pki: Pki) -> Substitutions:
+def substitutions_for(postgres: Postgres, redis: Redis, pki: Pki, pool: Optional[PgBouncer] = None) -> Substitutions:
+    """Only what the rehearsal runs can be bound: a pool only when the stack has one (and it is started)."""
     subs = Substitutions({POSTGRES_BINDING: postgres.bindings(pki), VALKEY_BINDING: redis.bindings()})
+    if pool is not None:
+        subs.bindings[f"{POSTGRES_BINDING}.{DB_POOL}"] = pool.bindings()
     subs.secrets[DB_ADMIN_PASSWORD] = postgres.admin_password
     return subs
 
@@ -253,8 +258,7 @@ class Deployment:
                     "--runner", str(self.install.task_runner), "--pool", inst.name.replace("#", "-")]
         if inst.role == JOB:
             return ["/bin/sh", "-c", inst.spec["run_command"]]
-        args = shlex.split(inst.spec.get("run_command") or "n8n start")
-        return [str(self.install.node), str(self.install.n8n), *args[1:]]
+        return [str(self.install.node), str(self.install.n8n), *inst.n8n_args]
 
     def start(self, inst: Instance) -> Process:
         log = self._home(inst).parent / "output.log"

@@ -115,8 +115,28 @@ def ensure_n8n(version: str, root: Path | None = None, log=print) -> N8nInstall:
     return install
 
 
-if __name__ == "__main__":  # python -m rehearsal.install [stack]: only install that stack's n8n (CI)
+def main(argv: list[str] | None = None) -> int:
+    """python -m rehearsal.install [stack]: only install that stack's n8n (CI). Exit 2 on a bad stack."""
+    from components.settings import SettingsError
     from components.stack import settings_from_file
 
-    done = ensure_n8n(settings_from_file(sys.argv[1] if len(sys.argv) > 1 else "prod").n8n.version)
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) > 1:
+        print("usage: python -m rehearsal.install [stack]", file=sys.stderr)
+        return 2
+    try:
+        version = settings_from_file(args[0] if args else "prod").n8n.version
+    except SettingsError as err:
+        print(err, file=sys.stderr)
+        return 2
+    try:
+        done = ensure_n8n(version)
+    except InstallError as err:
+        print(f"python -m rehearsal.install: {err}", file=sys.stderr)
+        return 1
     print(f"n8n {done.version} ready in {done.root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

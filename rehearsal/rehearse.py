@@ -1,9 +1,9 @@
 """One rehearsal: render a stack's App spec, run every component of it as real processes on this machine,
 run the checklist against them, stop everything, and report.
 
-Order, as App Platform deploys: the clusters exist first; the PRE_DEPLOY job (`n8n-db-grants`) runs
-and must succeed; then main (which runs n8n's database migrations), then the workers and webhook
-processors, then the runner pools.
+Order, as App Platform deploys: the clusters (and the stack's connection pool) exist first; the
+PRE_DEPLOY job (`n8n-db-grants`) runs and must succeed; then main (which runs n8n's database migrations),
+then the workers and webhook processors, then the runner pools.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ import signal
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
+from components import capacity, catalog
 from components.settings import NAMESPACE, Settings, load_settings
-from components.stack import read_stack_file, stack_file
-from components import catalog
+from components.stack import config_for_engine, read_stack_file
+from components.topology import DB_POOL
 from offline.render import offline_spec
 
 from . import scenarios
@@ -31,6 +32,7 @@ from .deployment import (JOB, MAIN as MAIN_ROLE, RUNNERS, WEBHOOK, WORKER, Deplo
                          ingress_rules, plan_instances, substitutions_for)
 from .install import ensure_n8n
 from .n8n_api import ApiError, EditorSession, PublicApi
+from .pgbouncer import PgBouncer, PoolUse, PoolWatch, observe, pool_check, start_pgbouncer
 from .pki import make_pki
 from .services import ServiceError, free_ports, start_postgres, start_redis, strong_secret
 
@@ -43,6 +45,7 @@ OWNER_EMAIL = "owner@rehearsal.invalid"
 class Options:
     stack: str
     offload: Optional[bool] = None  # override n8n.offloadManualExecutions
+    pool: bool = False  # override postgres.connectionPool.mode: transaction (n8n through PgBouncer)
     negative_control: bool = False  # give the last pair's runner pool a wrong auth token
     skip_db_grants: bool = False  # do not run the pre-deploy job (shows why it exists)
     load_requests: int = 300
@@ -51,13 +54,19 @@ class Options:
     keep_run_dir: bool = False
 
 
-def stack_settings(stack: str, offload: Optional[bool]) -> Settings:
-    """The stack's settings, with `n8n.offloadManualExecutions` overridden when asked."""
-    config = copy.deepcopy(read_stack_file(stack).config)
+def stack_settings(stack: str, offload: Optional[bool], pool: bool = False) -> Settings:
+    """The stack's settings, with `n8n.offloadManualExecutions` overridden when asked, and with a
+    transaction-mode connection pool (the stack's own size, if it sets one) for `pool`."""
+    read = read_stack_file(stack)
+    config = copy.deepcopy(read.config)
     if offload is not None:
         key = f"{NAMESPACE}:n8n"
         config[key] = {**(config.get(key) or {}), "offloadManualExecutions": offload}
-    return load_settings(config, stack, stack_file(stack).name)
+    if pool:
+        key = f"{NAMESPACE}:postgres"
+        postgres = config.get(key) or {}
+        config[key] = {**postgres, "connectionPool": {**(postgres.get("connectionPool") or {}), "mode": "transaction"}}
+    return load_settings(config_for_engine(config), read.stack, read.source)
 
 
 class LocalObserver:
@@ -109,11 +118,18 @@ class Running:
     target: scenarios.Target
     api_key: str
     owner_password: str
+    pgbouncer: Optional[PgBouncer] = None  # the connection pool n8n connects through, when the stack has one
+
+
+def pool_label(settings: Settings) -> str:
+    pool = settings.postgres.connection_pool
+    return "" if pool is None else (f", through PgBouncer pool {DB_POOL} ({pool.mode}, "
+                                    f"{capacity.stack_pool_size(settings)} server connections)")
 
 
 def title_of(opts: Options, settings: Settings) -> str:
     return (f"Rehearsal of stack {opts.stack} (n8n {settings.n8n.version}, {settings.workers.pairs} worker pair(s), "
-            f"offloadManualExecutions {str(settings.n8n.offload_manual_executions).lower()}"
+            f"offloadManualExecutions {str(settings.n8n.offload_manual_executions).lower()}" + pool_label(settings)
             + (", NEGATIVE CONTROL" if opts.negative_control else "")
             + (", WITHOUT the pre-deploy job" if opts.skip_db_grants else "") + ")")
 
@@ -135,26 +151,32 @@ def signals_ignored() -> Iterator[None]:
 def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Running]:
     """Start the stack's topology (recording timings and the pre-deploy job's result in `report`),
     yield it, and stop every process on the way out. Raises RehearsalError when it cannot start."""
-    settings = stack_settings(opts.stack, opts.offload)
+    settings = stack_settings(opts.stack, opts.offload, opts.pool)
     spec = offline_spec(settings)
     t = time.monotonic()
     install = ensure_n8n(settings.n8n.version, log=log)
     report.timings["n8n install (0 when cached)"] = round(time.monotonic() - t, 1)
 
-    run_dir = Path(tempfile.mkdtemp(prefix=f"n8n-rehearsal-{opts.stack}-"))
+    run_dir = Path(tempfile.mkdtemp(prefix=f"n8n-rehearsal-{settings.stack}-"))  # not org/project/stack
     run_dir.chmod(0o711)  # PostgreSQL runs as its own user and must reach its directory
     log(f"run directory: {run_dir}")
-    postgres = redis = deployment = None
+    postgres = redis = pgbouncer = deployment = None
     try:
         t = time.monotonic()
         pki = make_pki(run_dir / "pki")
-        pg_port, redis_port = free_ports(2)
+        pg_port, redis_port, pool_port = free_ports(3)
         postgres = start_postgres(run_dir / "postgres", pki, pg_port)
         redis = start_redis(run_dir / "redis", pki, redis_port)
-        report.timings["PostgreSQL + Redis (TLS) up"] = round(time.monotonic() - t, 1)
-        log(f"PostgreSQL on {pg_port}, Redis on {redis_port} (TLS, throwaway CA)")
+        pool = settings.postgres.connection_pool
+        if pool is not None:
+            pgbouncer = start_pgbouncer(run_dir / "pgbouncer", pki, postgres, pool_port, pool.mode,
+                                        capacity.stack_pool_size(settings))
+        servers = "PostgreSQL + Redis" + (" + PgBouncer" if pgbouncer else "")
+        report.timings[f"{servers} (TLS) up"] = round(time.monotonic() - t, 1)
+        log(f"PostgreSQL on {pg_port}, Redis on {redis_port}"
+            + (f", PgBouncer on {pool_port}" if pgbouncer else "") + " (TLS, throwaway CA)")
 
-        subs = substitutions_for(postgres, redis, pki)
+        subs = substitutions_for(postgres, redis, pki, pgbouncer)
         deployment = Deployment(run_dir, install, pki, plan_instances(spec, subs), ingress_rules(spec))
         broken = deployment.of_role(RUNNERS)[-1].component if opts.negative_control else None
         if broken:
@@ -199,7 +221,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         target = scenarios.Target(main_url, PublicApi(main_url, api_key),
                                   deployment.base_url_for("/webhook/").rstrip("/"), editor, observer,
                                   settings.n8n.offload_manual_executions)
-        yield Running(settings, deployment, target, api_key, password)
+        yield Running(settings, deployment, target, api_key, password, pgbouncer)
     finally:
         t = time.monotonic()
         with signals_ignored():  # a second Ctrl-C must not leave servers running
@@ -207,6 +229,8 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
                 deployment.stop()
             if redis is not None:
                 redis.stop()
+            if pgbouncer is not None:
+                pgbouncer.stop()
             if postgres is not None:
                 postgres.stop()
         report.timings["stop"] = round(time.monotonic() - t, 1)
@@ -220,7 +244,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
 def rehearse(opts: Options, log=print) -> scenarios.Report:
     """The whole rehearsal: start, run the checklist, stop; the report says what passed."""
     started = time.monotonic()
-    report = scenarios.Report(title_of(opts, stack_settings(opts.stack, opts.offload)))
+    report = scenarios.Report(title_of(opts, stack_settings(opts.stack, opts.offload, opts.pool)))
     try:
         with running(opts, report, log) as run:
             check_all(run, opts, report)
@@ -240,15 +264,26 @@ def check_all(run: Running, opts: Options, report: scenarios.Report) -> None:
         return  # what it must show is above: the broken pair fails, the others keep working
     report.checks += scenarios.guarded("manual execution", scenarios.check_manual, target)
     report.checks += scenarios.guarded("schedule-triggered Code node", scenarios.check_schedule, target)
+    use = PoolUse()
     if opts.load_requests:
         slots = run.settings.workers.pairs * run.settings.workers.concurrency
         t = time.monotonic()
-        report.load = scenarios.run_load(target, opts.load_requests, opts.load_concurrency, opts.load_timeout, slots)
+        with PoolWatch(run.pgbouncer, use) if run.pgbouncer else nullcontext():
+            report.load = scenarios.run_load(target, opts.load_requests, opts.load_concurrency, opts.load_timeout,
+                                             slots)
         report.timings["load run"] = round(time.monotonic() - t, 1)
         report.checks.append(scenarios.load_check(report.load))
+    if run.pgbouncer:
+        report.checks += scenarios.guarded("connection pool", pool_through_pgbouncer, run, use, report)
     left = [w["name"] for w in target.api.workflows() if w["name"].startswith(scenarios.TEMP_PREFIX)]
     report.checks.append(scenarios.Check("no temporary workflow left behind", not left,
                                          f"{len(left)} left: {left}" if left else "all deleted"))
+
+
+def pool_through_pgbouncer(run: Running, use: PoolUse, report: scenarios.Report) -> scenarios.Check:
+    observe(run.pgbouncer, use)
+    report.pool = use.as_dict()
+    return pool_check(use, run.settings.postgres.connection_pool.mode, capacity.stack_pool_size(run.settings))
 
 
 def setup_owner(editor: EditorSession, password: str, timeout: float = 120) -> None:

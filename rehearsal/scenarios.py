@@ -35,6 +35,11 @@ TEMP_PREFIX = "n8n-platform check"
 TASK_REQUEST_TIMEOUT_SECONDS = 60
 WEBHOOK_TIMEOUT_SECONDS = TASK_REQUEST_TIMEOUT_SECONDS + 30
 FINISHED = {"success", "error", "crashed", "canceled"}
+# Bounds of the load run's arguments (`python -m rehearsal`, `python -m rehearsal.verify`): more than one
+# machine or a live deployment under test should take, and longer than any caller waits.
+MAX_LOAD_REQUESTS = 100_000
+MAX_LOAD_CONCURRENCY = 256
+MAX_REQUEST_TIMEOUT_SECONDS = 3600
 
 # The Code node every check runs: it computes something (so a result proves JavaScript ran in a
 # runner) and returns the execution's id, so the caller can find the execution.
@@ -517,6 +522,7 @@ class Report:
     checks: list[Check] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     load: Optional[LoadResult] = None
+    pool: Optional[dict] = None  # what PgBouncer and PostgreSQL saw of n8n's connections (rehearsal with a pool)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -552,4 +558,4 @@ class Report:
     def as_dict(self) -> dict:
         return {"title": self.title, "ok": self.ok, "failing_pairs": self.failing_pairs,
                 "checks": [c.as_dict() for c in self.checks], "timings": self.timings,
-                "load": self.load.as_dict() if self.load else None, "notes": self.notes}
+                "load": self.load.as_dict() if self.load else None, "pool": self.pool, "notes": self.notes}

@@ -53,7 +53,7 @@ def strong_secret() -> str:
     return secrets.token_urlsafe(36)  # 48 characters, URL- and shell-safe
 
 
-def _postgres_bin(name: str) -> str:
+def postgres_bin(name: str) -> str:
     found = shutil.which(name)
     if found:
         return found
@@ -65,7 +65,7 @@ def _postgres_bin(name: str) -> str:
     return candidates[-1]
 
 
-def _as_postgres_user() -> list[str]:
+def as_postgres_user() -> list[str]:
     # PostgreSQL refuses to run as root (CI and this machine run as root): drop to the `postgres` user
     # that Debian's package creates.
     if os.geteuid() != 0:
@@ -77,7 +77,7 @@ def _as_postgres_user() -> list[str]:
     return ["runuser", "-u", "postgres", "--"]
 
 
-def _chown_to_postgres(path: Path) -> None:
+def chown_to_postgres(path: Path) -> None:
     if os.geteuid() == 0:
         entry = pwd.getpwnam("postgres")
         os.chown(path, entry.pw_uid, entry.pw_gid)
@@ -98,7 +98,7 @@ class Postgres:
 
     def superuser_sql(self, sql: str, database: str = "postgres") -> str:
         done = subprocess.run(
-            [*_as_postgres_user(), _postgres_bin("psql"), "-h", str(self.superuser_socket), "-p", str(self.port),
+            [*as_postgres_user(), postgres_bin("psql"), "-h", str(self.superuser_socket), "-p", str(self.port),
              "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
             capture_output=True, text=True)
         if done.returncode != 0:
@@ -106,22 +106,22 @@ class Postgres:
         return done.stdout.strip()
 
     def stop(self) -> None:
-        subprocess.run([*_as_postgres_user(), _postgres_bin("pg_ctl"), "-D", str(self.directory / "data"),
+        subprocess.run([*as_postgres_user(), postgres_bin("pg_ctl"), "-D", str(self.directory / "data"),
                         "-m", "fast", "-w", "stop"], capture_output=True)
 
 
 def start_postgres(directory: Path, pki: Pki, port: int) -> Postgres:
     directory.mkdir(parents=True)
-    _chown_to_postgres(directory)
+    chown_to_postgres(directory)
     data = directory / "data"
     # The server's own copies of its certificate and key, owned by the server's user (it refuses a
     # key others can read).
     for src, name in ((pki.server_cert, "server.pem"), (pki.server_key, "server.key")):
         shutil.copy(src, directory / name)
         (directory / name).chmod(0o600)
-        _chown_to_postgres(directory / name)
-    run_as = _as_postgres_user()
-    done = subprocess.run([*run_as, _postgres_bin("initdb"), "-D", str(data), "-U", "postgres",
+        chown_to_postgres(directory / name)
+    run_as = as_postgres_user()
+    done = subprocess.run([*run_as, postgres_bin("initdb"), "-D", str(data), "-U", "postgres",
                            "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C"],
                           capture_output=True, text=True)
     if done.returncode != 0:
@@ -136,7 +136,7 @@ def start_postgres(directory: Path, pki: Pki, port: int) -> Postgres:
             f"unix_socket_directories = '{directory}'\n"
             f"ssl = on\nssl_cert_file = '{directory / 'server.pem'}'\nssl_key_file = '{directory / 'server.key'}'\n"
             "password_encryption = 'scram-sha-256'\nmax_connections = 50\nfsync = off\n")
-    done = subprocess.run([*run_as, _postgres_bin("pg_ctl"), "-D", str(data), "-l", str(directory / "postgres.log"),
+    done = subprocess.run([*run_as, postgres_bin("pg_ctl"), "-D", str(data), "-l", str(directory / "postgres.log"),
                            "-w", "-t", "60", "start"], capture_output=True, text=True)
     if done.returncode != 0:
         log = (directory / "postgres.log").read_text() if (directory / "postgres.log").exists() else ""

@@ -23,6 +23,9 @@ import argparse
 import os
 import signal
 import sys
+from urllib.parse import urlsplit
+
+from offline.arguments import number, output_file, whole_number
 
 from . import scenarios
 from .n8n_api import ApiError, EditorSession, PublicApi
@@ -63,20 +66,34 @@ def verify(url: str, api_key: str, calls: int = 6, editor: EditorSession | None 
     return report
 
 
+def app_url(text: str) -> str:
+    """The app's base URL. An invalid one is echoed without anything before an `@` (it may be a password)."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if (parts is None or parts.scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc
+            or any(c.isspace() for c in text)):
+        raise argparse.ArgumentTypeError("must be the app's URL, without credentials, e.g. https://n8n.example.com "
+                                         f"(got {text.rsplit('@', 1)[-1]!r})")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rehearsal.verify", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True, help="the app's URL, e.g. https://n8n.example.com")
+    parser.add_argument("--url", required=True, type=app_url, help="the app's URL, e.g. https://n8n.example.com")
     parser.add_argument("--api-key", default=os.environ.get("N8N_API_KEY"),
                         help="n8n API key (default: $N8N_API_KEY)")
-    parser.add_argument("--calls", type=int, default=6, help="webhook calls in the round-trip check")
+    parser.add_argument("--calls", type=whole_number(1, 1000), default=6, help="webhook calls in the round-trip check")
     parser.add_argument("--editor-email", help="an owner's e-mail; password in $N8N_EDITOR_PASSWORD (manual run)")
-    parser.add_argument("--load", type=int, default=0, metavar="N", help="webhook executions in a load run")
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--timeout", type=float, default=30, help="per-request timeout of the load run")
-    parser.add_argument("--report-json", metavar="FILE")
+    parser.add_argument("--load", type=whole_number(0, scenarios.MAX_LOAD_REQUESTS), default=0, metavar="N",
+                        help="webhook executions in a load run")
+    parser.add_argument("--concurrency", type=whole_number(1, scenarios.MAX_LOAD_CONCURRENCY), default=8)
+    parser.add_argument("--timeout", type=number(0.1, scenarios.MAX_REQUEST_TIMEOUT_SECONDS), default=30,
+                        help="per-request timeout of the load run")
+    parser.add_argument("--report-json", metavar="FILE", type=output_file)
     args = parser.parse_args(argv)
-    if not args.url.startswith(("https://", "http://")):
-        parser.error(f"--url must be the app's full URL, e.g. https://n8n.example.com (got {args.url!r})")
     if not args.api_key:
         parser.error("an API key is needed: --api-key or $N8N_API_KEY")
     editor = None

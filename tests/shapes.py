@@ -15,6 +15,7 @@ ENCRYPTION_KEY = "q7Xv2LmR9tKp4WzN8cYb3HfJ6sDg1AeU5oPiVk0nQyTx"
 RUNNER_TOKENS = {"n8n-worker-1": "Gh5Rt8Lk2Vb9Nm4Qw7Zx1Cs6Df3Jp0YaEu",
                  "n8n-worker-2": "Mk3Pz7Wq1Ts5Lx9Rb2Nv6Hc8Fj4Yd0GoUe"}
 LICENSE_KEY = "f3c9a1e7-52bd-4c08-9e6a-7d21b4f08c3e"
+DOCKER_HUB_CREDENTIALS = "n8nops:dckr_pat_Vb7Qm2Xz9Lk4Tr8Wn1Ps6Hd3Jf0Gc5Ya"
 
 
 @dataclass(frozen=True)
@@ -55,4 +56,9 @@ SHAPES = STACK_FILES + [
           {"postgres": {"nodes": 3}, "valkey": {"nodes": 3}, "protect": False}),
     Shape("named, other region, many pairs", "prod",
           {"name": "acme-n8n", "region": "nyc3", "workers": {"pairs": 6}, "runners": {"instances": 2}}),
+    Shape("app attached to the VPC", "prod", {"app": {"vpc": True}}),
+    Shape("app attached to the VPC, with a pool", "prod",
+          {"app": {"vpc": True}, "postgres": {"connectionPool": {"mode": "transaction"}}}),
+    Shape("run_command replaces the image's CMD", "prod", {"app": {"runCommandReplaces": "cmd"}}),
+    Shape("Docker Hub credentials", "prod", {"dockerHubCredentials": DOCKER_HUB_CREDENTIALS}),
 ]

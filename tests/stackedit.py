@@ -10,6 +10,7 @@ only what it registered, and its inputs stay as they were.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any, Optional
 
@@ -25,10 +26,12 @@ _SECRET = {SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG}
 _ABSENT = object()
 
 
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SPECIAL_SIG_KEY) == SPECIAL_SECRET_SIG
+
+
 def _unwrap(value: Any) -> Any:
-    if isinstance(value, dict) and value.get(SPECIAL_SIG_KEY) == SPECIAL_SECRET_SIG:
-        return value["value"]
-    return value
+    return value["value"] if _is_secret(value) else value
 
 
 def _struct(data: dict) -> struct_pb2.Struct:
@@ -42,6 +45,8 @@ class StackEdit:
         self.run = run
         self.registrations = {r.urn: r for r in run.resources}
         self._outputs: dict[str, dict] = {}  # edited outputs, by URN
+        # Secret values opened for editing, by URN: {path of an object: its keys that were secret}.
+        self._opened: dict[str, dict[tuple, set]] = {}
 
     # -- finding --
 
@@ -68,18 +73,30 @@ class StackEdit:
         r = self.find(name)
         del self.registrations[r.urn]
         self._outputs.pop(r.urn, None)
+        self._opened.pop(r.urn, None)
 
     # -- the App spec --
 
+    def _open(self, urn: str, path: tuple, data: dict) -> None:
+        """Unwrap the secret values of `data` for editing; they are wrapped again when sent."""
+        keys = {k for k, v in data.items() if _is_secret(v)}
+        for k in keys:
+            data[k] = data[k]["value"]
+        self._opened.setdefault(urn, {}).setdefault(path, set()).update(keys)
+
     @property
     def spec(self) -> dict:
-        """The App's spec. Its lists that hold a secret (components' envs) are secret as a whole on the
-        wire; edit them in place (`component`) to keep them so."""
-        return _unwrap(self.props("n8n-app")["spec"])
+        """The App's spec, its secret parts (the component lists, whose env vars hold secrets) opened for
+        editing."""
+        app = self.props("n8n-app")
+        urn = self.find("n8n-app").urn
+        self._open(urn, (), app)
+        self._open(urn, ("spec",), app["spec"])
+        return app["spec"]
 
     def components(self) -> list[dict]:
         spec = self.spec
-        return [c for kind in ("services", "workers", "jobs") for c in _unwrap(spec.get(kind, []))]
+        return [c for kind in ("services", "workers", "jobs") for c in spec.get(kind, [])]
 
     def component(self, name: str) -> dict:
         found = [c for c in self.components() if c["name"] == name]
@@ -113,13 +130,24 @@ class StackEdit:
 
     # -- sending --
 
+    def _wire(self, urn: str) -> dict:
+        """The edited outputs as the engine sends them: what was secret, secret again."""
+        data = copy.deepcopy(self._outputs[urn])
+        for path, keys in sorted(self._opened.get(urn, {}).items(), key=lambda item: -len(item[0])):
+            target = data
+            for step in path:
+                target = target.get(step) if isinstance(target, dict) else None
+            for k in keys & set(target if isinstance(target, dict) else ()):
+                target[k] = {**_SECRET, "value": target[k]}
+        return data
+
     def _inputs(self, r: Registration) -> dict:
         """Analyze's inputs after the edit: a custom resource's edited outputs, except those only its
         provider computes, replace its inputs of the same name."""
         inputs = json_format.MessageToDict(r.properties)
         if not r.custom:
             return inputs
-        before, after = json_format.MessageToDict(r.output_properties), self._outputs[r.urn]
+        before, after = json_format.MessageToDict(r.output_properties), self._wire(r.urn)
         for key in before.keys() | after.keys():
             old, new = before.get(key, _ABSENT), after.get(key, _ABSENT)
             if old == new or (key in before and key not in inputs):
@@ -134,7 +162,7 @@ class StackEdit:
         if r.urn not in self._outputs:
             return r
         return dataclasses.replace(r, properties=_struct(self._inputs(r)),
-                                   output_properties=_struct(self._outputs[r.urn]))
+                                   output_properties=_struct(self._wire(r.urn)))
 
     def send(self, pack: PolicyPack) -> list[Verdict]:
         """Analyze the edited resources (the baseline test shows the others clean), then the whole stack."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from components.settings import NAMESPACE
+from components.settings import NAMESPACE, SECRET_KEYS
 from components.stack import read_stack_file
 from offline.engine import ProgramRun, run_program
 
@@ -36,7 +36,10 @@ def _merge(base: dict, extra: dict) -> dict:
 
 
 def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> ProgramRun:
-    return run_program(stack_config(stack, overrides), stack)
+    """The program on the stack file plus `overrides`; secret settings among them arrive as the engine hands
+    over what `pulumi config set --secret` stored."""
+    secret = [f"{NAMESPACE}:{key}" for key in overrides or {} if key in SECRET_KEYS]
+    return run_program(stack_config(stack, overrides), stack, secret)
 
 
 # --- reading the registered App spec (the SDK's shape, camelCase keys as the engine sees them) ---

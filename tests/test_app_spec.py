@@ -36,7 +36,7 @@ def test_plan_pairs_each_broker_with_one_pool():
 
 
 def test_api_shape_uses_the_api_names():
-    spec = offline_spec(settings({"domain": "n8n.example.com"}))
+    spec = offline_spec(settings({"domain": "n8n.example.com", "app": {"vpc": True}}))
     assert spec["vpc"] == {"id": "<vpc-id: known after pulumi up>"}
     assert spec["domains"] == [{"domain": "n8n.example.com", "type": "PRIMARY"}]
     assert spec["region"] == "ams" and spec["name"] == "n8n-prod"

@@ -81,11 +81,12 @@ def test_a_pool_lets_the_same_stack_through_and_n8n_connects_to_it():
     spec = app_spec(run)
     for name in ("n8n-main", "n8n-worker-1", "n8n-worker-4"):
         e = env_of(component(spec, name))
-        assert e["DB_POSTGRESDB_HOST"] == pool.outputs["privateHost"]  # VPC host of the pool
-        assert e["DB_POSTGRESDB_PORT"] == "25061" and e["DB_POSTGRESDB_DATABASE"] == "n8n-pool"
+        # The pool's own bindable variables: App Platform resolves them as it resolves the cluster's.
+        assert (e["DB_POSTGRESDB_HOST"], e["DB_POSTGRESDB_PORT"], e["DB_POSTGRESDB_DATABASE"]) == \
+            ("${postgres.n8n-pool.HOSTNAME}", "${postgres.n8n-pool.PORT}", "n8n-pool")
         assert e["DB_POSTGRESDB_USER"] == "${postgres.USERNAME}" and e["DB_POSTGRESDB_SSL_CA"] == "${postgres.CA_CERT}"
-    assert pool.urn in run.one("digitalocean:index/app:App").property_dependencies["spec"], \
-        "the app must wait for the pool it connects to"
+    assert pool.urn in run.one("digitalocean:index/app:App").dependencies, \
+        "the app must wait for the pool its spec binds by name"
     # The pre-deploy job still talks to the cluster directly, and pins n8n's statement timeout as the default.
     job = env_of(component(spec, "n8n-db-grants"))
     assert job["PGHOST"] == "${postgres.HOSTNAME}"
@@ -107,11 +108,13 @@ def test_session_mode_leaves_the_database_default_alone_and_warns_when_clients_w
     assert "up to 20 client connections holds one of the pool's 10 server connections" in warning
 
 
-def test_rendered_spec_with_a_pool_has_placeholders_for_what_digitalocean_decides():
+def test_rendered_spec_with_a_pool_is_complete_without_pulumi():
     spec = offline_spec(settings({"postgres": {"connectionPool": {}}}))
     e = {x["key"]: x["value"] for x in spec["services"][0]["envs"]}
-    assert e["DB_POSTGRESDB_HOST"].startswith("<connection pool private host")
+    assert e["DB_POSTGRESDB_HOST"] == "${postgres.n8n-pool.HOSTNAME}"
     assert e["DB_POSTGRESDB_DATABASE"] == "n8n-pool"
+    assert not [v for c in spec["services"] for v in (x["value"] for x in c["envs"])
+                if str(v).startswith("<") and not str(v).startswith("<redacted")]
 
 
 @pytest.mark.parametrize("overrides,key,fragment", [

@@ -87,6 +87,26 @@ def test_outputs_stay_secret_where_the_app_specs_inputs_were(prod):
     assert not rpc.is_rpc_secret(spec["name"])
 
 
+def test_edits_reach_both_calls_and_keep_the_wire_secret(prod):
+    stack = StackEdit(prod)
+    stack.set_env("n8n-worker-1", "N8N_ENCRYPTION_KEY", "edited-" + "k" * 40)
+    stack.props("n8n-postgres-cluster").update(nodeCount=1)
+    edited = {r.name: r for r in stack.as_run().resources}
+    spec = wire(stack_resource(edited["n8n-app"]).properties)["spec"]
+    assert {k for k, v in spec.items() if rpc.is_rpc_secret(v)} == {"services", "workers", "jobs"}
+    for sent in (stack_resource(edited["n8n-app"]), analyze_request(edited["n8n-app"])):
+        worker = next(c for c in edited_components(sent) if c["name"] == "n8n-worker-1")
+        assert {"key": "N8N_ENCRYPTION_KEY", "value": "edited-" + "k" * 40} in \
+            [{"key": e["key"], "value": rpc.unwrap_rpc_secret(e["value"])} for e in worker["envs"]]
+    assert wire(analyze_request(edited["n8n-postgres-cluster"]).properties)["nodeCount"] == 1
+    assert "privateHost" not in wire(analyze_request(edited["n8n-postgres-cluster"]).properties)
+
+
+def edited_components(sent) -> list[dict]:
+    spec = wire(sent.properties)["spec"]
+    return [c for kind in ("services", "workers", "jobs") for c in rpc.unwrap_rpc_secret(spec.get(kind, []))]
+
+
 def test_provider_outputs_keep_secrets_like_the_engine():
     secret = rpc.wrap_rpc_secret
     inputs = struct({"spec": {"name": "n", "envs": [{"value": secret("k")}]}, "plain": "p", "token": secret("t")})

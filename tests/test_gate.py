@@ -4,6 +4,7 @@ of the prod stack, each of which must make the gate fail naming the right policy
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,9 +14,10 @@ import pytest
 
 from components.settings import SettingsError, load_settings
 from offline import gate
-from offline.analyzer import PolicyPack, PolicyPackError
+from offline.analyzer import PolicyPack, PolicyPackError, reconcile
 from stackedit import StackEdit
 from stackrun import run_stack, stack_config
+from image_sources import SOURCES
 from variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +29,20 @@ def test_prod_passes_the_gate_as_the_readme_runs_it():
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"^PASS prod: 0 mandatory, 0 advisory violation\(s\); \d+ policies over \d+ resources",
                      done.stdout, re.M)
+
+
+def test_a_prod_stack_with_a_connection_pool_passes_the_gate(tmp_path):
+    stack = (ROOT / "Pulumi.prod.yaml").read_text().replace(
+        "  n8n-platform:postgres:\n", "  n8n-platform:postgres:\n    connectionPool:\n      mode: transaction\n")
+    assert "connectionPool" in stack
+    (tmp_path / "Pulumi.pooled.yaml").write_text(stack)
+    done = subprocess.run([sys.executable, "-m", "offline.gate", "pooled"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    # prod's 24 resources (the stack itself among them) and the pool
+    assert re.search(r"^PASS pooled: 0 mandatory, 0 advisory violation\(s\); \d+ policies over 25 resources",
+                     done.stdout, re.M)
+    assert "client connections to the PgBouncer pool, which opens 92 server connections" in done.stdout
 
 
 def test_staging_passes_with_its_documented_advisories(capsys):
@@ -81,6 +97,10 @@ def test_unknown_stack_is_bad_input(capsys):
     ({"database-trusted-sources": {"allowedSources": ["anywhere"]}}, "does not match"),
     ({"database-trusted-sources": {"allowedSource": []}}, "'allowedSource' was unexpected"),
     (["advisory"], "must be a JSON object"),
+    ({"image-sources": {"allowedImages": ["quay.io/acme/n8n"]}},
+     "image-sources.allowedImages.0: 'quay.io/acme/n8n' is not an image as `docker pull` names it"),
+    ({"image-sources": {"allowedImages": "docker.io/n8nio/n8n"}},
+     "image-sources.allowedImages: 'docker.io/n8nio/n8n' is not of type 'array' (a list of the images"),
 ])
 def test_bad_policy_pack_config_is_bad_input(tmp_path, capsys, config, fragment):
     path = tmp_path / "levels.json"
@@ -144,17 +164,39 @@ def test_there_are_at_least_15_insecure_variants():
     assert len({v.name for v in VARIANTS}) == len(VARIANTS)
 
 
-@pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
-def test_insecure_variant_fails_the_gate_naming_its_policy(pack, prod, variant):
+@pytest.fixture
+def pack_then_defaults(pack):
+    """The session's pack, configured by the test through the gate, then back to the pack's defaults."""
+    yield pack
+    pack.configure(reconcile(pack.info(), {}))
+
+
+def variant_run(prod, variant, source):
+    """The variant as a user would make it, with its images from `source`."""
     if variant.as_settings and not settings_refuse(variant.overrides):
-        run = run_stack("prod", variant.overrides)  # the stack file as a user would write it
+        stack = StackEdit(run_stack("prod", variant.overrides))  # the stack file as a user would write it
+        source.rewrite(stack)
     else:
         # Settings refuse it (or cannot express it): the pack must catch the same change made in code.
         assert variant.mutate is not None, f"{variant.name}: refused by settings, so it needs a code mutation"
         stack = StackEdit(prod)
+        source.rewrite(stack)
         variant.mutate(stack)
-        run = stack.as_run()
-    report = gate.evaluate(run, pack)
+    return stack.as_run()
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.name for s in SOURCES])
+def test_prod_passes_the_gate_whatever_its_image_source(pack_then_defaults, prod, source, tmp_path):
+    stack = StackEdit(prod)
+    source.rewrite(stack)
+    report = gate.evaluate(stack.as_run(), pack_then_defaults, source.policy_config(tmp_path))
+    assert report.verdicts == [], gate.table(report)
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.name for s in SOURCES])
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
+def test_insecure_variant_fails_the_gate_naming_its_policy(pack_then_defaults, prod, variant, source, tmp_path):
+    report = gate.evaluate(variant_run(prod, variant, source), pack_then_defaults, source.policy_config(tmp_path))
     assert report.exit_code == gate.VIOLATION
     assert variant.policy in {v.policy for v in report.mandatory}, gate.table(report)
 
@@ -169,3 +211,6 @@ def test_readme_says_which_layers_catch_each_variant():
     for variant in VARIANTS:
         assert variant.name in rows, f"README's variant table has no row for {variant.name!r}"
         assert rows[variant.name] == (layers(variant), f"`{variant.policy}`"), variant.name
+    intro = readme.split("**Insecure variants of prod**")[1].split("| Variant |")[0]
+    for source in SOURCES:
+        assert source.name in intro, f"README does not say the variants run with images from {source.name}"

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY, TOKEN = "N8N_ENCRYPTION_KEY", "N8N_RUNNERS_AUTH_TOKEN"
 STRONG = "k" * 40
 N8N_PROCESSES = ("n8n-main", "n8n-worker-1", "n8n-worker-2")
-ADVISORY_BY_DEFAULT = {"connection-budget", "runner-capacity", "monthly-budget"}
+ADVISORY_BY_DEFAULT = {"connection-budget", "runner-capacity", "monthly-budget", "n8n-deprecated-settings"}
 
 
 @contextlib.contextmanager
@@ -94,6 +94,14 @@ def test_prod_passes_every_policy(pack, prod):
     assert pack.check(prod.resources) == []
 
 
+def test_a_stack_with_a_connection_pool_passes_every_policy(pack):
+    # n8n's host is the pool's bindable variable, ${postgres.n8n-pool.HOSTNAME}: backed up like the
+    # cluster behind it, and only the pool's server connections count against the cluster.
+    run = run_stack("prod", {"postgres": {"connectionPool": {"mode": "transaction"}}})
+    with configured(pack, {"all": "mandatory"}):
+        assert pack.check(run.resources) == []
+
+
 def test_staging_passes_with_only_its_documented_advisories(pack, staging):
     with configured(pack, json.loads((ROOT / "policies" / "config" / "staging.json").read_text())):
         verdicts = pack.check(staging.resources)
@@ -124,6 +132,17 @@ def without(d: dict, *keys):
         d.pop(k, None)
 
 
+HUB = "n8nops:dckr_pat_" + STRONG
+
+
+def pull_with(edit, credentials, skip=None):
+    """Give every Docker Hub image these registry credentials (as the program does), but `skip`."""
+    for kind in ("services", "workers", "jobs"):
+        for c in edit.spec.get(kind, []):
+            if c["name"] != skip:
+                c["image"]["registryCredentials"] = credentials
+
+
 def autoscale(component: dict, low=1, high=2):
     component.pop("instanceCount", None)
     component["autoscaling"] = {"minInstanceCount": low, "maxInstanceCount": high,
@@ -148,6 +167,28 @@ def sealed_by_app_platform(edit):
     for component in edit.components():
         for i, entry in enumerate(e for e in component["envs"] if e["type"] == "SECRET"):
             edit.set_env(component["name"], entry["key"], f"EV[1:{component['name']}-{i}:{'c2VhbGVk' * 8}]")
+
+
+def image(edit, name: str, **fields):
+    """Replace a component's image, keeping its tag unless `fields` says otherwise."""
+    tag = edit.component(name)["image"].get("tag")
+    edit.component(name)["image"] = {"tag": tag, **fields} if "digest" not in fields else dict(fields)
+
+
+def team_build(edit, name: str, repository: str = "workflow-engine"):
+    image(edit, name, registryType="DOCR", repository=repository)
+
+
+def run(edit, name: str, command):
+    edit.component(name)["runCommand"] = command
+
+
+def n8n_job(edit, command: str):
+    """The grant job turned into an n8n job (as a template's `import:workflow` on deploy would be)."""
+    job = edit.component("n8n-db-grants")
+    job["image"] = dict(edit.component("n8n-main")["image"])
+    job["runCommand"] = command
+    job["envs"] = [dict(e) for e in edit.component("n8n-worker-1")["envs"]]
 
 
 FAILURES = [
@@ -194,6 +235,20 @@ FAILURES = [
     ("secret-env-vars", "license key in plain text",
      lambda e: e.set_env("n8n-main", "N8N_LICENSE_ACTIVATION_KEY", "lic-123"),
      "N8N_LICENSE_ACTIVATION_KEY holds a credential"),
+    ("registry-credentials", "one Docker Hub image pulled anonymously",
+     lambda e: pull_with(e, HUB, skip="n8n-db-grants"),
+     "n8n-db-grants pull from Docker Hub anonymously while n8n-main"),
+    ("registry-credentials", "credentials without a username",
+     lambda e: pull_with(e, HUB.partition(":")[2]), "registry_credentials has no ':'"),
+    ("registry-credentials", "two different credentials",
+     lambda e: (pull_with(e, HUB), e.component("n8n-runners-1")["image"].update(registryCredentials="other:" + STRONG)),
+     "carry different registry_credentials"),
+    ("registry-credentials", "credentials copied into a plain-text env var",
+     lambda e: (pull_with(e, HUB), e.set_env("n8n-main", "DOCKER_AUTH", HUB)),
+     "n8n-main: DOCKER_AUTH holds the Docker Hub credentials in plain text"),
+    ("registry-credentials", "token in a command",
+     lambda e: (pull_with(e, HUB), e.component("n8n-worker-1").update(runCommand="n8n worker " + HUB.partition(":")[2])),
+     "n8n-worker-1: run_command holds the Docker Hub credentials"),
     ("database-high-availability", "single-node production database",
      lambda e: e.props("n8n-postgres-cluster").update(nodeCount=1),
      "n8n-postgres-cluster runs 1 node"),
@@ -216,6 +271,12 @@ FAILURES = [
     ("managed-database-backups", "self-run database host",
      lambda e: every_n8n_process(e, "DB_POSTGRESDB_HOST", "pg.internal.example.com"),
      "not the HOSTNAME of an attached"),
+    ("managed-database-backups", "a pool of a cluster the app does not attach",
+     lambda e: every_n8n_process(e, "DB_POSTGRESDB_HOST", "${elsewhere.n8n-pool.HOSTNAME}"),
+     "'${elsewhere.n8n-pool.HOSTNAME}', not the HOSTNAME of an attached managed PostgreSQL cluster"),
+    ("managed-database-backups", "the queue's cluster as database",
+     lambda e: every_n8n_process(e, "DB_POSTGRESDB_HOST", "${valkey.HOSTNAME}"),
+     "not the HOSTNAME of an attached managed PostgreSQL cluster"),
     ("managed-database-backups", "dev database", lambda e: e.spec["databases"][0].update(production=False),
      "dev databases have no backups"),
     ("database-trusted-sources", "cluster without trusted sources", lambda e: e.remove("n8n-valkey-trusted-sources"),
@@ -241,9 +302,10 @@ FAILURES = [
     ("private-network", "cluster outside the VPC",
      lambda e: without(e.props("n8n-postgres-cluster"), "privateNetworkUuid"),
      "n8n-postgres-cluster is not attached to a VPC"),
-    ("private-network", "app outside the VPC", lambda e: without(e.spec, "vpcs"), "n8n-app is not attached to a VPC"),
-    ("private-network", "another VPC",
-     lambda e: e.props("n8n-valkey-cluster").update(privateNetworkUuid="vpc-elsewhere"),
+    ("private-network", "VPC-only host from an app outside the VPC",
+     lambda e: e.set_env("n8n-worker-2", "QUEUE_BULL_REDIS_HOST", "private-n8n-prod-valkey-do-user-0.db.ondigitalocean.com"),
+     "n8n-worker-2: QUEUE_BULL_REDIS_HOST is a private host, reachable only inside the VPC"),
+    ("private-network", "app attached to another VPC", lambda e: e.spec.update(vpcs=[{"id": "vpc-elsewhere"}]),
      "not attached to the same VPC"),
     ("database-tls", "TLS verification off",
      lambda e: e.set_env("n8n-worker-2", "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED", "false"),
@@ -298,6 +360,59 @@ FAILURES = [
     ("runner-topology", "broker URI unknown at preview",
      lambda e: e.set_env("n8n-runners-1", "N8N_RUNNERS_TASK_BROKER_URI", UNKNOWN),
      "is not known at preview"),
+    ("n8n-components-recognised", "own build without a run_command",
+     lambda e: (team_build(e, "n8n-main"), without(e.component("n8n-main"), "runCommand")),
+     "n8n-main looks like n8n (EXECUTIONS_MODE"),
+    ("n8n-components-recognised", "worker started from a shell script",
+     lambda e: run(e, "n8n-worker-1", "sh -c 'sleep 5 && n8n worker'"), "inside a shell script"),
+    ("n8n-components-recognised", "n8n's settings on the command line, out of sight",
+     lambda e: run(e, "n8n-worker-2", "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED=false n8n worker"),
+     "sets DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED on its command line"),
+    ("n8n-components-recognised", "n8n's entrypoint given n8n twice",
+     lambda e: run(e, "n8n-worker-1", "/docker-entrypoint.sh n8n worker"), "which n8n refuses"),
+    ("n8n-components-recognised", "one-shot n8n command as a service",
+     lambda e: run(e, "n8n-worker-1", "n8n import:workflow --input=/w.json"),
+     "not one of n8n's long-running commands"),
+    ("n8n-components-recognised", "n8n's settings on another program",
+     lambda e: run(e, "n8n-worker-2", "python3 /srv/worker.py"), "neither n8n nor its runner launcher"),
+    ("n8n-components-recognised", "a job that serves n8n", lambda e: n8n_job(e, "n8n start"),
+     "is a job that runs `n8n start`"),
+    ("n8n-components-recognised", "n8n in the runners image",
+     lambda e: image(e, "n8n-worker-1", registryType="DOCKER_HUB", registry="n8nio", repository="runners"),
+     "which has no n8n in it"),
+    ("n8n-components-recognised", "run_command unknown at preview", lambda e: run(e, "n8n-worker-1", UNKNOWN),
+     "run_command is not known at preview"),
+    ("image-sources", "n8n from an unlisted Docker Hub account",
+     lambda e: image(e, "n8n-worker-1", registryType="DOCKER_HUB", registry="n8n-community-builds",
+                     repository="n8n"),
+     "n8n-worker-1 runs n8n from docker.io/n8n-community-builds/n8n:2.41.1, which is not an allowed image"),
+    ("image-sources", "runners from another GHCR owner",
+     lambda e: image(e, "n8n-runners-2", registryType="GHCR", registry="acme", repository="runners"),
+     "n8n-runners-2 runs n8n's runner launcher from ghcr.io/acme/runners:2.41.1"),
+    ("image-sources", "a team build nobody listed", lambda e: team_build(e, "n8n-main"),
+     'add "registry.digitalocean.com/<your registry>/workflow-engine" to `image-sources.allowedImages`'),
+    ("image-sources", "n8n built from source",
+     lambda e: (without(e.component("n8n-worker-2"), "image"),
+                e.component("n8n-worker-2").update(github={"repo": "acme/n8n", "branch": "main"})),
+     "n8n-worker-2 runs n8n built from its github repository"),
+    ("image-sources", "another registry under registry_type DOCKER_HUB",
+     lambda e: image(e, "n8n-main", registryType="DOCKER_HUB", registry="quay.io", repository="n8nio/n8n"),
+     "its image's registry 'quay.io' is not docker.io"),
+    ("image-sources", "registry unknown at preview",
+     lambda e: image(e, "n8n-main", registryType="DOCKER_HUB", registry=UNKNOWN, repository="n8n"),
+     "registry or repository is not known at preview"),
+    ("image-pinning", "n8n pinned partly by digest",
+     lambda e: image(e, "n8n-worker-2", registryType="DOCKER_HUB", registry="n8nio", repository="n8n",
+                     digest="sha256:" + "b" * 64),
+     "pinned partly by digest (n8n-worker-2) and partly by tag"),
+    ("image-pinning", "a team build of another release",
+     lambda e: e.component("n8n-worker-1")["image"].update(tag="2.40.0-acme.1"),
+     "n8n-worker-1 2.40.0"),
+    ("n8n-deprecated-settings", "runners 'enabled' the 1.x way",
+     lambda e: e.set_env("n8n-worker-1", "N8N_RUNNERS_ENABLED", "true"),
+     "n8n-worker-1: N8N_RUNNERS_ENABLED: n8n 2.41 no longer reads it"),
+    ("n8n-deprecated-settings", "WEBHOOK_URL", lambda e: every_n8n_process(e, "WEBHOOK_URL", "${APP_URL}/"),
+     "WEBHOOK_URL: deprecated; set N8N_WEBHOOK_URL"),
     ("image-pinning", "latest tag", lambda e: e.component("n8n-runners-1")["image"].update(tag="latest"),
      "runners:latest is a floating tag"),
     ("image-pinning", "no tag", lambda e: without(e.component("n8n-main")["image"], "tag"), "has no tag"),
@@ -432,10 +547,10 @@ PASSES = [
     ("firewall trusts the app whose id is unknown at preview",
      lambda e: [r.update(value=UNKNOWN) for n in ("n8n-postgres-trusted-sources", "n8n-valkey-trusted-sources")
                 for r in e.props(n)["rules"]]),
-    ("VPC id unknown at preview on both sides",
-     lambda e: (e.spec["vpcs"][0].update(id=UNKNOWN),
-                [e.props(c).update(privateNetworkUuid=UNKNOWN) for c in ("n8n-postgres-cluster",
-                 "n8n-valkey-cluster")])),
+    ("cluster VPC ids unknown at preview, app outside the VPC",
+     lambda e: [e.props(c).update(privateNetworkUuid=UNKNOWN) for c in ("n8n-postgres-cluster", "n8n-valkey-cluster")]),
+    ("Docker Hub credentials on every image", lambda e: pull_with(e, HUB)),
+    ("Docker Hub credentials computed at apply", lambda e: pull_with(e, UNKNOWN)),
     ("alert destinations computed at apply", lambda e: [a.update(destinations=UNKNOWN) for a in e.spec["alerts"]]),
     ("licensed multi-main",
      lambda e: (e.component("n8n-main").update(instanceCount=2),
@@ -446,6 +561,21 @@ PASSES = [
      "termination")),
     ("image pinned by digest",
      lambda e: e.component("n8n-db-grants")["image"].update(tag="", digest="sha256:" + "a" * 64)),
+    ("n8n and its runners pinned by digest",
+     lambda e: [image(e, n, registryType="GHCR", registry="n8n-io", repository=r, digest=d)
+                for ns, r, d in ((N8N_PROCESSES, "n8n", "sha256:" + "c" * 64),
+                                 (("n8n-runners-1", "n8n-runners-2"), "runners", "sha256:" + "d" * 64))
+                for n in ns]),
+    ("workers started through tini and n8n's entrypoint, main through node",
+     lambda e: (run(e, "n8n-worker-1", "tini -- /docker-entrypoint.sh worker"),
+                run(e, "n8n-worker-2", "/docker-entrypoint.sh worker"),
+                run(e, "n8n-main", "node --max-old-space-size=1536 /usr/local/lib/node_modules/n8n/bin/n8n start"))),
+    ("runner pools that run the launcher explicitly",
+     lambda e: [run(e, p, "/usr/local/bin/task-runner-launcher javascript") for p in ("n8n-runners-1",
+                                                                                      "n8n-runners-2")]),
+    ("a Docker Hub pull credential on every image",
+     lambda e: [c["image"].update(registryCredentials="ci-bot:dckr_pat_" + "x" * 27)
+                for kind in ("services", "workers", "jobs") for c in e.spec[kind]]),
 ]
 
 
@@ -484,6 +614,16 @@ def test_runner_tokens_are_not_required_to_be_protected(pack, prod):
     assert not token.protect
     stack.options(token.name, protect=False)
     assert stack.send(pack) == []
+
+
+def test_a_pull_credential_never_appears_in_a_verdict(pack, prod):
+    stack = StackEdit(prod)
+    credential = "ci-bot:dckr_pat_" + "z" * 27
+    image(stack, "n8n-worker-1", registryType="DOCKER_HUB", registry="n8n-community-builds", repository="n8n",
+          tag="latest", registryCredentials=credential)
+    verdicts = stack.send(pack)
+    assert {"image-sources", "image-pinning"} <= {v.policy for v in verdicts}
+    assert not [v for v in verdicts if "dckr_pat" in v.message or "ci-bot" in v.message]
 
 
 @pytest.mark.parametrize("hide", ["services", "envs"])
@@ -538,11 +678,7 @@ def test_connection_budget_counts_the_pgbouncer_pool_n8n_connects_through(pack):
     stack = StackEdit(run_stack("prod", overrides))
     with configured(pack, {"connection-budget": "mandatory"}):
         assert not [v for v in stack.send(pack) if v.policy == "connection-budget"]
-        # The same resources with the app no longer depending on the pool: every connection is direct.
-        app = stack.find("n8n-app")
-        pools = {r.urn for r in stack.registrations.values() if r.type.endswith("DatabaseConnectionPool")}
-        assert pools, "the stack should have registered its pool"
-        stack.options("n8n-app", property_dependencies={
-            **app.property_dependencies, "spec": [u for u in app.property_dependencies["spec"] if u not in pools]})
+        # The same resources with one process connecting to the cluster directly: every connection counts.
+        stack.set_env("n8n-worker-3", "DB_POSTGRESDB_HOST", "${postgres.HOSTNAME}")
         verdicts = [v for v in stack.send(pack) if v.policy == "connection-budget"]
     assert verdicts and "= 117; db-s-1vcpu-2gb allows 47" in verdicts[0].message

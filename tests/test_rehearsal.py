@@ -1,8 +1,8 @@
 """The rehearsal end to end: real n8n (the stack's pinned version, installed from npm into the cache),
 PostgreSQL and Redis over verified TLS, every component of the prod stack's App spec as a process.
 
-Marked `rehearsal`: the default `pytest` run deselects these (they need Debian's redis-server and
-PostgreSQL, and n8n in the cache — about 5 minutes to install once); `.ci/run` runs them as their own
+Marked `rehearsal`: the default `pytest` run deselects these (they need Debian's redis-server,
+PostgreSQL and PgBouncer, and n8n in the cache — about 5 minutes to install once); `.ci/run` runs them as their own
 step with `pytest -m rehearsal`. Each test starts and stops its own topology.
 """
 
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +22,10 @@ import pytest
 
 from rehearsal import scenarios
 from rehearsal.n8n_api import PublicApi
+from rehearsal.pgbouncer import PoolUse, observe, pool_check, start_pgbouncer
+from rehearsal.pki import make_pki
 from rehearsal.rehearse import Options, running
+from rehearsal.services import free_ports, postgres_bin, start_postgres
 
 pytestmark = pytest.mark.rehearsal
 PROJECT = Path(__file__).resolve().parent.parent
@@ -58,6 +63,67 @@ def test_rehearse_prod_passes_the_whole_checklist(tmp_path):
     assert load["failed"] == 0 and load["hung"] == 0 and load["throughput_per_second"] > 1
     assert set(load["per_pair"]) == {"n8n-worker-1", "n8n-worker-2"}
     assert checks(report, "no temporary workflow left behind")[0]["ok"]
+
+
+def test_rehearse_prod_through_a_pgbouncer_pool_passes_the_whole_checklist(tmp_path):
+    code, report, output = rehearse(tmp_path, "--pool")
+    assert code == 0, output
+    assert "through PgBouncer pool n8n-pool (transaction, 92 server connections)" in report["title"]
+    assert checks(report, "pre-deploy job n8n-db-grants")[0]["ok"]
+    for worker in ("n8n-worker-1", "n8n-worker-2"):
+        assert checks(report, f"webhook via {worker}")[0]["ok"]
+    assert checks(report, "manual execution")[0]["ok"] and checks(report, "schedule-triggered Code node")[0]["ok"]
+    load = report["load"]
+    assert load["requests"] == 300 and load["failed"] == 0 and load["hung"] == 0
+    [pool] = checks(report, "n8n's PostgreSQL connections go through PgBouncer (n8n-pool)")
+    assert pool["ok"], pool
+    # main and two workers, DB_POSTGRESDB_POOL_SIZE 2 each: at most 6 client connections, all through the pool.
+    figures = report["pool"]
+    assert 0 < figures["peak_client_connections"] <= 6 and 0 < figures["peak_server_connections"] <= 6
+    assert figures["transactions"] > 300 and figures["n8n_backends"] > 0 and figures["bypassing"] == []
+
+
+@pytest.fixture
+def run_dir():
+    # Like the rehearsal's own: under /tmp, where PostgreSQL's user can reach it (pytest's tmp_path is not).
+    path = Path(tempfile.mkdtemp(prefix="n8n-platform-pool-test-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_the_pool_is_tls_only_and_its_check_sees_a_connection_that_bypasses_it(run_dir):
+    # PostgreSQL and PgBouncer alone, as the pool rehearsal lays them out; psql plays n8n.
+    pki = make_pki(run_dir / "pki")
+    pg_port, pool_port = free_ports(2)
+    postgres = start_postgres(run_dir / "postgres", pki, pg_port)
+    try:
+        bouncer = start_pgbouncer(run_dir / "pgbouncer", pki, postgres, pool_port, "transaction", 5)
+        try:
+            def psql(port: int, dbname: str, sslmode: str, password: str = postgres.n8n_password):
+                return subprocess.Popen(
+                    [postgres_bin("psql"), f"host=localhost port={port} dbname={dbname} user=n8n sslmode={sslmode} "
+                     f"sslrootcert={pki.ca_cert}", "-Atc", "SELECT pg_sleep(3), ssl FROM pg_stat_ssl "
+                     "WHERE pid = pg_backend_pid()"], env={"PGPASSWORD": password, "PATH": os.environ["PATH"]},
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+            plain, wrong = psql(pool_port, "n8n-pool", "disable"), psql(pool_port, "n8n-pool", "verify-full", "nope")
+            assert "SSL required" in plain.communicate(30)[1] and plain.returncode != 0
+            assert "authentication failed" in wrong.communicate(30)[1] and wrong.returncode != 0
+            through = psql(pool_port, "n8n-pool", "verify-full")
+            time.sleep(1.5)
+            assert observe(bouncer, PoolUse()).bypassing == []
+            direct = psql(pg_port, "n8n", "verify-full")
+            time.sleep(1.5)
+            use = observe(bouncer, PoolUse())
+            assert len(use.bypassing) == 1 and len(use.n8n_backends) == 2
+            assert not pool_check(use, "transaction", 5).ok
+            # Through the pool too, the server connection is TLS (pg_stat_ssl on PostgreSQL's side).
+            assert [p.communicate(30)[0].strip() for p in (through, direct)] == ["|t", "|t"]
+        finally:
+            bouncer.stop()
+    finally:
+        postgres.stop()
 
 
 def test_with_offload_off_main_runs_manual_executions_on_its_own_runner_pool(tmp_path):

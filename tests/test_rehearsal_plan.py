@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from components import catalog
-from components.topology import DB_NAME, DB_USER
+from components.topology import DB_NAME, DB_POOL, DB_USER
 from offline.render import DB_ADMIN_PASSWORD, offline_spec
 from rehearsal.deployment import (JOB, MAIN, RUNNERS, WORKER, Deployment, RehearsalError, Substitutions,
                                   ingress_rules, plan_instances)
 from rehearsal.install import N8nInstall
+from rehearsal.pgbouncer import PoolUse, pool_check
 from rehearsal.pki import Pki
 from rehearsal.rehearse import stack_settings
 from rehearsal.scenarios import Check, Report
@@ -29,21 +30,26 @@ PROJECT = Path(__file__).resolve().parent.parent
 CA = "-----BEGIN CERTIFICATE-----\nlocal CA\n-----END CERTIFICATE-----\n"
 
 
-def substitutions() -> Substitutions:
+POSTGRES = {"HOSTNAME": "localhost", "PORT": "15432", "USERNAME": DB_USER, "PASSWORD": "pg-secret",
+            "DATABASE": DB_NAME, "CA_CERT": CA}
+
+
+def substitutions(pool: bool = False) -> Substitutions:
     subs = Substitutions({
-        "postgres": {"HOSTNAME": "localhost", "PORT": "15432", "USERNAME": DB_USER, "PASSWORD": "pg-secret",
-                     "DATABASE": DB_NAME, "CA_CERT": CA},
+        "postgres": POSTGRES,
         "valkey": {"HOSTNAME": "localhost", "PORT": "16379", "USERNAME": "default", "PASSWORD": "vk-secret"},
     })
+    if pool:  # as rehearsal.pgbouncer binds its PgBouncer
+        subs.bindings[f"postgres.{DB_POOL}"] = {**POSTGRES, "PORT": "16432", "DATABASE": DB_POOL}
     subs.secrets[DB_ADMIN_PASSWORD] = "doadmin-secret"
     return subs
 
 
-def planned(stack: str = "prod", offload=None, spec_edit=None):
-    spec = offline_spec(stack_settings(stack, offload))
+def planned(stack: str = "prod", offload=None, spec_edit=None, pool: bool = False):
+    spec = offline_spec(stack_settings(stack, offload, pool))
     if spec_edit:
         spec_edit(spec)
-    subs = substitutions()
+    subs = substitutions(pool)
     return spec, subs, plan_instances(spec, subs)
 
 
@@ -118,6 +124,62 @@ def test_a_placeholder_left_in_the_spec_is_an_error():
         planned(spec_edit=add_placeholder)
 
 
+def test_with_a_pool_n8n_gets_the_pool_and_the_pre_deploy_job_the_cluster():
+    _, _, instances = planned(pool=True)
+    for inst in (i for i in instances if i.role in (MAIN, WORKER)):
+        e = inst.spec_env
+        assert (e["DB_POSTGRESDB_HOST"], e["DB_POSTGRESDB_PORT"], e["DB_POSTGRESDB_DATABASE"]) == \
+            ("localhost", "16432", DB_POOL), inst.name
+        assert (e["DB_POSTGRESDB_USER"], e["DB_POSTGRESDB_PASSWORD"], e["DB_POSTGRESDB_SSL_CA"]) == \
+            (DB_USER, "pg-secret", CA)
+        assert e["DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED"] == "true"
+    job = next(i for i in instances if i.role == JOB)
+    assert (job.spec_env["PGHOST"], job.spec_env["PGPORT"]) == ("localhost", "15432")
+    assert job.spec_env["DB_GRANTS_SQL"].endswith("ALTER DATABASE n8n SET statement_timeout = 300000;")
+
+
+def test_a_pool_the_rehearsal_did_not_start_cannot_be_bound():
+    with pytest.raises(RehearsalError, match=r"n8n-main: DB_POSTGRESDB_HOST uses \$\{postgres.n8n-pool.HOSTNAME\}"):
+        plan_instances(offline_spec(stack_settings("prod", None, pool=True)), substitutions(pool=False))
+
+    def other_pool(spec):
+        spec["services"][0]["envs"].append({"key": "OTHER", "value": "${postgres.reporting-pool.PORT}"})
+
+    with pytest.raises(RehearsalError, match=r"OTHER uses \$\{postgres.reporting-pool.PORT\}"):
+        planned(pool=True, spec_edit=other_pool)
+
+
+def test_pool_override_sets_transaction_mode_and_keeps_the_stacks_own_pool_size(tmp_path, monkeypatch):
+    assert stack_settings("prod", None).postgres.connection_pool is None
+    assert stack_settings("prod", None, pool=True).postgres.connection_pool.mode == "transaction"
+    stack = (PROJECT / "Pulumi.prod.yaml").read_text().replace(
+        "  n8n-platform:postgres:\n", "  n8n-platform:postgres:\n    connectionPool: {mode: session, size: 30}\n")
+    (tmp_path / "Pulumi.pooled.yaml").write_text(stack)
+    monkeypatch.chdir(tmp_path)
+    pool = stack_settings("pooled", None, pool=True).postgres.connection_pool
+    assert (pool.mode, pool.size) == ("transaction", 30)
+    assert stack_settings("pooled", None).postgres.connection_pool.mode == "session"
+
+
+@pytest.mark.parametrize("use,fragment", [
+    (PoolUse(transactions=10, n8n_backends=[5001, 5002], pool_server_ports={5001}),
+     "1 of PostgreSQL's 2 n8n backend(s) did not come from the pool (client ports [5002]): n8n connected directly"),
+    (PoolUse(transactions=0, n8n_backends=[5001], pool_server_ports={5001}), "PgBouncer carried no transaction"),
+    (PoolUse(transactions=10), "PostgreSQL showed no backend of user n8n"),
+])
+def test_the_pool_check_fails_when_n8n_bypassed_or_did_not_use_the_pool(use, fragment):
+    check = pool_check(use, "transaction", 92)
+    assert not check.ok and fragment in check.detail
+
+
+def test_the_pool_check_reports_clients_against_server_connections():
+    use = PoolUse(peak_clients=6, peak_servers=3, transactions=900, n8n_backends=[5001, 5002, 5003],
+                  pool_server_ports={5001, 5002, 5003, 5004})
+    check = pool_check(use, "transaction", 92)
+    assert check.ok and check.detail.startswith(
+        "up to 6 n8n client connection(s) to n8n-pool (transaction, size 92), up to 3 server connection(s)")
+
+
 def test_processes_get_the_spec_env_plus_plumbing_and_nothing_from_the_caller(tmp_path, monkeypatch):
     monkeypatch.setenv("N8N_RUNNERS_TASK_REQUEST_TIMEOUT", "5")  # must not leak into any component
     spec, _, instances = planned()
@@ -135,6 +197,29 @@ def test_processes_get_the_spec_env_plus_plumbing_and_nothing_from_the_caller(tm
         assert env["PATH"].startswith(str(d.install.bin_dir))
     assert len({d.process_env(i)["HOME"] for i in instances}) == len(instances)
     assert d.base_url_for("/webhook/abc") == d.main.url(catalog.N8N_HTTP_PORT)
+
+
+@pytest.mark.parametrize("form", ["n8n worker", "worker"])
+def test_either_run_command_form_runs_the_same_n8n_command(tmp_path, form):
+    # `worker` is what the image's entrypoint (`exec n8n "$@"`) turns into `n8n worker`.
+    def set_form(spec):
+        for c in spec["services"]:
+            if c["name"].startswith("n8n-worker-"):
+                c["run_command"] = form
+
+    spec, _, instances = planned(spec_edit=set_form)
+    pki = Pki(tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key")
+    d = Deployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, ingress_rules(spec))
+    workers = [i for i in instances if i.role == WORKER]
+    assert len(workers) == 2
+    assert all(d.command(w) == [str(d.install.node), str(d.install.n8n), "worker"] for w in workers)
+    main = next(i for i in instances if i.role == MAIN)
+    assert d.command(main) == [str(d.install.node), str(d.install.n8n), "start"]
+
+
+def test_a_run_command_n8n_has_no_command_for_is_an_error():
+    with pytest.raises(RehearsalError, match="runs `n8n wrker`, which is not one of n8n's long-running commands"):
+        planned(spec_edit=lambda spec: spec["services"][1].update(run_command="n8n wrker"))
 
 
 def test_report_names_the_failing_pairs():

@@ -87,7 +87,7 @@ INVALID = [
     ({"workers": 3}, "workers", "must be an object of settings"),
     ({"encryptionKey": "changeme"}, "encryptionKey", "is a placeholder"),
     ({"encryptionKey": "<REQUIRED>"}, "encryptionKey", "is a placeholder"),
-    ({"encryptionKey": "too-short-but-real-9f8e"}, "encryptionKey", "at least 32 characters"),
+    ({"encryptionKey": "too-short-but-real-9f8e"}, "encryptionKey", "it needs at least 32"),
     ({"runnerAuthTokens": {"n8n-worker-7": "x" * 40}}, "runnerAuthTokens.n8n-worker-7", "names no task broker"),
     ({"encryptionKey": "s" * 40, "runnerAuthTokens": {"n8n-worker-1": "s" * 40}},
      "runnerAuthTokens.n8n-worker-1", "must differ from encryptionKey"),

@@ -89,5 +89,7 @@ def test_size_command_prints_settings_yaml_and_the_reasons(capsys):
     s = load_settings(config, "prod")
     assert s.workers.pairs * s.workers.concurrency >= 40
     assert "600/min × 2 s = 20.0 executions in flight" in err and "total" in err
-    assert size_main(["--per-minute", "600", "--seconds", "2", "--code-share", "2"]) == 2
-    assert "between 0 and 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # argparse's usage error: exit 2, the argument named
+        size_main(["--per-minute", "600", "--seconds", "2", "--code-share", "2"])
+    assert usage.value.code == 2
+    assert "--code-share: must be a finite number from 0 to 1 (got '2')" in capsys.readouterr().err

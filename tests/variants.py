@@ -53,7 +53,22 @@ def _tags(edit: StackEdit, names, tag: str):
         edit.component(n)["image"]["tag"] = tag
 
 
+def _unlisted_image(edit: StackEdit, name: str):
+    image = edit.component(name)["image"]
+    edit.component(name)["image"] = {"registryType": "DOCKER_HUB", "registry": "n8n-community-builds",
+                                     "repository": "n8n", "tag": image.get("tag")}
+
+
 SHARED = "shared-token-" + "x" * 30
+HUB_CREDENTIALS = "n8nops:dckr_pat_" + "q" * 36
+PRIVATE_PG_HOST = "private-n8n-prod-pg-do-user-0.db.ondigitalocean.com"  # DigitalOcean's VPC-only host form
+
+
+def _hub_token_in_env(edit: StackEdit):
+    for kind in ("services", "workers", "jobs"):
+        for c in edit.spec.get(kind, []):
+            c["image"]["registryCredentials"] = HUB_CREDENTIALS
+    edit.set_env("n8n-main", "DOCKER_HUB_TOKEN", HUB_CREDENTIALS.partition(":")[2])
 
 VARIANTS = [
     Variant("weak encryption key", "n8n-encryption-key", {"encryptionKey": "short-key-123"},
@@ -73,6 +88,9 @@ VARIANTS = [
                 rules=[{"type": "ip_addr", "value": "0.0.0.0/0"}])),
     Variant("cluster outside the VPC", "private-network",
             mutate=lambda e: e.props("n8n-valkey-cluster").pop("privateNetworkUuid")),
+    Variant("VPC-only database host, app outside the VPC", "private-network",
+            mutate=lambda e: _every(e, N8N_PROCESSES, "DB_POSTGRESDB_HOST", PRIVATE_PG_HOST)),
+    Variant("Docker Hub token in a plain-text env var", "registry-credentials", mutate=_hub_token_in_env),
     Variant("TLS verification off", "database-tls",
             mutate=lambda e: _every(e, N8N_PROCESSES, "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED", "false")),
     Variant("n8n connects as doadmin", "database-access-roles",
@@ -85,6 +103,10 @@ VARIANTS = [
             lambda e: _autoscale(e, "n8n-worker-1")),
     Variant("offload off without main's runner pool", "runner-topology",
             mutate=lambda e: e.set_env("n8n-main", "OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS", "false")),
+    Variant("n8n image from an unlisted registry", "image-sources",
+            mutate=lambda e: _unlisted_image(e, "n8n-worker-1")),
+    Variant("worker started from a shell script", "n8n-components-recognised",
+            mutate=lambda e: e.component("n8n-worker-1").update(runCommand="sh -c 'sleep 5 && n8n worker'")),
     Variant("mismatched runner tag", "image-pinning", mutate=lambda e: _tags(e, RUNNER_POOLS, "2.40.0")),
     Variant("latest tag", "image-pinning", {"n8n": {"version": "latest"}},
             lambda e: _tags(e, N8N_PROCESSES + RUNNER_POOLS, "latest")),
