@@ -1,9 +1,10 @@
 """The stack's monthly budget and price overrides, registered where the policy pack can read them.
 
 A budget is a stack setting, not a property of any DigitalOcean resource, and the pack only sees what
-the program registers (the engine hands analyzers each resource's inputs). So the program registers this
-small component with the budget and the stack's `cost.prices` as its inputs; the `monthly-budget` policy
-prices the registered App and clusters with them.
+the program registers. Stack policies see each resource's outputs (the engine's AnalyzeStack), and a
+component's outputs are exactly what it passes to `register_outputs`. So this small component registers
+the budget and the stack's `cost.prices` as its outputs; the `monthly-budget` policy prices the
+registered App and clusters with them.
 """
 
 from __future__ import annotations
@@ -31,5 +32,5 @@ class BudgetArgs:
 
 class Budget(pulumi.ComponentResource):
     def __init__(self, name: str, args: BudgetArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TYPE, name, {"monthlyBudget": args.monthly_budget, "prices": dict(args.prices)}, opts)
-        self.register_outputs({})
+        super().__init__(TYPE, name, None, opts)
+        self.register_outputs({"monthlyBudget": args.monthly_budget, "prices": dict(args.prices)})

@@ -88,6 +88,18 @@ def n8n_run_command(command: str, replaces: str) -> str:
 # `registry_credentials`, a secret). App Platform encrypts the value when it receives the spec.
 DOCKER_HUB = "DOCKER_HUB"
 
+
+# App Platform stores a SECRET env var encrypted and answers with the ciphertext (`EV[1:...]`) wherever
+# it returns the spec; terraform-provider-digitalocean copies that into the App's state
+# (`flattenAppEnvs`, digitalocean/app/app_spec.go, read 2026-08-06; its issues 514 and 1603). So after
+# `pulumi up` the App's outputs hold ciphertext where its inputs held the secret.
+APP_PLATFORM_CIPHERTEXT = ("EV[", "]")
+
+
+def is_app_platform_ciphertext(value: str) -> bool:
+    start, end = APP_PLATFORM_CIPHERTEXT
+    return value.startswith(start) and value.endswith(end)
+
 # --- DigitalOcean regions ------------------------------------------------------------------------
 
 # Managed databases, VPCs and droplets use datacenter slugs (ams3); App Platform uses region slugs (ams).

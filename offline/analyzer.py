@@ -3,8 +3,9 @@
 The CLI starts a Python pack as `<venv>/bin/python -u -m pulumi.policy <engine-address> .` in the pack's
 directory, reads the port the pack prints, and speaks the Analyzer gRPC service: `GetAnalyzerInfo`,
 `Configure` (every policy's enforcement level and properties, after reconciling the pack's defaults with
-`--policy-pack-config`), `ConfigureStack`, then `Analyze` for each resource as it is registered and
-`AnalyzeStack` once with all of them. This module does the same, so the pack under test is exactly the
+`--policy-pack-config`), `ConfigureStack`, then `Analyze` for each resource as it is registered, with its
+inputs, and `AnalyzeStack` once with all of them, components and the stack itself included, with their
+outputs. This module does the same, so the pack under test is exactly the
 pack `pulumi preview --policy-pack policies` runs. (The pack never calls the engine back, so the engine
 address it is given is a placeholder.)
 """
@@ -88,17 +89,17 @@ def _options(r: Registration) -> proto.AnalyzerResourceOptions:
     return proto.AnalyzerResourceOptions(protect=r.protect, parent=r.parent or "")
 
 
-def analyze_request(r: Registration, properties: Optional[struct_pb2.Struct] = None) -> proto.AnalyzeRequest:
-    return proto.AnalyzeRequest(type=r.type, properties=properties or r.properties, urn=r.urn, name=r.name,
-                                options=_options(r))
+def analyze_request(r: Registration) -> proto.AnalyzeRequest:
+    """What Analyze receives for a resource as it is registered: its inputs."""
+    return proto.AnalyzeRequest(type=r.type, properties=r.properties, urn=r.urn, name=r.name, options=_options(r))
 
 
-def stack_resource(r: Registration, properties: Optional[struct_pb2.Struct] = None) -> proto.AnalyzerResource:
-    """What AnalyzeStack receives per resource. The engine sends the resource's outputs; for a resource
-    that a preview would create, those are its inputs plus values computed at apply time (unknown at
-    preview), which no policy here reads — so the registered inputs stand in for them."""
+def stack_resource(r: Registration) -> proto.AnalyzerResource:
+    """What AnalyzeStack receives per resource: its outputs ("Unlike Analyze, AnalyzeStack is called on
+    the final outputs", pkg/resource/deploy/step_generator.go) — for a component, exactly what it passed
+    to `register_outputs` — with its dependency edges."""
     return proto.AnalyzerResource(
-        type=r.type, properties=properties or r.properties, urn=r.urn, name=r.name, options=_options(r),
+        type=r.type, properties=r.output_properties, urn=r.urn, name=r.name, options=_options(r),
         parent=r.parent or "", dependencies=list(r.dependencies),
         propertyDependencies={k: proto.AnalyzerPropertyDependencies(urns=v)
                               for k, v in r.property_dependencies.items() if v},
@@ -231,7 +232,10 @@ def _schema_problem(err: jsonschema.ValidationError) -> str:
 
 
 class PolicyPack:
-    """The pack running as a subprocess, started like the CLI starts it, and a gRPC client for it."""
+    """The pack running as a subprocess, started like the CLI starts it, and a gRPC client for it.
+
+    The process starts at once; the client waits for its port at the first call, so the pack can load
+    while the program runs under mocks."""
 
     def __init__(self, pack_dir: Path = POLICY_PACK_DIR, python: str = sys.executable):
         self._log = tempfile.TemporaryFile()
@@ -239,10 +243,16 @@ class PolicyPack:
             [python, "-u", "-m", "pulumi.policy", NO_ENGINE, "."], cwd=pack_dir,
             stdout=subprocess.PIPE, stderr=self._log,
         )
-        port = self._read_port()
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        self.channel: Optional[grpc.Channel] = None
+        self._stub: Optional[analyzer_pb2_grpc.AnalyzerStub] = None
         self._info: Optional[proto.AnalyzerInfo] = None
+
+    @property
+    def stub(self) -> analyzer_pb2_grpc.AnalyzerStub:
+        if self._stub is None:
+            self.channel = grpc.insecure_channel(f"127.0.0.1:{self._read_port()}")
+            self._stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        return self._stub
 
     def _read_port(self) -> int:
         line: list[bytes] = []
@@ -263,7 +273,7 @@ class PolicyPack:
         return self._log.read().decode(errors="replace").strip()
 
     def close(self) -> None:
-        if getattr(self, "channel", None) is not None:
+        if self.channel is not None:
             self.channel.close()
         if self.process.poll() is None:
             self.process.terminate()
@@ -316,14 +326,10 @@ class PolicyPack:
                               "AnalyzeStack")
         return [_verdict(d) for d in response.diagnostics]
 
-    def check(self, registrations: Iterable[Registration],
-              properties: Optional[Mapping[str, struct_pb2.Struct]] = None) -> list[Verdict]:
-        """Analyze every resource, then the stack: what one `pulumi preview` asks of the pack.
-        `properties` replaces the wire properties of some resources (by URN)."""
+    def check(self, registrations: Iterable[Registration]) -> list[Verdict]:
+        """Analyze every resource, then the stack: what one `pulumi preview` asks of the pack."""
         registrations = list(registrations)
-        properties = properties or {}
         verdicts = []
         for r in registrations:
-            verdicts += self.analyze(analyze_request(r, properties.get(r.urn)))
-        verdicts += self.analyze_stack(stack_resource(r, properties.get(r.urn)) for r in registrations)
-        return verdicts
+            verdicts += self.analyze(analyze_request(r))
+        return verdicts + self.analyze_stack(stack_resource(r) for r in registrations)

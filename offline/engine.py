@@ -1,9 +1,19 @@
 """Stands in for the Pulumi engine: runs `__main__.py` under Pulumi's mocks with a stack's config and
-records every resource registration exactly as the engine receives it.
+records every resource exactly as the engine holds it: its inputs, as `Analyze` receives them, and its
+outputs, as `AnalyzeStack` receives them.
 
 Used by the tests, the offline policy gate and the spec renderer: no Pulumi CLI, no cloud credentials.
 Mocked providers return what the real ones would compute (ids, generated passwords of the requested
-length, the doadmin credentials, the app's URL), so policies see realistic values.
+length, the doadmin credentials, the app's URL, under the provider's own output names), so policies
+see realistic values. What the engine makes of them (pulumi/pulumi, read 2026-08-21):
+- a custom resource's outputs are its provider's state, secret wherever the input it came from was secret
+  (`annotateSecrets`, pkg/resource/plugin/provider_plugin.go: pulumi-terraform-bridge's Configure does
+  not declare acceptSecrets) and for every `additionalSecretOutputs` key the SDK names
+  (pkg/resource/deploy/step_executor.go). The bridge also wraps the fields its schema marks secret (an
+  env var's `value`); that is left out here, as policies see every secret unwrapped;
+- a component's outputs are exactly what it passed to `register_outputs`: nothing until it does
+  (pkg/resource/deploy/step_generator.go creates its state with no outputs);
+- the stack itself (`pulumi:pulumi:Stack`) is a resource too, its outputs the stack's exports.
 """
 
 from __future__ import annotations
@@ -16,16 +26,17 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import pulumi
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import massage, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from components.stack import config_for_engine
 
 PROJECT = "n8n-platform"
 PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
+STACK = "pulumi:pulumi:Stack"
 
 
 @dataclass
@@ -38,13 +49,20 @@ class Registration:
     custom: bool
     inputs: dict  # deserialized; secrets unwrapped
     secret_paths: set  # top-level input keys that arrived as secrets
-    properties: struct_pb2.Struct  # the wire form (what an analyzer receives)
+    properties: struct_pb2.Struct  # the inputs on the wire, secrets wrapped (what Analyze receives)
     protect: bool
     parent: str
     dependencies: list[str]
     property_dependencies: dict[str, list[str]]
     provider: str
-    outputs: dict = field(default_factory=dict)
+    # The outputs on the wire, secrets wrapped (what AnalyzeStack receives); a component's stay empty
+    # until it registers them.
+    output_properties: struct_pb2.Struct = field(default_factory=struct_pb2.Struct)
+
+    @property
+    def outputs(self) -> dict:
+        """The outputs, secrets unwrapped."""
+        return _deep_unwrap(json_format.MessageToDict(self.output_properties))
 
 
 @dataclass
@@ -52,7 +70,7 @@ class ProgramRun:
     stack: str
     resources: list[Registration]
     outputs: dict[str, Any]  # stack exports, resolved
-    secret_outputs: set[str]  # exports that are secrets
+    secret_outputs: set[str]  # exports that are or hold secrets
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_]
@@ -92,7 +110,8 @@ def _stable_id(*parts: str) -> str:
 
 
 class ProviderMocks(pulumi_mocks.Mocks):
-    """What DigitalOcean and random would compute, deterministic per resource name except passwords."""
+    """What DigitalOcean and random would compute, deterministic per resource name except passwords.
+    Output names are the provider's (camelCase, as in pulumi-digitalocean 4.84.1's schema)."""
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         inputs = _deep_unwrap(dict(args.inputs))
@@ -103,73 +122,125 @@ class ProviderMocks(pulumi_mocks.Mocks):
         elif args.typ == "digitalocean:index/databaseCluster:DatabaseCluster":
             host = f"{inputs.get('name', args.name)}-do-user-0.db.ondigitalocean.com"
             inputs.update(
-                host=host, private_host=f"private-{host}", port=25060, user="doadmin",
+                host=host, privateHost=f"private-{host}", port=25060, user="doadmin",
                 password=_pseudo_random(args.name + "/doadmin", 24), database="defaultdb",
-                urn=f"do:dbaas:{rid}",
+                clusterUrn=f"do:dbaas:{rid}",
             )
         elif args.typ == "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool":
             # DigitalOcean's pools listen on the cluster's hosts, port 25061.
             host = f"{inputs.get('name', args.name)}-do-user-0.db.ondigitalocean.com"
-            inputs.update(host=host, private_host=f"private-{host}", port=25061,
+            inputs.update(host=host, privateHost=f"private-{host}", port=25061,
                           password=_pseudo_random(args.name + "/pool", 24))
         elif args.typ == "digitalocean:index/app:App":
             name = inputs.get("spec", {}).get("name", args.name)
-            inputs.update(live_url=f"https://{name}-{_stable_id(name)[:5]}.ondigitalocean.app",
-                          default_ingress=f"https://{name}-{_stable_id(name)[:5]}.ondigitalocean.app",
-                          app_urn=f"do:app:{rid}")
+            url = f"https://{name}-{_stable_id(name)[:5]}.ondigitalocean.app"
+            inputs.update(liveUrl=url, defaultIngress=url, appUrn=f"do:app:{rid}")
         elif args.typ == "digitalocean:index/vpc:Vpc":
-            inputs.update(urn=f"do:vpc:{rid}", ip_range="10.110.16.0/20")
+            inputs.update(vpcUrn=f"do:vpc:{rid}", ipRange="10.110.16.0/20")
         return rid, inputs
 
     def call(self, args: pulumi_mocks.MockCallArgs):
         return {}
 
 
+def _secret(value: Any) -> Any:
+    return rpc.wrap_rpc_secret(value)
+
+
+def _contains_secret(value: Any) -> bool:
+    if rpc.is_rpc_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_secret(v) for v in value.values())
+    return isinstance(value, list) and any(_contains_secret(v) for v in value)
+
+
+def _keep_secrets(outputs: dict, inputs: dict) -> None:
+    """Mark an output secret where the input of the same name held a secret; objects on both sides are
+    followed key by key, anything else is marked whole (the engine's `annotateSecrets`)."""
+    for key, given in inputs.items():
+        if key not in outputs or rpc.is_rpc_secret(outputs[key]):
+            continue
+        if isinstance(outputs[key], dict) and isinstance(given, dict) and not rpc.is_rpc_secret(given):
+            _keep_secrets(outputs[key], given)
+        elif _contains_secret(given):
+            outputs[key] = _secret(outputs[key])
+
+
+def provider_outputs(state: struct_pb2.Struct, inputs: struct_pb2.Struct,
+                     additional_secret_outputs: list[str]) -> struct_pb2.Struct:
+    """A custom resource's outputs as the engine stores them: the provider's state with the secrets of
+    its inputs and its `additionalSecretOutputs` wrapped."""
+    outputs = json_format.MessageToDict(state)
+    _keep_secrets(outputs, json_format.MessageToDict(inputs))
+    for key in additional_secret_outputs:
+        if key in outputs:
+            outputs[key] = _secret(outputs[key])
+    return json_format.ParseDict(outputs, struct_pb2.Struct())
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self._by_urn: dict[str, Registration] = {}
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
-        if request.type == "pulumi:pulumi:Stack":
-            return response
         raw = rpc.deserialize_properties(request.object)
-        secret_paths = {k for k, v in raw.items() if rpc.is_rpc_secret(v)}
         props = struct_pb2.Struct()
         props.CopyFrom(request.object)
-        self.registrations.append(Registration(
+        registration = Registration(
             urn=response.urn,
             type=request.type,
             name=request.name,
             custom=bool(request.custom),
             inputs=_deep_unwrap(raw),
-            secret_paths=secret_paths,
+            secret_paths={k for k, v in raw.items() if rpc.is_rpc_secret(v)},
             properties=props,
             protect=bool(request.protect),
             parent=request.parent,
             dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             provider=request.provider,
-            outputs=_deep_unwrap(self.resources[response.urn].state) if response.urn in self.resources else {},
-        ))
+        )
+        if registration.custom:
+            registration.output_properties = provider_outputs(response.object, request.object,
+                                                              list(request.additionalSecretOutputs))
+        self.registrations.append(registration)
+        self._by_urn[registration.urn] = registration
         return response
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def RegisterResourceOutputs(self, request):
+        # The SDK sends it once the resource's URN is back from RegisterResource.
+        self._by_urn[request.urn].output_properties.CopyFrom(request.outputs)
+        return super().RegisterResourceOutputs(request)
 
 
 def run_program(config: Mapping[str, Any], stack: str, secret_keys: Optional[list[str]] = None,
                 program: Path = PROGRAM) -> ProgramRun:
     """Run the Pulumi program once under mocks (`preview=False`) and return what it registered."""
     monitor = RecordingMonitor(ProviderMocks())
+    # set_mocks makes a stack resource only when there is none: each run gets its own, as each
+    # `pulumi up` does, rather than the previous run's.
+    pulumi.runtime.settings.set_root_resource(None)
     pulumi.runtime.set_mocks(ProviderMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(config_for_engine(config), secret_keys or [])
 
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    _sync_await(run_pulumi_func(lambda: _run_in_stack(program)))
 
+    [root] = monitor.of_type(STACK)
+    exports = json_format.MessageToDict(root.output_properties)
+    secret = {key for key, value in exports.items() if _contains_secret(value)}
+    return ProgramRun(stack, monitor.registrations, root.outputs, secret)
+
+
+def _run_in_stack(program: Path) -> None:
+    """Run the program, then register its exports as the stack's outputs, as the SDK's `run_in_stack`
+    does under `pulumi up`. (The mocks' stack registered its outputs, none yet, when it was created.)"""
+    runpy.run_path(str(program), run_name="__main__")
     root = pulumi.runtime.settings.get_root_resource()
-    outputs, secret_outputs = {}, set()
-    for key, value in (getattr(root, "outputs", None) or {}).items():
-        out = pulumi.Output.from_input(value)
-        outputs[key] = _sync_await(out.future())
-        if _sync_await(out.is_secret()):
-            secret_outputs.add(key)
-    return ProgramRun(stack, monitor.registrations, outputs, secret_outputs)
+    root.register_outputs(massage(root.outputs, []))

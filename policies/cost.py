@@ -1,8 +1,10 @@
 """Cost known before deploying: the stack's maximum monthly cost stays within its budget.
 
-The budget (`cost.monthlyBudget`) and the stack's own prices (`cost.prices`) reach the pack as the inputs
-of the `n8n-platform:cost:Budget` component the program registers; the App and clusters are priced with
-components/cost.py, the same model as the `monthly_cost` stack output and `python -m offline.cost`.
+The budget (`cost.monthlyBudget`) and the stack's own prices (`cost.prices`) reach the pack as the outputs
+the `n8n-platform:cost:Budget` component registers (`register_outputs`), which is what AnalyzeStack hands
+a stack policy; the App and clusters are priced with components/cost.py, the same model as the
+`monthly_cost` stack output and `python -m offline.cost`. A Budget whose outputs lack its prices (which it
+always registers, `{}` per kind when the stack sets none) is reported: the pack cannot see its budget.
 
 Unknown values: the budget and the sizes and instance counts it prices are literals in this program; if
 any is unknown at preview, the policy reports that it cannot price the stack.
@@ -22,6 +24,10 @@ ENGINES = {"pg": "postgres", "valkey": "valkey"}
 def budget_problems(stack: Stack) -> StackProblems:
     for budget in stack.of_type(BUDGET):
         props = stack.props(budget)
+        if "prices" not in props:
+            yield budget.urn, (f"cannot see the budget: {budget.name} registered no budget outputs; the "
+                               "component must pass its budget and prices to `register_outputs`")
+            continue
         limit = props.get("monthlyBudget")
         if limit is None:
             continue  # no budget set: nothing to compare

@@ -9,6 +9,11 @@ Unknown values: at a first preview the generated secrets are unknown (RandomPass
 only after `pulumi up`). An unknown secret is accepted when the App's spec depends on random
 generators that are all at least 32 characters long, at least one per distinct unknown secret; any
 other unknown secret is a violation, because its strength and uniqueness cannot be shown.
+
+App Platform's ciphertext: AnalyzeStack reads the App's outputs, and after `pulumi up` those hold App
+Platform's ciphertext (`EV[1:...]`) of every SECRET value, different for each env var even where the
+values are equal. Ciphertext is neither weak nor compared: every preview, the update's included, checks
+the values themselves, which the planned outputs still hold.
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ RUNNER_TOKEN = "N8N_RUNNERS_AUTH_TOKEN"
 GENERATORS = (RANDOM_PASSWORD, RANDOM_STRING)
 
 
+def _comparable(value: Any) -> bool:
+    """A value whose strength and equality can be judged: not unknown at preview, not ciphertext."""
+    return not is_unknown(value) and not (isinstance(value, str) and catalog.is_app_platform_ciphertext(value))
+
+
 def _entry_problems(component: Component, key: str) -> list[str]:
     entry = component.env.get(key)
     if entry is None:
@@ -37,7 +47,7 @@ def _entry_problems(component: Component, key: str) -> list[str]:
         problems.append(f"{component.name}: {key} is type {entry.get('type') or 'GENERAL'}, so App Platform "
                         "shows it in plain text; make it type SECRET")
     value = entry.get("value")
-    weakness = None if is_unknown(value) else secret_strength.weakness(value)
+    weakness = secret_strength.weakness(value) if _comparable(value) else None
     if weakness:
         problems.append(f"{component.name}: {key} {weakness}")
     return problems
@@ -78,7 +88,7 @@ def encryption_key_problems(stack: Stack) -> StackProblems:
             for p in _entry_problems(process, ENCRYPTION_KEY):
                 yield app.urn, p
         values = _key_values(spec)
-        known = {v for v in values.values() if not is_unknown(v)}
+        known = {v for v in values.values() if _comparable(v)}
         unknown = [name for name, v in values.items() if is_unknown(v)]
         if len(known) > 1 or (known and unknown):
             yield app.urn, (f"{ENCRYPTION_KEY} differs between n8n processes ({', '.join(sorted(values))}); "
@@ -104,14 +114,14 @@ def runner_token_problems(stack: Stack) -> StackProblems:
                 yield app.urn, p
             served, _port = broker_address(pool.value("N8N_RUNNERS_TASK_BROKER_URI"))
             token, expected = pool.value(RUNNER_TOKEN), tokens.get(served)
-            if (served in tokens and token is not None and not is_unknown(token) and not is_unknown(expected)
+            if (served in tokens and token is not None and _comparable(token) and _comparable(expected)
                     and token != expected):
                 yield app.urn, (f"{pool.name}: {RUNNER_TOKEN} differs from the token of its broker {served}; "
                                 "its runners cannot authenticate")
-        keys = {v for v in _key_values(spec).values() if not is_unknown(v)}
+        keys = {v for v in _key_values(spec).values() if _comparable(v)}
         seen: dict[str, str] = {}
         for broker, token in tokens.items():
-            if is_unknown(token) or not token:
+            if not _comparable(token) or not token:
                 continue  # unknown: see below; empty: reported above
             if token in keys:
                 yield app.urn, (f"{broker}: {RUNNER_TOKEN} equals {ENCRYPTION_KEY}; a runner token must open "

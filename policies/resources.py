@@ -1,7 +1,9 @@
 """How the pack reads what the Pulumi engine sends it: plain values, unknowns, and the App spec.
 
-The engine hands policies the inputs it registered, in the SDK's camelCase shape (`spec.services[].envs[]`,
-`instanceCount`, `privateNetworkUuid`), numbers as floats, secrets unwrapped. During `pulumi preview`
+The engine hands resource policies each resource's inputs and stack policies every resource's outputs
+(a component's: what it passed to `register_outputs`), in the SDK's camelCase shape
+(`spec.services[].envs[]`, `instanceCount`, `privateNetworkUuid`), numbers as floats, secrets
+unwrapped. During `pulumi preview`
 a value computed by another resource (a generated password, an id) is *unknown*: it arrives as one of
 the engine's sentinel strings. `pulumi_policy` wraps the properties in a proxy that raises on an
 unknown, and turns that into an advisory "can't run policy during preview" — even for a mandatory
@@ -100,7 +102,8 @@ def stack_policy(*, name: str, description: str, severity: Severity, remediation
 
 
 class Stack:
-    """Every resource of the stack with plain properties, and the dependency edges the engine sent."""
+    """Every resource of the stack with its outputs as plain properties, and the dependency edges the
+    engine sent."""
 
     def __init__(self, resources: list[PolicyResource], config: dict):
         self.resources = resources

@@ -1,8 +1,11 @@
 """Edit a recorded stack the way a careless code change would, and send it through the real policy pack.
 
-Edits work on the wire form the engine sends (`Registration.properties`, secrets still wrapped), so the
-pack sees exactly what `pulumi preview` would hand it after such a change — including the engine's
-unknown sentinel for values computed at apply time.
+Edits work on the wire form the engine sends, secrets still wrapped, so the pack sees exactly what
+`pulumi preview` would hand it after such a change — including the engine's unknown sentinel for values
+computed at apply time. `props(name)` is what AnalyzeStack receives for the resource: its outputs. A
+custom resource's outputs are its provider's echo of its inputs plus what the provider computes, so an
+edit of an output it echoes is an edit of the input Analyze receives as well; a component's outputs are
+only what it registered, and its inputs stay as they were.
 """
 
 from __future__ import annotations
@@ -20,12 +23,19 @@ from offline.engine import ProgramRun, Registration
 
 UNKNOWN = rpc.UNKNOWN  # what the engine sends for a value only known after `pulumi up`
 _SECRET = {SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG}
+_ABSENT = object()
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SPECIAL_SIG_KEY) == SPECIAL_SECRET_SIG
 
 
 def _unwrap(value: Any) -> Any:
-    if isinstance(value, dict) and value.get(SPECIAL_SIG_KEY) == SPECIAL_SECRET_SIG:
-        return value["value"]
-    return value
+    return value["value"] if _is_secret(value) else value
+
+
+def _struct(data: dict) -> struct_pb2.Struct:
+    return json_format.ParseDict(data, struct_pb2.Struct())
 
 
 class StackEdit:
@@ -34,7 +44,9 @@ class StackEdit:
     def __init__(self, run: ProgramRun):
         self.run = run
         self.registrations = {r.urn: r for r in run.resources}
-        self._props: dict[str, dict] = {}
+        self._outputs: dict[str, dict] = {}  # edited outputs, by URN
+        # Secret values opened for editing, by URN: {path of an object: its keys that were secret}.
+        self._opened: dict[str, dict[tuple, set]] = {}
 
     # -- finding --
 
@@ -44,35 +56,50 @@ class StackEdit:
         return found[0]
 
     def props(self, name: str) -> dict:
-        """The wire properties of a resource, as an editable dict (secrets wrapped as on the wire)."""
+        """What AnalyzeStack receives for a resource (its outputs, secrets wrapped), as an editable dict."""
         r = self.find(name)
-        if r.urn not in self._props:
-            self._props[r.urn] = json_format.MessageToDict(r.properties)
-        return self._props[r.urn]
+        if r.urn not in self._outputs:
+            self._outputs[r.urn] = json_format.MessageToDict(r.output_properties)
+        return self._outputs[r.urn]
 
     def options(self, name: str, **changes) -> None:
         """Change a registration's options or dependency edges (protect, property_dependencies...)."""
+        self.props(name)  # an edited resource is analyzed again
         r = self.find(name)
         self.registrations[r.urn] = dataclasses.replace(r, **changes)
-        self._props.setdefault(r.urn, json_format.MessageToDict(r.properties))
 
     def remove(self, name: str) -> None:
         """Drop a resource from the stack, as if the code that created it were deleted."""
         r = self.find(name)
         del self.registrations[r.urn]
-        self._props.pop(r.urn, None)
+        self._outputs.pop(r.urn, None)
+        self._opened.pop(r.urn, None)
 
     # -- the App spec --
 
+    def _open(self, urn: str, path: tuple, data: dict) -> None:
+        """Unwrap the secret values of `data` for editing; they are wrapped again when sent."""
+        keys = {k for k, v in data.items() if _is_secret(v)}
+        for k in keys:
+            data[k] = data[k]["value"]
+        self._opened.setdefault(urn, {}).setdefault(path, set()).update(keys)
+
     @property
     def spec(self) -> dict:
+        """The App's spec, its secret parts (the component lists, whose env vars hold secrets) opened for
+        editing."""
         app = self.props("n8n-app")
-        app["spec"] = _unwrap(app["spec"])
+        urn = self.find("n8n-app").urn
+        self._open(urn, (), app)
+        self._open(urn, ("spec",), app["spec"])
         return app["spec"]
 
-    def component(self, name: str) -> dict:
+    def components(self) -> list[dict]:
         spec = self.spec
-        found = [c for kind in ("services", "workers", "jobs") for c in spec.get(kind, []) if c["name"] == name]
+        return [c for kind in ("services", "workers", "jobs") for c in spec.get(kind, [])]
+
+    def component(self, name: str) -> dict:
+        found = [c for c in self.components() if c["name"] == name]
         assert len(found) == 1, f"no component {name}"
         return found[0]
 
@@ -103,27 +130,50 @@ class StackEdit:
 
     # -- sending --
 
-    def _struct(self, urn: str) -> struct_pb2.Struct:
-        return json_format.ParseDict(copy.deepcopy(self._props[urn]), struct_pb2.Struct())
+    def _wire(self, urn: str) -> dict:
+        """The edited outputs as the engine sends them: what was secret, secret again."""
+        data = copy.deepcopy(self._outputs[urn])
+        for path, keys in sorted(self._opened.get(urn, {}).items(), key=lambda item: -len(item[0])):
+            target = data
+            for step in path:
+                target = target.get(step) if isinstance(target, dict) else None
+            for k in keys & set(target if isinstance(target, dict) else ()):
+                target[k] = {**_SECRET, "value": target[k]}
+        return data
 
-    def edited(self) -> list[Registration]:
-        return [r for r in self.registrations.values() if r.urn in self._props]
+    def _inputs(self, r: Registration) -> dict:
+        """Analyze's inputs after the edit: a custom resource's edited outputs, except those only its
+        provider computes, replace its inputs of the same name."""
+        inputs = json_format.MessageToDict(r.properties)
+        if not r.custom:
+            return inputs
+        before, after = json_format.MessageToDict(r.output_properties), self._wire(r.urn)
+        for key in before.keys() | after.keys():
+            old, new = before.get(key, _ABSENT), after.get(key, _ABSENT)
+            if old == new or (key in before and key not in inputs):
+                continue
+            if new is _ABSENT:
+                inputs.pop(key, None)
+            else:
+                inputs[key] = new
+        return inputs
+
+    def _edited(self, r: Registration) -> Registration:
+        if r.urn not in self._outputs:
+            return r
+        return dataclasses.replace(r, properties=_struct(self._inputs(r)),
+                                   output_properties=_struct(self._wire(r.urn)))
 
     def send(self, pack: PolicyPack) -> list[Verdict]:
         """Analyze the edited resources (the baseline test shows the others clean), then the whole stack."""
-        structs = {urn: self._struct(urn) for urn in self._props}
+        resources = self.as_run().resources
         verdicts = []
-        for r in self.edited():
-            verdicts += pack.analyze(analyze_request(r, structs[r.urn]))
-        resources = [stack_resource(r, structs.get(r.urn)) for r in self.registrations.values()]
-        return verdicts + pack.analyze_stack(resources)
-
-    def structs(self) -> dict[str, struct_pb2.Struct]:
-        return {urn: self._struct(urn) for urn in self._props}
+        for r in resources:
+            if r.urn in self._outputs:
+                verdicts += pack.analyze(analyze_request(r))
+        return verdicts + pack.analyze_stack(stack_resource(r) for r in resources)
 
     def as_run(self) -> ProgramRun:
         """The edited stack as a program run (for the gate's `evaluate`)."""
-        structs = self.structs()
-        resources = [dataclasses.replace(r, properties=structs[r.urn]) if r.urn in structs else r
-                     for r in self.registrations.values()]
+        resources = [self._edited(r) for r in self.registrations.values()]
         return ProgramRun(self.run.stack, resources, self.run.outputs, self.run.secret_outputs)

@@ -39,7 +39,8 @@ def test_a_prod_stack_with_a_connection_pool_passes_the_gate(tmp_path):
     done = subprocess.run([sys.executable, "-m", "offline.gate", "pooled"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stdout + done.stderr
-    assert re.search(r"^PASS pooled: 0 mandatory, 0 advisory violation\(s\); \d+ policies over 24 resources",
+    # prod's 24 resources (the stack itself among them) and the pool
+    assert re.search(r"^PASS pooled: 0 mandatory, 0 advisory violation\(s\); \d+ policies over 25 resources",
                      done.stdout, re.M)
     assert "client connections to the PgBouncer pool, which opens 92 server connections" in done.stdout
 
@@ -64,6 +65,23 @@ def test_staging_with_production_levels_fails(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "FAIL staging: 6 mandatory" in out
     assert re.search(r"^database-high-availability\s+n8n-postgres-cluster\s+mandatory\s+", out, re.M)
+
+
+def test_one_run_prints_the_table_and_writes_both_reports(tmp_path, capsys):
+    json_file, markdown_file = tmp_path / "staging.json", tmp_path / "staging.md"
+    assert gate.main(["staging", "--json", str(json_file), "--markdown", str(markdown_file)]) == gate.PASS
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("PASS staging: 0 mandatory, 6 advisory")
+    report = json.loads(json_file.read_text())
+    assert report["result"] == "pass" and report["advisory"] == 6 == len(report["verdicts"])
+    markdown = markdown_file.read_text()
+    assert markdown.startswith("### `staging`: ✅ PASS") and markdown.count("| advisory |") == 6
+
+
+def test_an_unwritable_report_is_bad_input(tmp_path, capsys):
+    target = tmp_path / "missing-dir" / "gate.md"
+    assert gate.main(["prod", "--markdown", str(target)]) == gate.BAD_INPUT
+    assert f"cannot write --markdown {target}: No such file or directory" in capsys.readouterr().err
 
 
 def test_unknown_stack_is_bad_input(capsys):
@@ -93,8 +111,9 @@ def test_bad_policy_pack_config_is_bad_input(tmp_path, capsys, config, fragment)
 
 def test_a_pack_that_cannot_start_is_reported_with_its_error(tmp_path):
     (tmp_path / "__main__.py").write_text("raise SystemExit('policies could not load')\n")
-    with pytest.raises(PolicyPackError, match="policies could not load"):
-        PolicyPack(pack_dir=tmp_path)
+    with PolicyPack(pack_dir=tmp_path) as broken:
+        with pytest.raises(PolicyPackError, match="policies could not load"):
+            broken.info()
 
 
 def test_a_policy_that_crashes_is_a_pack_failure_not_a_verdict(tmp_path, prod):

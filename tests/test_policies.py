@@ -161,6 +161,14 @@ def all_secrets_unknown(edit):
         set_token(edit, i, UNKNOWN)
 
 
+def sealed_by_app_platform(edit):
+    """The App's outputs after `pulumi up`: App Platform's ciphertext for every SECRET value, each
+    different (catalog.APP_PLATFORM_CIPHERTEXT)."""
+    for component in edit.components():
+        for i, entry in enumerate(e for e in component["envs"] if e["type"] == "SECRET"):
+            edit.set_env(component["name"], entry["key"], f"EV[1:{component['name']}-{i}:{'c2VhbGVk' * 8}]")
+
+
 def image(edit, name: str, **fields):
     """Replace a component's image, keeping its tag unless `fields` says otherwise."""
     tag = edit.component(name)["image"].get("tag")
@@ -535,6 +543,7 @@ def test_every_policy_has_failure_cases(pack):
 PASSES = [
     # (case, edit); the whole stack must stay free of verdicts
     ("every generated secret unknown at preview (first preview of a new stack)", all_secrets_unknown),
+    ("secret values as App Platform's ciphertext (the App's outputs after `pulumi up`)", sealed_by_app_platform),
     ("firewall trusts the app whose id is unknown at preview",
      lambda e: [r.update(value=UNKNOWN) for n in ("n8n-postgres-trusted-sources", "n8n-valkey-trusted-sources")
                 for r in e.props(n)["rules"]]),

@@ -28,6 +28,7 @@ def n8n_processes(spec):
 def test_prod_registers_the_expected_resources(prod):
     counts = Counter(r.type for r in prod.resources)
     assert counts == {
+        "pulumi:pulumi:Stack": 1,  # the stack itself, a resource to the engine; its outputs are the exports
         "n8n-platform:network:Network": 1,
         "n8n-platform:secrets:Secrets": 1,
         "n8n-platform:postgres:Postgres": 1,

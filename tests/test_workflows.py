@@ -1,5 +1,5 @@
-"""The pull-request workflow's gate step, run exactly as GitHub Actions runs it, on a deliberately insecure
-stack and on prod. (actionlint checks the workflow files themselves in .ci/run.)"""
+"""The gate steps of the pull-request and deploy workflows, run exactly as GitHub Actions runs them, on a
+deliberately insecure stack and on prod. (actionlint checks the workflow files themselves in .ci/run.)"""
 
 import json
 import os
@@ -15,20 +15,21 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 
 
-def gate_script() -> str:
-    workflow = yaml.safe_load((WORKFLOWS / "pull-request.yml").read_text())
-    steps = workflow["jobs"]["gate"]["steps"]
+def gate_script(workflow: str, job: str) -> str:
+    steps = yaml.safe_load((WORKFLOWS / workflow).read_text())["jobs"][job]["steps"]
     scripts = [s["run"] for s in steps if "offline.gate" in s.get("run", "")]
-    assert len(scripts) == 1, "the gate job should run the gate in one step"
+    assert len(scripts) == 1, f"{workflow}: the {job} job should run the gate in one step"
+    assert scripts[0].count("python -m offline.gate") == 1, f"{workflow}: the {job} job should run the gate once"
     return scripts[0]
 
 
-def run_gate_step(stack: str, workdir: Path) -> tuple[int, Path]:
-    """Run the step's script with bash as the runner does (`bash -e`), `python` being this venv's."""
+def run_step(script: str, workdir: Path, stack: str = "") -> tuple[int, Path]:
+    """Run a step's script as the runner does with no `shell:` (`bash -e`, no pipefail), `python` being
+    this venv's."""
     summary = workdir / "step-summary.md"
     env = {**os.environ, "STACK": stack, "GITHUB_STEP_SUMMARY": str(summary),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(["bash", "-e", "-c", gate_script()], cwd=workdir, env=env, capture_output=True,
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=workdir, env=env, capture_output=True,
                           text=True, timeout=120)
     return done.returncode, summary
 
@@ -41,7 +42,7 @@ def workdir(tmp_path):
 
 
 def test_gate_step_fails_an_insecure_stack_and_reports_why(workdir):
-    code, summary = run_gate_step("insecure", workdir)
+    code, summary = run_step(gate_script("pull-request.yml", "gate"), workdir, "insecure")
     assert code == 1
     report = json.loads((workdir / "gate-report" / "insecure.json").read_text())
     assert report["result"] == "fail" and report["exit_code"] == 1
@@ -56,12 +57,28 @@ def test_gate_step_fails_an_insecure_stack_and_reports_why(workdir):
 
 
 def test_gate_step_passes_prod(workdir):
-    code, _ = run_gate_step("prod", workdir)
+    code, _ = run_step(gate_script("pull-request.yml", "gate"), workdir, "prod")
     assert code == 0
     report = json.loads((workdir / "gate-report" / "prod.json").read_text())
     assert report["result"] == "pass" and report["verdicts"] == []
     assert report["monthly_cost"]["max"] == 365.0 and report["monthly_cost"]["budget"] == 450
     assert "✅ PASS" in (workdir / "gate-report" / "prod.md").read_text()
+
+
+def test_gate_step_records_a_stack_it_cannot_judge(workdir):
+    code, summary = run_step(gate_script("pull-request.yml", "gate"), workdir, "no-such-stack")
+    assert code == 2
+    assert (workdir / "gate-report" / "no-such-stack.exit-code").read_text().strip() == "2"
+    assert not summary.exists()
+
+
+@pytest.mark.parametrize("job,stack", [("staging", "staging"), ("production", "prod")])
+def test_deploy_stops_at_the_offline_gate(workdir, job, stack):
+    # A checkout whose stack file a careless change made insecure: the deploy job must stop before `pulumi up`.
+    shutil.copy(workdir / "Pulumi.insecure.yaml", workdir / f"Pulumi.{stack}.yaml")
+    code, summary = run_step(gate_script("deploy.yml", job), workdir)
+    assert code == 1
+    assert f"### `{stack}`: ❌ FAIL" in summary.read_text()
 
 
 def test_every_action_is_pinned_to_a_commit():

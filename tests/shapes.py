@@ -1,0 +1,64 @@
+"""Every shape of stack the settings allow, as one table: a shipped stack file and the settings a user
+would change in it. Every `Pulumi.<stack>.yaml` of the project is a row as it is; a new setting that
+changes what the program registers adds one row here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+AUTOSCALING = {"minInstances": 1, "maxInstances": 3, "cpuPercent": 70}
+# Stand-ins for secrets a user sets with `pulumi config set --secret`: long, and no pattern.
+ENCRYPTION_KEY = "q7Xv2LmR9tKp4WzN8cYb3HfJ6sDg1AeU5oPiVk0nQyTx"
+RUNNER_TOKENS = {"n8n-worker-1": "Gh5Rt8Lk2Vb9Nm4Qw7Zx1Cs6Df3Jp0YaEu",
+                 "n8n-worker-2": "Mk3Pz7Wq1Ts5Lx9Rb2Nv6Hc8Fj4Yd0GoUe"}
+LICENSE_KEY = "f3c9a1e7-52bd-4c08-9e6a-7d21b4f08c3e"
+DOCKER_HUB_CREDENTIALS = "n8nops:dckr_pat_Vb7Qm2Xz9Lk4Tr8Wn1Ps6Hd3Jf0Gc5Ya"
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    stack: str
+    overrides: dict = field(default_factory=dict)  # merged into Pulumi.<stack>.yaml (stackrun.stack_config)
+
+
+STACK_FILES = [Shape(stack, stack)
+               for stack in sorted(p.stem.removeprefix("Pulumi.") for p in ROOT.glob("Pulumi.*.yaml"))]
+
+SHAPES = STACK_FILES + [
+    Shape("PgBouncer pool, transaction mode", "prod", {"postgres": {"connectionPool": {"mode": "transaction"}}}),
+    Shape("PgBouncer pool, session mode, sized", "prod",
+          {"postgres": {"connectionPool": {"mode": "session", "size": 40}}}),
+    Shape("webhook processors", "prod", {"webhooks": {"processors": 2}}),
+    Shape("autoscaled runners and webhook processors", "prod",
+          {"runners": {"autoscaling": AUTOSCALING}, "webhooks": {"autoscaling": AUTOSCALING}}),
+    Shape("offload off: main's own broker and runners", "prod", {"n8n": {"offloadManualExecutions": False}}),
+    Shape("multi-main with a licence, autoscaled", "prod",
+          {"n8n": {"multiMain": True}, "licenseKey": LICENSE_KEY, "main": {"autoscaling": AUTOSCALING}}),
+    Shape("multi-main with a licence, two instances", "prod",
+          {"n8n": {"multiMain": True}, "licenseKey": LICENSE_KEY, "main": {"instances": 2}}),
+    Shape("custom domain", "prod", {"domain": "n8n.example.com"}),
+    Shape("e-mail and Slack alerts", "prod",
+          {"alerts": {"slackWebhooks": [{"url": "https://hooks.slack.com/services/T0000/B0000/abcdefghijkl",
+                                         "channel": "#n8n-ops"}]}}),
+    Shape("Slack alerts only", "staging",
+          {"alerts": {"emails": [], "slackWebhooks": [{"url": "https://hooks.slack.com/services/T1/B1/xyz",
+                                                       "channel": "#alerts"}]}}),
+    Shape("no alerts", "prod", {"alerts": {"emails": []}}),
+    Shape("price overrides", "prod",
+          {"cost": {"prices": {"app": {"apps-d-1vcpu-2gb": 41}, "postgres": {"db-s-2vcpu-4gb": 61},
+                               "valkey": {"db-s-1vcpu-2gb": 31}}}}),
+    Shape("secrets set in config", "prod", {"encryptionKey": ENCRYPTION_KEY, "runnerAuthTokens": RUNNER_TOKENS}),
+    Shape("three-node databases, unprotected", "prod",
+          {"postgres": {"nodes": 3}, "valkey": {"nodes": 3}, "protect": False}),
+    Shape("named, other region, many pairs", "prod",
+          {"name": "acme-n8n", "region": "nyc3", "workers": {"pairs": 6}, "runners": {"instances": 2}}),
+    Shape("app attached to the VPC", "prod", {"app": {"vpc": True}}),
+    Shape("app attached to the VPC, with a pool", "prod",
+          {"app": {"vpc": True}, "postgres": {"connectionPool": {"mode": "transaction"}}}),
+    Shape("run_command replaces the image's CMD", "prod", {"app": {"runCommandReplaces": "cmd"}}),
+    Shape("Docker Hub credentials", "prod", {"dockerHubCredentials": DOCKER_HUB_CREDENTIALS}),
+]
