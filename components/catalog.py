@@ -124,6 +124,15 @@ def app_region(datacenter: str) -> str:
     return DATACENTER_TO_APP_REGION[datacenter]
 
 
+# The one datacenter whose VPCs an app of each App Platform region can join (DigitalOcean, "How to Enable
+# App Platform VPC", last edited 2025-09-24): an app in `nyc` joins VPCs in nyc1 only, `sfo` in sfo3 only,
+# and `atl` is not listed.
+APP_VPC_DATACENTER = {
+    "ams": "ams3", "blr": "blr1", "fra": "fra1", "lon": "lon1", "nyc": "nyc1",
+    "sfo": "sfo3", "sgp": "sgp1", "syd": "syd1", "tor": "tor1",
+}
+
+
 # --- App Platform instance sizes -----------------------------------------------------------------
 
 

@@ -467,6 +467,13 @@ def _cross_checks(s: Settings) -> list[Problem]:
     problems: list[Problem] = []
     add = problems.append
 
+    vpc_datacenter = catalog.APP_VPC_DATACENTER.get(s.app_region)
+    if s.app.vpc and vpc_datacenter != s.region:
+        fix = f"set region: {vpc_datacenter}" if vpc_datacenter else "pick a region with App Platform VPCs"
+        where = f"only VPCs in {vpc_datacenter}" if vpc_datacenter else "no VPC at all"
+        add(Problem("app.vpc", f"an app in App Platform region {s.app_region} can join {where}, and the stack's "
+                    f"VPC is in {s.region}; {fix} or leave app.vpc off", True))
+
     def check_scaling(section: str, size_slug: str, instances: Optional[int], auto: Optional[Autoscaling]):
         size = catalog.APP_SIZES[size_slug]
         if auto is not None:

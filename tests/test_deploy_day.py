@@ -49,6 +49,8 @@ def test_defaults_deploy_on_a_team_without_preview_features():
 
 @pytest.mark.parametrize("overrides", [
     {"app": {"vpc": True}},
+    {"region": "nyc1", "app": {"vpc": True}},
+    {"region": "nyc3", "app": {"vpc": False}},
     {"app": {"vpc": False, "runCommandReplaces": "cmd"}},
     {"dockerHubCredentials": CREDENTIALS},
     {"dockerHubCredentials": "acme-ci:dckr_oat_" + "k" * 20},  # an organisation access token
@@ -73,6 +75,9 @@ BAD = [
     ({"dockerHubCredentials": ":" + TOKEN}, "dockerHubCredentials", "has no Docker Hub username"),
     ({"dockerHubCredentials": CREDENTIALS + "\n"}, "dockerHubCredentials", "a pasted line break"),
     ({"dockerHubCredentials": "<REQUIRED>"}, "dockerHubCredentials", "placeholder"),
+    # An app of region nyc joins VPCs in nyc1 only; atl has no App Platform VPCs.
+    ({"region": "nyc3", "app": {"vpc": True}}, "app.vpc", "can join only VPCs in nyc1, and the stack's VPC is in nyc3"),
+    ({"region": "atl1", "app": {"vpc": True}}, "app.vpc", "can join no VPC at all"),
 ]
 
 
