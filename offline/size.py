@@ -14,9 +14,9 @@ import sys
 
 import yaml
 
-from components.settings import NAMESPACE, SettingsError
-from components.sizing import SizingError, Target, propose
-from components.stack import load_stack
+from settings.model import NAMESPACE, SettingsError
+from offline.sizing import SizingError, Target, propose
+from stack.loader import load_stack
 from offline.arguments import number
 
 # Beyond these no single stack helps (20 worker pairs carry at most 100 executions a second); they bound

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from components import capacity, catalog
-from components.settings import NAMESPACE, Settings, load_settings
-from components.stack import config_for_engine, read_stack_file
-from components.topology import DB_POOL
+from builders import capacity_report
 from offline.render import offline_spec
+from platform_model import catalog
+from platform_model.topology import DB_POOL
+from settings.model import NAMESPACE, Settings
+from stack.loader import config_for_engine, load_settings, read_stack_file
 
 from . import scenarios
 from .deployment import (JOB, MAIN as MAIN_ROLE, RUNNERS, WEBHOOK, WORKER, Deployment, Instance, RehearsalError,
@@ -124,7 +125,7 @@ class Running:
 def pool_label(settings: Settings) -> str:
     pool = settings.postgres.connection_pool
     return "" if pool is None else (f", through PgBouncer pool {DB_POOL} ({pool.mode}, "
-                                    f"{capacity.stack_pool_size(settings)} server connections)")
+                                    f"{capacity_report.stack_pool_size(settings)} server connections)")
 
 
 def title_of(opts: Options, settings: Settings) -> str:
@@ -170,7 +171,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         pool = settings.postgres.connection_pool
         if pool is not None:
             pgbouncer = start_pgbouncer(run_dir / "pgbouncer", pki, postgres, pool_port, pool.mode,
-                                        capacity.stack_pool_size(settings))
+                                        capacity_report.stack_pool_size(settings))
         servers = "PostgreSQL + Redis" + (" + PgBouncer" if pgbouncer else "")
         report.timings[f"{servers} (TLS) up"] = round(time.monotonic() - t, 1)
         log(f"PostgreSQL on {pg_port}, Redis on {redis_port}"
@@ -283,7 +284,7 @@ def check_all(run: Running, opts: Options, report: scenarios.Report) -> None:
 def pool_through_pgbouncer(run: Running, use: PoolUse, report: scenarios.Report) -> scenarios.Check:
     observe(run.pgbouncer, use)
     report.pool = use.as_dict()
-    return pool_check(use, run.settings.postgres.connection_pool.mode, capacity.stack_pool_size(run.settings))
+    return pool_check(use, run.settings.postgres.connection_pool.mode, capacity_report.stack_pool_size(run.settings))
 
 
 def setup_owner(editor: EditorSession, password: str, timeout: float = 120) -> None:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from components import catalog
-from components.topology import DB_NAME, DB_POOL, DB_USER
+from platform_model import catalog
+from platform_model.topology import DB_NAME, DB_POOL, DB_USER
 from offline.render import DB_ADMIN_PASSWORD, offline_spec
-from rehearsal.deployment import (JOB, MAIN, RUNNERS, WORKER, Deployment, RehearsalError, Substitutions,
-                                  ingress_rules, plan_instances)
+from rehearsal.deployment import (JOB, MAIN, RUNNERS, WORKER, Deployment, RehearsalError, Substitutions, ingress_rules,
+                                  plan_instances)
 from rehearsal.install import N8nInstall
 from rehearsal.pgbouncer import PoolUse, pool_check
 from rehearsal.pki import Pki

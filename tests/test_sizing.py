@@ -6,10 +6,12 @@ import math
 import pytest
 import yaml
 
-from components import capacity, sizing
-from components.cost import stack_cost
-from components.settings import load_settings
-from components.sizing import SizingError, Target, propose
+from builders import capacity_report
+
+from offline import sizing
+from builders.deployment import stack_cost
+from stack.loader import load_settings
+from offline.sizing import SizingError, Target, propose
 from offline.size import main as size_main
 from stackrun import stack_config
 
@@ -28,11 +30,11 @@ def test_proposals_carry_the_target_and_pass_every_rule(target):
     # What a user pastes into Pulumi.<stack>.yaml loads without a problem...
     s = load_settings({f"n8n-platform:{k}": v for k, v in p.config.items()}, "prod")
     # ...raises no capacity warning (runner coverage, memory, pool queueing)...
-    assert capacity.capacity_warnings(s) == []
+    assert capacity_report.capacity_warnings(s) == []
     # ...fits PostgreSQL at maximum scale through a rolling deploy...
-    assert capacity.stack_connection_budget(s).fits
+    assert capacity_report.stack_connection_budget(s).fits
     # ...runs the executions in flight, with burst headroom, on workers that stay under their CPU ceiling.
-    c = capacity.execution_capacity(s)
+    c = capacity_report.execution_capacity(s)
     assert c.concurrent_executions >= target.per_second * target.seconds * sizing.PEAK_FACTOR
     assert c.pairs * sizing.WORKER_EXECUTIONS_PER_SECOND >= target.per_second
     assert c.pairs >= sizing.MIN_PAIRS and c.code_covered

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from . import catalog, env
+from platform_model import catalog
+from platform_model.topology import DB_NAME, DB_SETUP_JOB, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
+from settings.model import AlertSettings, Autoscaling, Settings
+
+from . import env
 from .env import SecretValues
-from .settings import AlertSettings, Autoscaling, Settings
-from .topology import (DB_NAME, DB_SETUP_JOB, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology,
-                       plan)
+from .names import topology_for
 
 # Liveness of n8n's HTTP server (main, webhook processors) and readiness of workers (DB + queue).
 MAIN_HEALTH_PATH = "/healthz"
@@ -168,7 +170,7 @@ def build_app_spec(
     caller can hand over Outputs (which also orders the App after the clusters); the app joins the VPC only
     with `app.vpc`. With `postgres.connectionPool`, n8n connects through the PgBouncer pool; the pre-deploy
     job always connects to the cluster."""
-    top = plan(s)
+    top = topology_for(s)
     tag = s.n8n.version
     spec: dict = {
         "name": s.app_name,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from components.roles import UNRECOGNISED
+from platform_model.roles import UNRECOGNISED
 
 from .resources import APP, AppSpec, app_check, resource_policy
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Severity
 
-from components.cost import Cluster, deployment_from_app_spec, load_prices, monthly_cost, over_budget
+from platform_model.pricing import Cluster, deployment_from_app_spec, load_prices, monthly_cost, over_budget
 
 from .resources import BUDGET, CLUSTER, VPC, Stack, StackProblems, is_unknown, number, stack_policy
 

@@ -20,9 +20,9 @@ from typing import Any, Optional
 
 from pulumi_policy import PolicyConfigSchema, Severity
 
-from components import catalog
-from components.images import DOCR, REGISTRY_HOSTS, image_of, release_of
-from components.roles import UNRECOGNISED
+from platform_model import catalog
+from platform_model.images import DOCR, REGISTRY_HOSTS, image_of, release_of
+from platform_model.roles import UNRECOGNISED
 
 from .resources import APP, AppSpec, Component, app_check, is_unknown, resource_policy
 

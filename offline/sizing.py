@@ -29,9 +29,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from . import capacity, catalog
-from .cost import MonthlyCost, stack_cost
-from .settings import NAMESPACE, Settings, SettingsError, load_settings
+from builders import capacity_report
+from builders.deployment import stack_cost
+from platform_model import capacity, catalog
+from platform_model.pricing import MonthlyCost
+from settings.model import NAMESPACE, Settings, SettingsError
+from stack.loader import load_settings
 
 PEAK_FACTOR = 2
 WORKER_EXECUTIONS_PER_SECOND = 5
@@ -93,7 +96,7 @@ class Proposal:
 
     @property
     def concurrent_executions(self) -> int:
-        return capacity.execution_capacity(self.settings).concurrent_executions
+        return capacity_report.execution_capacity(self.settings).concurrent_executions
 
 
 def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,7 +170,7 @@ def propose(t: Target, base: Optional[Mapping[str, Any]] = None, stack: str = "p
             except SettingsError as err:
                 rejected = err  # never propose what the settings validation rejects
                 continue
-            if capacity.capacity_warnings(settings):
+            if capacity_report.capacity_warnings(settings):
                 continue
             cost = stack_cost(settings)
             candidate = Proposal(t, config, settings, cost)
@@ -185,8 +188,8 @@ def propose(t: Target, base: Optional[Mapping[str, Any]] = None, stack: str = "p
 
 def _explained(p: Proposal) -> Proposal:
     t, s = p.target, p.settings
-    c = capacity.execution_capacity(s)
-    budget = capacity.stack_connection_budget(s)
+    c = capacity_report.execution_capacity(s)
+    budget = capacity_report.stack_connection_budget(s)
     reasons = [
         f"{t.per_minute:g}/min × {t.seconds:g} s = {t.concurrent_executions:.1f} executions in flight on "
         f"average; × {PEAK_FACTOR} for bursts = {t.slots_needed} slots",

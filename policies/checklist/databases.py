@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from components import catalog
+from platform_model import catalog
 
 from .resources import APP, CLUSTER, AppSpec, app_check, bound_host, is_unknown, number, resource_policy
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Severity
 
-from components import catalog
-from components.capacity import runner_warnings_from_app_spec
-from components.roles import UNRECOGNISED
+from platform_model import catalog
+from platform_model.capacity import runner_warnings_from_app_spec
+from platform_model.roles import UNRECOGNISED
 
 from .resources import APP, AppSpec, Component, app_check, broker_address, is_unknown, number, resource_policy
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from components import catalog, roles
+from platform_model import catalog, roles
 
 from .resources import APP, AppSpec, Component, app_check, is_unknown, number, resource_policy
 
