@@ -75,7 +75,7 @@ def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dict:
         "name": top.main,
         "image": image(catalog.N8N_IMAGE, tag, secrets.docker_hub_credentials),
         # n8n's image would run `n8n` (= start) anyway; saying so lets the policy pack tell main from a
-        # worker whatever registry the image is later pulled from (components/roles.py).
+        # worker whatever registry the image is later pulled from (policies/platform_model/roles.py).
         "run_command": catalog.n8n_run_command("start", s.app.run_command_replaces),
         "instance_size_slug": s.main.size,
         **_scaling(s.main.instances, s.main.autoscaling),

@@ -1,7 +1,7 @@
 """Propose a stack for a load: worker pairs, sizes and database sizes, with what it costs.
 
 Pure (no Pulumi runtime): every candidate goes through the settings validation and the capacity rules of
-components/capacity.py, and the cheapest one at maximum scale that passes and covers the target wins.
+policies/platform_model/capacity.py, and the cheapest one at maximum scale that passes and covers the target wins.
 The rules, each with its basis:
 
 - Concurrent executions (Little's law): arrivals per second × average execution seconds, doubled
@@ -57,7 +57,7 @@ class SizingError(ValueError):
 
 
 @dataclass(frozen=True)
-class Target:
+class Workload:
     per_minute: float  # production executions started per minute, on average
     seconds: float  # average execution time, queue wait excluded
     code_share: float  # share of executions that run at least one Code node, 0..1
@@ -88,7 +88,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Proposal:
-    target: Target
+    target: Workload
     config: dict[str, Any]  # n8n-platform settings to put in Pulumi.<stack>.yaml
     settings: Settings
     cost: MonthlyCost
@@ -121,7 +121,7 @@ def _smallest_ha_postgres(processes: Mapping[str, tuple[int, int]]) -> Optional[
     return None
 
 
-def candidate_config(t: Target, worker_size: str, concurrency: int, db_pool_size: int) -> Optional[dict]:
+def candidate_config(t: Workload, worker_size: str, concurrency: int, db_pool_size: int) -> Optional[dict]:
     """The settings for one choice of worker size and concurrency, or None when it cannot carry `t`."""
     if capacity.memory_warning(worker_size, concurrency):
         return None
@@ -149,7 +149,7 @@ def candidate_config(t: Target, worker_size: str, concurrency: int, db_pool_size
     return config
 
 
-def propose(t: Target, base: Optional[Mapping[str, Any]] = None, stack: str = "prod") -> Proposal:
+def propose(t: Workload, base: Optional[Mapping[str, Any]] = None, stack: str = "prod") -> Proposal:
     """The cheapest stack (at maximum scale) that carries `t`. `base` is a stack's config
     (`n8n-platform:key` -> value) whose other settings — region, price overrides, alerts — are kept."""
     base = dict(base or {})

@@ -62,7 +62,7 @@ JOB = "job"  # a job that runs no n8n: its own command, in a shell
 
 
 def role_of(kind: str, component: dict) -> tuple[str, tuple[str, ...]]:
-    """(role, n8n's arguments), decided as the policy pack decides it (components/roles.py)."""
+    """(role, n8n's arguments), decided as the policy pack decides it (policies/platform_model/roles.py)."""
     found = recognise(kind, component)
     if found.is_n8n_process or found.role == RUNNERS:
         return found.role, found.n8n_args
@@ -228,7 +228,7 @@ def http_ok(url: str, timeout: float = 3) -> bool:
 
 
 @dataclass
-class Deployment:
+class LocalDeployment:
     """The running topology of one rehearsal."""
 
     run_dir: Path

@@ -29,7 +29,7 @@ from settings.model import NAMESPACE, Settings
 from stack.loader import config_for_engine, load_settings, read_stack_file
 
 from . import scenarios
-from .deployment import (JOB, MAIN as MAIN_ROLE, RUNNERS, WEBHOOK, WORKER, Deployment, Instance, RehearsalError,
+from .deployment import (JOB, MAIN as MAIN_ROLE, RUNNERS, WEBHOOK, WORKER, Instance, LocalDeployment, RehearsalError,
                          ingress_rules, plan_instances, substitutions_for)
 from .install import ensure_n8n
 from .n8n_api import ApiError, EditorSession, PublicApi
@@ -73,7 +73,7 @@ def stack_settings(stack: str, offload: Optional[bool], pool: bool = False) -> S
 class LocalObserver:
     """The rehearsal's view into its own processes (see scenarios.Observer)."""
 
-    def __init__(self, deployment: Deployment):
+    def __init__(self, deployment: LocalDeployment):
         self.d = deployment
 
     def _log(self, name: str) -> str:
@@ -115,7 +115,7 @@ class Running:
     """A started topology: what the checks (and `--serve`) need."""
 
     settings: Settings
-    deployment: Deployment
+    deployment: LocalDeployment
     target: scenarios.Target
     api_key: str
     owner_password: str
@@ -178,7 +178,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
             + (f", PgBouncer on {pool_port}" if pgbouncer else "") + " (TLS, throwaway CA)")
 
         subs = substitutions_for(postgres, redis, pki, pgbouncer)
-        deployment = Deployment(run_dir, install, pki, plan_instances(spec, subs), ingress_rules(spec))
+        deployment = LocalDeployment(run_dir, install, pki, plan_instances(spec, subs), ingress_rules(spec))
         broken = deployment.of_role(RUNNERS)[-1].component if opts.negative_control else None
         if broken:
             for pool in deployment.of_role(RUNNERS):

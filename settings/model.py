@@ -310,7 +310,7 @@ class AppSettings(_Section):
 
 
 class PriceOverrides(_Section):
-    """Monthly USD prices that replace components/prices.toml for this stack: App Platform per instance,
+    """Monthly USD prices that replace policies/platform_model/prices.toml for this stack: App Platform per instance,
     databases per node."""
 
     app: dict[AppSizeSlug, MonthlyUsd] = {}

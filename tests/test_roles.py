@@ -1,5 +1,5 @@
-"""The one classifier of what a component runs (components/roles.py) and where its image comes from
-(components/images.py), as rows of (component, expected)."""
+"""The one classifier of what a component runs (policies/platform_model/roles.py) and where its image comes from
+(policies/platform_model/images.py), as rows of (component, expected)."""
 
 from __future__ import annotations
 

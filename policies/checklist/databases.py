@@ -115,7 +115,7 @@ managed_database_backups = resource_policy(
     remediation=(
         "Keep DB_TYPE=postgresdb and DB_POSTGRESDB_HOST=${postgres.HOSTNAME} (or ${postgres.<pool>.HOSTNAME} "
         "for a connection pool of that cluster), and attach the clusters in the App spec with "
-        "`production: true` and `cluster_name` (components/app_spec.py)."
+        "`production: true` and `cluster_name` (builders/app_spec.py)."
     ),
     types=(APP,),
     check=app_check(backup_problems),

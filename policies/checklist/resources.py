@@ -147,7 +147,7 @@ class Component:
 
     @cached_property
     def recognition(self) -> roles.Recognition:
-        """What it runs, by its command, settings, ports and image (components/roles.py)."""
+        """What it runs, by its command, settings, ports and image (policies/platform_model/roles.py)."""
         return roles.recognise(self.kind, self.data, is_unknown)
 
     @property

@@ -151,7 +151,7 @@ def instance_range(component: Mapping[str, Any]) -> tuple[int, int]:
 
 
 def _components(spec: Mapping[str, Any], *roles: str) -> list[Mapping[str, Any]]:
-    """The spec's services and workers that play `roles`, by what they run (components/roles.py)."""
+    """The spec's services and workers that play `roles`, by what they run (policies/platform_model/roles.py)."""
     return [c for kind in ("services", "workers") for c in spec.get(kind) or []
             if recognise(kind, c).role in roles]
 

@@ -210,7 +210,7 @@ class MonthlyCost:
             lines.append(f"{i.name:<{width}}  {i.what:<{what}}  {i.min_usd:>9.2f}  {i.max_usd:>9.2f}{mark}")
         lines.append(f"{'total':<{width}}  {'':<{what}}  {self.minimum:>9.2f}  {self.maximum:>9.2f}")
         if self.unconfirmed:
-            lines.append(f"* price not confirmed from a primary source (components/prices.toml, as of "
+            lines.append(f"* price not confirmed from a primary source (policies/platform_model/prices.toml, as of "
                          f"{self.prices_as_of}); override it with cost.prices")
         return "\n".join(lines)
 
