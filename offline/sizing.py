@@ -1,7 +1,8 @@
 """Propose a stack for a load: worker pairs, sizes and database sizes, with what it costs.
 
 Pure (no Pulumi runtime): every candidate goes through the settings validation and the capacity rules of
-policies/platform_model/capacity.py, and the cheapest one at maximum scale that passes and covers the target wins.
+policies/platform_model/capacity.py, and the cheapest one at maximum scale that passes and covers the
+target wins.
 The rules, each with its basis:
 
 - Concurrent executions (Little's law): arrivals per second × average execution seconds, doubled

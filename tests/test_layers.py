@@ -161,3 +161,10 @@ def test_the_blocker_blocks():
                            "sys.meta_path.insert(0, B())\nimport settings.model"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "blocked" in done.stderr
+
+
+def test_the_spec_renderer_needs_no_provider_sdk():
+    # offline.render names the clusters as the program does (builders/names.py) without pulumi_digitalocean.
+    done = subprocess.run([sys.executable, "-c", "import sys\nsys.modules['pulumi_digitalocean'] = None\n"
+                           "import offline.render"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -1,8 +1,9 @@
 """Capacity arithmetic, pure: what a topology needs from PostgreSQL, how many executions and Code-node
 tasks it runs at once, and whether a worker's memory holds its concurrency — with the working shown.
 
-Shared by the settings validation (from settings), the offline tools and the policy pack (from registered
-resources), so all compute the same numbers. Stdlib only: the policy pack imports it. Each rule names the
+Shared by the settings cross-checks and the program's `capacity` output (builders/capacity_report.py
+applies the rules to settings), the offline tools and the policy pack (from registered resources), so all
+compute the same numbers. Stdlib only: the policy pack imports it. Each rule names the
 n8n or DigitalOcean fact behind it; README.md § Cost and capacity lists them.
 """
 

@@ -1,10 +1,10 @@
 """What a deployment costs per month at its minimum and at its maximum scale, from the dated price table.
 
 Pure and stdlib-only (the policy pack imports it): a `Deployment` is the list of App Platform components
-with their instance range, the pre-deploy jobs and the database clusters with their node counts. It can
-be read from a stack's settings or from an App spec (API or engine shape), so the program, the offline
-tools and the policy pack price the same thing. Prices come from `prices.toml`; a stack overrides any
-figure with `cost.prices` (README.md § Settings).
+with their instance range, the pre-deploy jobs and the database clusters with their node counts. It is
+read from an App spec (API or engine shape) here and from a stack's settings in builders/deployment.py, so
+the program, the offline tools and the policy pack price the same thing. Prices come from `prices.toml`;
+a stack overrides any figure with `cost.prices` (README.md § Settings).
 """
 
 from __future__ import annotations
