@@ -33,7 +33,7 @@ def deployment_from_settings(s: Settings) -> Deployment:
     components += [AppComponent(w, s.workers.size, 1, 1) for w in top.workers]
     if top.webhook:
         components.append(AppComponent(top.webhook, s.webhooks.size,
-                                    *_range(s.webhooks.processors, s.webhooks.autoscaling)))
+                                       *_range(s.webhooks.processors, s.webhooks.autoscaling)))
     components += [AppComponent(p.name, s.runners.size, *_range(s.runners.instances, s.runners.autoscaling))
                    for p in top.runner_pools]
     return Deployment(
