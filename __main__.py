@@ -12,13 +12,14 @@ from components.postgres import Postgres, PostgresArgs
 from components.secrets import Secrets, SecretsArgs
 from stack.loader import settings_from_pulumi
 from components.valkey import Valkey
+from platform_model import catalog
 
 settings = settings_from_pulumi()
 
 network = Network("n8n-network", NetworkArgs.from_settings(settings))
 secrets = Secrets("n8n-secrets", SecretsArgs.from_settings(settings))
 postgres = Postgres("n8n-postgres", PostgresArgs.from_settings(settings, network.vpc.id))
-valkey = Valkey("n8n-valkey", ClusterArgs.from_settings(settings, "valkey", network.vpc.id))
+valkey = Valkey("n8n-valkey", ClusterArgs.from_settings(settings, catalog.VALKEY, network.vpc.id))
 app = N8nApp("n8n", N8nAppArgs(settings, network.vpc.id, postgres, valkey, secrets))
 Budget("n8n-budget", BudgetArgs.from_settings(settings))
 

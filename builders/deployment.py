@@ -14,11 +14,16 @@ from settings.model import Settings
 from .names import topology_for
 
 
+def database_prices(s: Settings) -> dict[str, dict[str, float]]:
+    """The stack's `cost.prices` for each database engine, keyed as the price table keys them."""
+    return {e.setting: dict(getattr(s.cost.prices, e.setting)) for e in catalog.ENGINES}
+
+
 def prices_for(s: Settings, table: Optional[PriceTable] = None) -> PriceTable:
     """The price table as this stack sees it: list prices with the stack's `cost.prices` on top."""
     table = table or load_prices()
     p = s.cost.prices
-    return table.with_overrides(app=p.app, database={"postgres": p.postgres, "valkey": p.valkey})
+    return table.with_overrides(app=p.app, database=database_prices(s))
 
 
 def _range(instances: Optional[int], auto: Any) -> tuple[int, int]:
@@ -39,8 +44,8 @@ def deployment_from_settings(s: Settings) -> Deployment:
     return Deployment(
         components=tuple(components),
         jobs=(Job(DB_SETUP_JOB, catalog.DB_SETUP_JOB_SIZE),),
-        clusters=(Cluster("postgres", "postgres", s.postgres.size, s.postgres.nodes),
-                  Cluster("valkey", "valkey", s.valkey.size, s.valkey.nodes)),
+        clusters=tuple(Cluster(e.setting, e, db.size, db.nodes) for e, db in ((catalog.POSTGRES, s.postgres),
+                                                                       (catalog.VALKEY, s.valkey))),
     )
 
 

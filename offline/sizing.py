@@ -25,7 +25,6 @@ The rules, each with its basis:
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
@@ -35,7 +34,7 @@ from builders.deployment import stack_cost
 from platform_model import capacity, catalog
 from platform_model.pricing import MonthlyCost
 from settings.model import NAMESPACE, Settings, SettingsError
-from stack.loader import load_settings
+from stack.loader import load_settings, merged
 
 PEAK_FACTOR = 2
 WORKER_EXECUTIONS_PER_SECOND = 5
@@ -100,13 +99,6 @@ class Proposal:
         return capacity_report.execution_capacity(self.settings).concurrent_executions
 
 
-def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(dict(base))
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
-    return out
-
-
 def _runner_size(code_tasks_per_second: float, code_share: float) -> str:
     if code_share == 0:
         return IDLE_RUNNER_SIZE
@@ -163,11 +155,11 @@ def propose(t: Workload, base: Optional[Mapping[str, Any]] = None, stack: str = 
             config = candidate_config(t, worker_size, concurrency, db_pool_size)
             if config is None:
                 continue
-            merged = dict(base)
+            whole = dict(base)
             for key, value in config.items():
-                merged[prefix + key] = _merge(base.get(prefix + key) or {}, value)
+                whole[prefix + key] = merged(base.get(prefix + key) or {}, value)
             try:
-                settings = load_settings(merged, stack)
+                settings = load_settings(whole, stack)
             except SettingsError as err:
                 rejected = err  # never propose what the settings validation rejects
                 continue

@@ -10,6 +10,7 @@ redacted when it is or holds a secret.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import hashlib
@@ -395,6 +396,15 @@ def read_stack_file(stack: str, path: Optional[Path] = None) -> StackFile:
 
 def settings_from_file(stack: str, path: Optional[Path] = None) -> Settings:
     return load_stack(stack, path)[1]
+
+
+def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `extra` laid over it, nested mappings merged key by key; `base` is left as it was. How a
+    setting's block (`workers: {pairs: 5}`) is changed without losing the block's other keys."""
+    out = copy.deepcopy(dict(base))
+    for k, v in extra.items():
+        out[k] = merged(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
 
 
 def config_for_engine(config: Mapping[str, Any]) -> dict[str, str]:

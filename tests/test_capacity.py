@@ -8,13 +8,12 @@ from platform_model import capacity, catalog
 
 from builders import env
 from platform_model.capacity import connection_budget
+from platform_model.catalog import CONNECTION_POOL as POOL
 from settings.model import SettingsError
 from stack.loader import load_settings
 from offline.render import main as render_main
 from offline.render import offline_spec
 from stackrun import app_spec, component, env_of, run_stack, stack_config
-
-POOL = "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool"
 
 
 def settings(overrides=None, stack="prod"):

@@ -203,5 +203,5 @@ def test_readme_shows_the_costs_the_model_computes():
 def test_reference_template_is_four_dedicated_components_and_two_small_databases():
     assert [(c.size, c.min_instances, c.max_instances) for c in REFERENCE_TEMPLATE.components] == \
         [("apps-d-1vcpu-1gb", 1, 2)] * 4
-    assert REFERENCE_TEMPLATE.clusters == (Cluster("n8n-postgres", "postgres", "db-s-1vcpu-1gb", 1),
-                                           Cluster("n8n-redis", "valkey", "db-s-1vcpu-1gb", 1))
+    assert REFERENCE_TEMPLATE.clusters == (Cluster("n8n-postgres", catalog.POSTGRES, "db-s-1vcpu-1gb", 1),
+                                           Cluster("n8n-redis", catalog.VALKEY, "db-s-1vcpu-1gb", 1))

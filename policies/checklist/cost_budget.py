@@ -15,10 +15,12 @@ from __future__ import annotations
 from pulumi_policy import EnforcementLevel, Severity
 
 from platform_model.pricing import Cluster, deployment_from_app_spec, load_prices, monthly_cost, over_budget
+from platform_model import catalog
+from platform_model.catalog import BUDGET, CLUSTER, VPC
 
-from .resources import BUDGET, CLUSTER, VPC, Stack, StackProblems, is_unknown, number, stack_policy
+from .resources import Stack, StackProblems, is_unknown, number, stack_policy
 
-ENGINES = {"pg": "postgres", "valkey": "valkey"}
+ENGINES = {e.cluster: e for e in catalog.ENGINES}  # by DatabaseCluster `engine`
 
 
 def monthly_budget_problems(stack: Stack) -> StackProblems:
@@ -36,7 +38,7 @@ def monthly_budget_problems(stack: Stack) -> StackProblems:
             yield budget.urn, "cannot price the stack: the budget or its prices are not known at preview"
             continue
         table = load_prices().with_overrides(
-            app=prices.get("app"), database={e: prices.get(e) or {} for e in ("postgres", "valkey")})
+            app=prices.get("app"), database={e.setting: prices.get(e.setting) or {} for e in catalog.ENGINES})
         clusters = []
         for c in stack.of_type(CLUSTER):
             p = stack.props(c)
@@ -49,7 +51,7 @@ def monthly_budget_problems(stack: Stack) -> StackProblems:
             try:
                 cost = monthly_cost(deployment_from_app_spec(spec.data, clusters, bool(stack.of_type(VPC))), table)
             except (KeyError, TypeError, ValueError) as err:
-                yield app.urn, f"cannot price the stack: no price for {err} (components/prices.toml, cost.prices)"
+                yield app.urn, f"cannot price the stack: no price for {err} (policies/platform_model/prices.toml, cost.prices)"
                 continue
             message = over_budget(cost, number(limit))
             if message:

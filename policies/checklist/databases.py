@@ -17,8 +17,9 @@ from __future__ import annotations
 from pulumi_policy import Severity
 
 from platform_model import catalog
+from platform_model.catalog import APP, CLUSTER
 
-from .resources import APP, CLUSTER, AppSpec, app_check, bound_host, is_unknown, number, resource_policy
+from .resources import AppSpec, app_check, bound_host, is_unknown, number, resource_policy
 
 QUEUE_ENGINES = ("valkey", "redis")
 
@@ -99,7 +100,7 @@ def backup_problems(spec: AppSpec, _args) -> list[str]:
         host = process.value("DB_POSTGRESDB_HOST")
         bound = bound_host(host)
         # A pool is PgBouncer in front of the cluster: the data still lives in the cluster, backed up.
-        if bound is None or bindings.get(bound.binding, {}).get("engine") != "PG":
+        if bound is None or bindings.get(bound.binding, {}).get("engine") != catalog.POSTGRES.app_spec:
             shown = "not known at preview" if is_unknown(host) else repr(host)
             problems.append(f"{process.name}: DB_POSTGRESDB_HOST is {shown}, not the HOSTNAME of an attached "
                             "managed PostgreSQL cluster (${postgres.HOSTNAME}) or of its connection pool "

@@ -14,8 +14,9 @@ from __future__ import annotations
 from pulumi_policy import Severity
 
 from platform_model import catalog, roles
+from platform_model.catalog import APP
 
-from .resources import APP, AppSpec, Component, app_check, is_unknown, number, resource_policy
+from .resources import AppSpec, Component, app_check, is_unknown, number, resource_policy
 
 
 def _http_check_problem(component: Component, field: str) -> str | None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 from pulumi_policy import Severity
 
 from platform_model.roles import UNRECOGNISED
+from platform_model.catalog import APP
 
-from .resources import APP, AppSpec, app_check, resource_policy
+from .resources import AppSpec, app_check, resource_policy
 
 
 def recognition_problems(spec: AppSpec, _args) -> list[str]:

@@ -25,17 +25,8 @@ from pulumi_policy import proxy as _proxy
 from pulumi_policy.deserialize import serialize_properties
 
 from platform_model import roles
+from platform_model.catalog import APP
 
-APP = "digitalocean:index/app:App"
-CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster"
-CONNECTION_POOL = "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool"
-BUDGET = "n8n-platform:cost:Budget"
-DATABASE_DB = "digitalocean:index/databaseDb:DatabaseDb"
-FIREWALL = "digitalocean:index/databaseFirewall:DatabaseFirewall"
-MONITOR_ALERT = "digitalocean:index/monitorAlert:MonitorAlert"
-RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
-RANDOM_STRING = "random:index/randomString:RandomString"
-VPC = "digitalocean:index/vpc:Vpc"
 
 _UNKNOWNS = frozenset({
     _proxy.UNKNOWN_BOOLEAN_VALUE, _proxy.UNKNOWN_NUMBER_VALUE, _proxy.UNKNOWN_STRING_VALUE,

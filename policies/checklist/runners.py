@@ -17,8 +17,9 @@ from pulumi_policy import EnforcementLevel, Severity
 from platform_model import catalog
 from platform_model.capacity import runner_warnings_from_app_spec
 from platform_model.roles import UNRECOGNISED
+from platform_model.catalog import APP
 
-from .resources import APP, AppSpec, Component, app_check, broker_address, is_unknown, number, resource_policy
+from .resources import AppSpec, Component, app_check, broker_address, is_unknown, number, resource_policy
 
 BROKER_URI = "N8N_RUNNERS_TASK_BROKER_URI"
 

@@ -20,9 +20,10 @@ from pulumi_policy import EnforcementLevel, Severity
 
 from platform_model import catalog, roles
 from platform_model.capacity import connection_budget
+from platform_model.catalog import APP, CLUSTER, CONNECTION_POOL
 
-from .resources import (APP, CLUSTER, CONNECTION_POOL, AppSpec, Stack, StackProblems, app_check, bound_host, is_unknown,
-                        number, resource_policy, stack_policy)
+from .resources import (AppSpec, Stack, StackProblems, app_check, bound_host, is_unknown, number, resource_policy,
+                        stack_policy)
 
 MULTI_MAIN = "N8N_MULTI_MAIN_SETUP_ENABLED"
 LICENSE = "N8N_LICENSE_ACTIVATION_KEY"
@@ -146,8 +147,8 @@ POOL_SIZE = "DB_POSTGRESDB_POOL_SIZE"
 
 def _postgres_of(stack: Stack, app, spec: AppSpec):
     """The pg cluster the app attaches: by binding cluster name, else the pg cluster its spec depends on."""
-    names = {d.get("clusterName") for d in spec.databases() if d.get("engine") == "PG"}
-    clusters = [c for c in stack.of_type(CLUSTER) if stack.props(c).get("engine") == "pg"]
+    names = {d.get("clusterName") for d in spec.databases() if d.get("engine") == catalog.POSTGRES.app_spec}
+    clusters = [c for c in stack.of_type(CLUSTER) if stack.props(c).get("engine") == catalog.POSTGRES.cluster]
     by_name = [c for c in clusters if stack.props(c).get("name") in names]
     return (by_name or [c for c in clusters if stack.depends_on(app, "spec", c)] or [None])[0]
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
+from . import catalog
 from .capacity import instance_range
 from .spec_fields import spec_value
 
 PRICE_TABLE = Path(__file__).with_name("prices.toml")
-ENGINES = ("postgres", "valkey")
 
 
 # --- the price table -------------------------------------------------------------------------------
@@ -48,7 +48,7 @@ class PriceTable:
     app: Mapping[str, Price]  # monthly price of one instance, by App Platform size slug
     app_per_second: Mapping[str, float]
     app_bandwidth_gib: Mapping[str, int]  # outbound allowance per instance and month
-    database: Mapping[str, Mapping[str, Price]]  # engine -> size slug -> monthly price of one node
+    database: Mapping[str, Mapping[str, Price]]  # Engine.setting -> size slug -> monthly price of one node
     vpc: Price
     jobs: JobBilling
     bandwidth_overage: Price  # per GiB beyond the allowance
@@ -63,7 +63,8 @@ class PriceTable:
         return replace(
             self,
             app=over(self.app, app or {}),
-            database={engine: over(self.database[engine], (database or {}).get(engine, {})) for engine in ENGINES},
+            database={e.setting: over(self.database[e.setting], (database or {}).get(e.setting, {}))
+                      for e in catalog.ENGINES},
         )
 
 
@@ -80,8 +81,8 @@ def load_prices(path: Path = PRICE_TABLE) -> PriceTable:
         app={slug: price(row, "usd_per_month") for slug, row in data["app_platform"].items()},
         app_per_second={slug: float(row["usd_per_second"]) for slug, row in data["app_platform"].items()},
         app_bandwidth_gib={slug: int(row["bandwidth_gib"]) for slug, row in data["app_platform"].items()},
-        database={engine: {slug: price(row, "usd_per_month_per_node") for slug, row in data[engine].items()}
-                  for engine in ENGINES},
+        database={e.setting: {slug: price(row, "usd_per_month_per_node") for slug, row in data[e.setting].items()}
+                  for e in catalog.ENGINES},
         vpc=price(data["vpc"], "usd_per_month"),
         jobs=JobBilling(int(jobs["minimum_billed_seconds"]), int(jobs["assumed_deployments_per_month"]),
                         int(jobs["assumed_seconds_per_run"])),
@@ -112,7 +113,7 @@ class Job:
 @dataclass(frozen=True)
 class Cluster:
     name: str
-    engine: str  # "postgres" or "valkey"
+    engine: catalog.Engine
     size: str
     nodes: int  # primary + standby nodes; each node is billed
 
@@ -143,8 +144,8 @@ REFERENCE_TEMPLATE = Deployment(
     components=tuple(AppComponent(name, "apps-d-1vcpu-1gb", 1, 2)
                      for name in ("n8n-main", "n8n-worker", "n8n-runner-main", "n8n-runner-worker")),
     jobs=(),
-    clusters=(Cluster("n8n-postgres", "postgres", "db-s-1vcpu-1gb", 1),
-              Cluster("n8n-redis", "valkey", "db-s-1vcpu-1gb", 1)),
+    clusters=(Cluster("n8n-postgres", catalog.POSTGRES, "db-s-1vcpu-1gb", 1),
+              Cluster("n8n-redis", catalog.VALKEY, "db-s-1vcpu-1gb", 1)),
     vpc=False,
 )
 
@@ -236,7 +237,7 @@ def monthly_cost(d: Deployment, prices: PriceTable) -> MonthlyCost:
                               f"{max(jobs.assumed_seconds_per_run, jobs.minimum_billed_seconds)} s",
                               usd, usd, False))
     for cl in d.clusters:
-        p = prices.database[cl.engine][cl.size]
+        p = prices.database[cl.engine.setting][cl.size]
         nodes = "1 node" if cl.nodes == 1 else f"{cl.nodes} nodes"
         items.append(LineItem(cl.name, f"{cl.size} × {nodes}", p.usd * cl.nodes, p.usd * cl.nodes, p.confirmed))
     if d.vpc:
