@@ -9,7 +9,7 @@ from typing import Optional
 import pulumi
 import pulumi_digitalocean as do
 
-from builders.capacity_report import stack_pool_size
+from builders.deployment import stack_pool_size
 from platform_model import catalog
 from platform_model.topology import DB_NAME, DB_POOL, DB_USER
 from settings.model import Settings

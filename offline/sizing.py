@@ -29,8 +29,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from builders import capacity_report
-from builders.deployment import stack_cost
+from builders.deployment import deployment_from_settings, stack_cost
 from platform_model import capacity, catalog
 from platform_model.pricing import MonthlyCost
 from settings.model import NAMESPACE, Settings, SettingsError
@@ -96,7 +95,7 @@ class Proposal:
 
     @property
     def concurrent_executions(self) -> int:
-        return capacity_report.execution_capacity(self.settings).concurrent_executions
+        return capacity.execution_capacity(deployment_from_settings(self.settings)).concurrent_executions
 
 
 def _runner_size(code_tasks_per_second: float, code_share: float) -> str:
@@ -163,7 +162,7 @@ def propose(t: Workload, base: Optional[Mapping[str, Any]] = None, stack: str = 
             except SettingsError as err:
                 rejected = err  # never propose what the settings validation rejects
                 continue
-            if capacity_report.capacity_warnings(settings):
+            if capacity.capacity_warnings(deployment_from_settings(settings)):
                 continue
             cost = stack_cost(settings)
             candidate = Proposal(t, config, settings, cost)
@@ -181,8 +180,9 @@ def propose(t: Workload, base: Optional[Mapping[str, Any]] = None, stack: str = 
 
 def _explained(p: Proposal) -> Proposal:
     t, s = p.target, p.settings
-    c = capacity_report.execution_capacity(s)
-    budget = capacity_report.stack_connection_budget(s)
+    d = deployment_from_settings(s)
+    c = capacity.execution_capacity(d)
+    budget = capacity.deployment_connection_budget(d)
     reasons = [
         f"{t.per_minute:g}/min × {t.seconds:g} s = {t.concurrent_executions:.1f} executions in flight on "
         f"average; × {PEAK_FACTOR} for bursts = {t.slots_needed} slots",

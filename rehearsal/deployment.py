@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Optional
 
 from platform_model.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
+from platform_model.spec_reader import Component
 from platform_model.topology import DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
 from offline.render import DB_ADMIN_PASSWORD, REDACTED
 
@@ -71,12 +72,6 @@ def role_of(kind: str, component: dict) -> tuple[str, tuple[str, ...]]:
     if found.role == UNRECOGNISED:
         raise RehearsalError(found.problem(f"component {component['name']}"))
     raise RehearsalError(f"component {component['name']} runs {found.role}, which the rehearsal does not run")
-
-
-def instance_count(component: dict) -> int:
-    if "instance_count" in component:
-        return int(component["instance_count"])
-    return int(component.get("autoscaling", {}).get("min_instance_count", 1))
 
 
 def spec_ports(component: dict) -> list[int]:
@@ -150,7 +145,7 @@ def plan_instances(spec: dict, subs: Substitutions) -> list[Instance]:
     entries = [(kind, c) for kind in ("services", "workers", "jobs") for c in spec.get(kind, [])]
     # Ports first: `http://<component>:<port>` in one component's env names another's ports. One request
     # for all of them, so no two instances are handed the same port.
-    slots = [(kind, comp, i) for kind, comp in entries for i in range(1, instance_count(comp) + 1)]
+    slots = [(kind, comp, i) for kind, comp in entries for i in range(1, int(Component(kind, comp).min_instances) + 1)]
     local = iter(free_ports(sum(len(spec_ports(comp)) for _, comp, _ in slots)))
     instances = []
     for kind, comp, i in slots:

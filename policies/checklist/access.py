@@ -16,8 +16,10 @@ from pulumi_policy import PolicyConfigSchema, Severity
 
 from platform_model import catalog
 from platform_model.catalog import APP, CLUSTER, FIREWALL, VPC
+from platform_model.spec_fields import is_unknown
+from platform_model.spec_reader import AppSpec
 
-from .resources import AppSpec, Stack, StackProblems, app_check, is_unknown, resource_policy, stack_policy
+from .resources import Stack, StackProblems, app_check, resource_policy, stack_policy
 
 # --- trusted sources -----------------------------------------------------------------------------
 

@@ -18,8 +18,10 @@ from pulumi_policy import Severity
 
 from platform_model import catalog
 from platform_model.catalog import APP, CLUSTER
+from platform_model.spec_fields import is_unknown, number
+from platform_model.spec_reader import AppSpec, bound_host
 
-from .resources import AppSpec, app_check, bound_host, is_unknown, number, resource_policy
+from .resources import app_check, resource_policy
 
 QUEUE_ENGINES = ("valkey", "redis")
 

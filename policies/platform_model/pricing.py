@@ -1,9 +1,8 @@
 """What a deployment costs per month at its minimum and at its maximum scale, from the dated price table.
 
-Pure and stdlib-only (the policy pack imports it): a `Deployment` is the list of App Platform components
-with their instance range, the pre-deploy jobs and the database clusters with their node counts. It is
-read from an App spec (API or engine shape) here and from a stack's settings in builders/deployment.py, so
-the program, the offline tools and the policy pack price the same thing. Prices come from `prices.toml`;
+Pure and stdlib-only (the policy pack imports it): it prices a `Deployment` (platform_model/deployment.py),
+built from a stack's settings or from an App spec, so the program, the offline tools and the policy pack
+price the same thing. Prices come from `prices.toml`;
 a stack overrides any figure with `cost.prices` (README.md § Settings).
 """
 
@@ -12,13 +11,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from . import catalog
-from .capacity import instance_range
-from .spec_fields import spec_value
+from .deployment import AppComponent, Cluster, Deployment
 
 PRICE_TABLE = Path(__file__).with_name("prices.toml")
+VPC_ITEM = "vpc"  # the VPC's line item
 
 
 # --- the price table -------------------------------------------------------------------------------
@@ -91,51 +90,6 @@ def load_prices(path: Path = PRICE_TABLE) -> PriceTable:
     )
 
 
-# --- what is deployed ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AppComponent:
-    """An App Platform service or worker: `size` × `min_instances`..`max_instances`."""
-
-    name: str
-    size: str
-    min_instances: int
-    max_instances: int
-
-
-@dataclass(frozen=True)
-class Job:
-    name: str
-    size: str
-
-
-@dataclass(frozen=True)
-class Cluster:
-    name: str
-    engine: catalog.Engine
-    size: str
-    nodes: int  # primary + standby nodes; each node is billed
-
-
-@dataclass(frozen=True)
-class Deployment:
-    components: tuple[AppComponent, ...]
-    jobs: tuple[Job, ...]
-    clusters: tuple[Cluster, ...]
-    vpc: bool = True  # a VPC network of its own
-
-
-def deployment_from_app_spec(spec: Mapping[str, Any], clusters: Iterable[Cluster], vpc: bool = True) -> Deployment:
-    """The App spec's services, workers and jobs (API or engine shape, as the policy pack receives it),
-    plus the clusters it attaches and whether the stack has a VPC, which the spec does not tell: the
-    clusters sit in it whether or not the app joins."""
-    components = [AppComponent(c["name"], spec_value(c, "instance_size_slug"), *instance_range(c))
-                  for kind in ("services", "workers") for c in spec.get(kind) or []]
-    jobs = [Job(j["name"], spec_value(j, "instance_size_slug")) for j in spec.get("jobs") or []]
-    return Deployment(tuple(components), tuple(jobs), tuple(clusters), vpc=vpc)
-
-
 # The deployment DigitalOcean's n8n template describes (AppPlatform-Templates/n8n-appplatform,
 # `.do/examples/production.yaml` at 072be6d, 2025-12-19): main, worker and two runner components, each
 # apps-d-1vcpu-1gb autoscaling 1–2, attached to PostgreSQL and Valkey clusters that the spec names but does
@@ -201,6 +155,18 @@ class MonthlyCost:
             out["budget"] = budget
         return out
 
+    @classmethod
+    def from_output(cls, out: Mapping[str, Any], order: Sequence[str] = ()) -> "MonthlyCost":
+        """The cost back from its `monthly_cost` stack output as the engine holds it: every number a float,
+        the components unordered. They are listed App components first in `order` (the App spec's), then
+        the clusters and the VPC, as `monthly_cost` lists them."""
+        rank = {name: i for i, name in enumerate([*order, *(e.setting for e in catalog.ENGINES), VPC_ITEM])}
+        unconfirmed = set(out["unconfirmed_prices"])
+        items = tuple(LineItem(name, c["what"], float(c["min"]), float(c["max"]), name not in unconfirmed)
+                      for name, c in sorted(out["components"].items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+        allowance = out["bandwidth_allowance_gib"]
+        return cls(items, out["prices_as_of"], (int(allowance["min"]), int(allowance["max"])))
+
     def table(self) -> str:
         """Plain-text breakdown for terminals and CI logs."""
         width = max(len(i.name) for i in self.items)
@@ -241,7 +207,7 @@ def monthly_cost(d: Deployment, prices: PriceTable) -> MonthlyCost:
         nodes = "1 node" if cl.nodes == 1 else f"{cl.nodes} nodes"
         items.append(LineItem(cl.name, f"{cl.size} × {nodes}", p.usd * cl.nodes, p.usd * cl.nodes, p.confirmed))
     if d.vpc:
-        items.append(LineItem("vpc", "VPC network", prices.vpc.usd, prices.vpc.usd, prices.vpc.confirmed))
+        items.append(LineItem(VPC_ITEM, "VPC network", prices.vpc.usd, prices.vpc.usd, prices.vpc.confirmed))
     return MonthlyCost(tuple(items), prices.as_of, (allowance[0], allowance[1]))
 
 
