@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Optional
 
 from platform_model.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
+from platform_model.spec_fields import ports
 from platform_model.spec_reader import Component
 from platform_model.topology import DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
 from offline.render import DB_ADMIN_PASSWORD, REDACTED
@@ -75,14 +76,8 @@ def role_of(kind: str, component: dict) -> tuple[str, tuple[str, ...]]:
 
 
 def spec_ports(component: dict) -> list[int]:
-    ports = []
-    if "http_port" in component:
-        ports.append(int(component["http_port"]))
-    ports += [int(p) for p in component.get("internal_ports", [])]
-    for check in ("health_check", "liveness_health_check"):
-        if check in component and "port" in component[check]:
-            ports.append(int(component[check]["port"]))
-    return sorted(set(ports))
+    """The ports the component listens on, each once."""
+    return sorted({int(p) for p in ports(component) if p is not None})
 
 
 @dataclass

@@ -38,6 +38,18 @@ def spec_value(obj: Mapping[str, Any], snake: str) -> Any:
     return obj.get(head + "".join(w.title() for w in rest))
 
 
+def ports(component: Mapping[str, Any]) -> list[Any]:
+    """Every port the component names, as written (None where a field is unset): its HTTP port, internal
+    ports and health-check ports."""
+    found = [spec_value(component, "http_port")]
+    internal = spec_value(component, "internal_ports")
+    found += internal if isinstance(internal, list) else []
+    for check in ("health_check", "liveness_health_check"):
+        probe = spec_value(component, check)
+        found.append(spec_value(probe, "port") if isinstance(probe, Mapping) else None)
+    return found
+
+
 def env_entries(component: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """A component's env vars by name (`key`), each with its `value`, `type` and `scope`."""
     envs = component.get("envs")
