@@ -34,6 +34,7 @@ from offline.cost import summary
 from platform_model.capacity import report_from_output
 from platform_model.catalog import APP
 from platform_model.pricing import MonthlyCost, over_budget
+from platform_model.spec_reader import AppSpec
 from settings.model import Settings, SettingsError
 from stack.loader import PROJECT_DIR, StackFile, config_for_engine, load_stack
 
@@ -113,8 +114,7 @@ def evaluate(run: ProgramRun, pack: PolicyPack, config_path: Optional[Path] = No
 
 
 def _app_components(run: ProgramRun) -> tuple[str, ...]:
-    spec = run.one(APP).inputs["spec"]
-    return tuple(c["name"] for kind in ("services", "workers", "jobs") for c in spec.get(kind) or [])
+    return tuple(c.name for c in AppSpec(run.one(APP).inputs["spec"]).components())
 
 
 def table(report: GateReport) -> str:
