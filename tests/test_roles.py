@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 from builders.deployment import deployment_from_settings
-from platform_model import spec_fields
+from platform_model import capacity, spec_fields
 from platform_model.deployment import from_app_spec
-from platform_model import capacity
 from platform_model.images import image_of
 from platform_model.roles import (MAIN, N8N_COMMAND, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, parse_command,
                                   recognise)

@@ -15,9 +15,9 @@ from __future__ import annotations
 from pulumi_policy import EnforcementLevel, Severity
 
 from platform_model import catalog
+from platform_model.catalog import BUDGET, CLUSTER, VPC
 from platform_model.deployment import Cluster, from_app_spec
 from platform_model.pricing import load_prices, monthly_cost, over_budget
-from platform_model.catalog import BUDGET, CLUSTER, VPC
 from platform_model.spec_fields import is_unknown, number
 
 from .resources import Stack, StackProblems, stack_policy

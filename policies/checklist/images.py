@@ -21,9 +21,9 @@ from typing import Any, Optional
 from pulumi_policy import PolicyConfigSchema, Severity
 
 from platform_model import catalog
+from platform_model.catalog import APP
 from platform_model.images import DOCR, REGISTRY_HOSTS, image_of, release_of
 from platform_model.roles import UNRECOGNISED
-from platform_model.catalog import APP
 from platform_model.spec_fields import is_unknown
 from platform_model.spec_reader import AppSpec, Component
 

@@ -16,9 +16,9 @@ from pulumi_policy import EnforcementLevel, Severity
 
 from platform_model import catalog
 from platform_model.capacity import runner_warnings
+from platform_model.catalog import APP
 from platform_model.deployment import from_app_spec
 from platform_model.roles import UNRECOGNISED
-from platform_model.catalog import APP
 from platform_model.spec_fields import is_unknown, number
 from platform_model.spec_reader import AppSpec, Component, broker_address
 

@@ -20,8 +20,8 @@ from pulumi_policy import EnforcementLevel, Severity
 
 from platform_model import catalog, roles
 from platform_model.capacity import deployment_connection_budget
-from platform_model.deployment import POOL_SIZE, ConnectionPool, from_app_spec
 from platform_model.catalog import APP, CLUSTER, CONNECTION_POOL
+from platform_model.deployment import POOL_SIZE, ConnectionPool, from_app_spec
 from platform_model.spec_fields import is_unknown, number
 from platform_model.spec_reader import AppSpec, bound_host
 
