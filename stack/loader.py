@@ -364,12 +364,17 @@ def _as_written(problems: list[Problem], written: Mapping[str, str]) -> list[Pro
             if p.value is not None and not p.secret and p.key in written else p for p in problems]
 
 
+def stack_source(stack: str) -> str:
+    """How messages name a stack's settings when they come from no file of their own."""
+    return f"Pulumi.{stack}.yaml"
+
+
 def load_settings(config: Mapping[str, Any], stack: str, source: Optional[str] = None,
                   encrypted: Optional[Collection[str]] = None) -> Settings:
     """Settings from a stack's config mapping, both phases: each value against the model, then the
     settings against each other. Raises SettingsError listing every problem (settings/model.py's
     `parse_settings` says what `config` and `encrypted` hold)."""
-    source = source or f"Pulumi.{stack}.yaml"
+    source = source or stack_source(stack)
     settings, problems = parse_settings(config, stack, source, encrypted)
     problems += cross_check_problems(settings)
     if problems:

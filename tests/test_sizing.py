@@ -63,7 +63,7 @@ def test_no_cheaper_candidate_is_skipped():
     chosen = propose(t)
     for size in sizing.WORKER_SIZES:
         for conc in sizing.CONCURRENCY_CHOICES:
-            config = sizing.candidate_config(t, size, conc, 2)
+            config = sizing.candidate_config(t, size, conc)
             if config:
                 s = load_settings({f"n8n-platform:{k}": v for k, v in config.items()}, "prod")
                 assert stack_cost(s).maximum >= chosen.cost.maximum, (size, conc)
