@@ -8,7 +8,8 @@
 
 Runs `__main__.py` under Pulumi's mocks with `Pulumi.<stack>.yaml`, starts `policies/` as the CLI starts
 it, sends every registered resource through `Analyze` and the whole stack through `AnalyzeStack`, and
-prints one line per verdict, then the stack's monthly cost and capacity. The policy-pack config is
+prints one line per verdict, then the stack's monthly cost and capacity as the program exported them (its
+`monthly_cost` and `capacity` outputs, what `pulumi stack output` shows). The policy-pack config is
 `--policy-pack-config FILE`, else `policies/config/<stack>.json` when it exists, else the pack's defaults.
 `--format json` prints one JSON object (verdicts, counts, exit code, cost, capacity) for machines;
 `--format markdown` the same for a pull-request comment; `--json FILE` and `--markdown FILE` write them
