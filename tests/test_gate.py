@@ -90,6 +90,7 @@ def test_one_gate_run_reads_the_stack_file_once_and_reports_the_exported_numbers
         run = run_program(*args, **kwargs)
         run.outputs["capacity"]["concurrent_executions"] = 999.0
         run.outputs["monthly_cost"]["components"]["valkey"]["max"] = 1234.5
+        run.outputs["monthly_cost"]["max"] = 1539.5
         return run
 
     monkeypatch.setattr(engine, "run_program", exported)
@@ -100,7 +101,9 @@ def test_one_gate_run_reads_the_stack_file_once_and_reports_the_exported_numbers
     assert report["capacity"]["concurrent_executions"] == 999  # a count again, as the program exported it
     assert report["monthly_cost"]["components"]["valkey"]["max"] == 1234.5
     assert "capacity: 999 concurrent executions" in capsys.readouterr().out
-    assert "| valkey | db-s-1vcpu-2gb × 2 nodes | 60.00 | 1,234.50 * |" in markdown_file.read_text()
+    markdown = markdown_file.read_text()
+    assert "| valkey | db-s-1vcpu-2gb × 2 nodes | 60.00 | 1,234.50 * |" in markdown
+    assert "| **total** | | **365.00** | **1,539.50** |" in markdown
 
 
 def test_an_unwritable_report_is_bad_input(tmp_path, capsys):

@@ -125,14 +125,17 @@ class MonthlyCost:
     items: tuple[LineItem, ...]
     prices_as_of: str
     bandwidth_allowance_gib: tuple[int, int]  # public egress included at minimum and maximum scale
+    # The totals as exported, when read back from the `monthly_cost` output: its items are rounded to the
+    # cent, so summing them again could miss the exported total by a cent.
+    exported_totals: Optional[tuple[float, float]] = None
 
     @property
     def minimum(self) -> float:
-        return _usd(sum(i.min_usd for i in self.items))
+        return self.exported_totals[0] if self.exported_totals else _usd(sum(i.min_usd for i in self.items))
 
     @property
     def maximum(self) -> float:
-        return _usd(sum(i.max_usd for i in self.items))
+        return self.exported_totals[1] if self.exported_totals else _usd(sum(i.max_usd for i in self.items))
 
     @property
     def unconfirmed(self) -> tuple[str, ...]:
@@ -165,7 +168,8 @@ class MonthlyCost:
         items = tuple(LineItem(name, c["what"], float(c["min"]), float(c["max"]), name not in unconfirmed)
                       for name, c in sorted(out["components"].items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
         allowance = out["bandwidth_allowance_gib"]
-        return cls(items, out["prices_as_of"], (int(allowance["min"]), int(allowance["max"])))
+        return cls(items, out["prices_as_of"], (int(allowance["min"]), int(allowance["max"])),
+                   exported_totals=(float(out["min"]), float(out["max"])))
 
     def table(self) -> str:
         """Plain-text breakdown for terminals and CI logs."""
