@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from components import capacity, catalog
+from components.ingress import routes
 from components.settings import NAMESPACE, Settings, load_settings
 from components.stack import config_for_engine, read_stack_file
 from components.topology import DB_POOL
@@ -29,7 +30,7 @@ from offline.render import offline_spec
 
 from . import scenarios
 from .deployment import (JOB, MAIN as MAIN_ROLE, RUNNERS, WEBHOOK, WORKER, Deployment, Instance, RehearsalError,
-                         ingress_rules, plan_instances, substitutions_for)
+                         plan_instances, substitutions_for)
 from .install import ensure_n8n
 from .n8n_api import ApiError, EditorSession, PublicApi
 from .pgbouncer import PgBouncer, PoolUse, PoolWatch, observe, pool_check, start_pgbouncer
@@ -177,7 +178,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
             + (f", PgBouncer on {pool_port}" if pgbouncer else "") + " (TLS, throwaway CA)")
 
         subs = substitutions_for(postgres, redis, pki, pgbouncer)
-        deployment = Deployment(run_dir, install, pki, plan_instances(spec, subs), ingress_rules(spec))
+        deployment = Deployment(run_dir, install, pki, plan_instances(spec, subs), routes(spec))
         broken = deployment.of_role(RUNNERS)[-1].component if opts.negative_control else None
         if broken:
             for pool in deployment.of_role(RUNNERS):
