@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
 from policies import (access, configuration, cost, databases, health, images, keys, monitoring,  # noqa: E402
-                      protection, recognition, runners, scaling)
+                      observability, protection, recognition, runners, scaling)
 
 PolicyPack(
     name="n8n-platform",
@@ -23,5 +23,5 @@ PolicyPack(
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=[*recognition.POLICIES, *keys.POLICIES, *databases.POLICIES, *access.POLICIES, *runners.POLICIES,
               *images.POLICIES, *scaling.POLICIES, *health.POLICIES, *monitoring.POLICIES, *protection.POLICIES,
-              *configuration.POLICIES, *cost.POLICIES],
+              *configuration.POLICIES, *cost.POLICIES, *observability.POLICIES],
 )

@@ -164,3 +164,16 @@ def test_incomplete_observability_settings_are_refused_by_name(overrides, key):
         settings(overrides)
     assert f"  - {key}:" in str(err.value)
     assert DATADOG_KEY not in str(err.value) and AUTHORIZATION not in str(err.value)
+
+
+# --- the policy pack ---------------------------------------------------------------------------------
+
+
+def test_the_pack_accepts_a_public_metrics_route_when_metrics_are_off(pack, prod):
+    from stackedit import StackEdit
+    from test_policies import drop_metrics_redirect
+
+    stack = StackEdit(prod)
+    drop_metrics_redirect(stack)
+    stack.set_env("n8n-main", "N8N_METRICS", "false")
+    assert stack.send(pack) == []
