@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 from . import catalog
 from .capacity import instance_range
+from .observability import COLLECTOR, runs_collector
 from .spec_fields import spec_value
 from .topology import DB_SETUP_JOB, plan
 
@@ -152,6 +153,8 @@ def deployment_from_settings(s: "Settings") -> Deployment:
                                     *_range(s.webhooks.processors, s.webhooks.autoscaling)))
     components += [Component(p.name, s.runners.size, *_range(s.runners.instances, s.runners.autoscaling))
                    for p in top.runner_pools]
+    if runs_collector(s):
+        components.append(Component(COLLECTOR, s.observability.metrics.collector_size, 1, 1))
     return Deployment(
         components=tuple(components),
         jobs=(Job(DB_SETUP_JOB, catalog.DB_SETUP_JOB_SIZE),),
