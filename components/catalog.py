@@ -256,8 +256,10 @@ COLLECTOR_CONFIG_ENV = "OTELCOL_CONFIG"
 # The log levels n8n accepts (N8N_LOG_LEVEL, @n8n/config logging.config.js).
 LOG_LEVELS = ("error", "warn", "info", "debug")
 # App Platform `log_destinations` providers (DigitalOcean OpenAPI app_log_destination_definition.yml;
-# pulumi-digitalocean 4.84.1 AppSpecServiceLogDestinationArgs), as settings name them.
-LOG_DESTINATION_KINDS = ("datadog", "logtail", "papertrail", "openSearch")
+# pulumi-digitalocean 4.84.1 AppSpecServiceLogDestinationArgs), as settings name them. Not Logtail: the
+# OpenAPI definition requires `logtail.endpoint`, a field the SDK (and the provider schema) does not have —
+# no spec satisfies both, so a first `pulumi up` could not be trusted to work.
+LOG_DESTINATION_KINDS = ("datadog", "papertrail", "openSearch")
 # DigitalOcean UptimeCheck regions (pulumi-digitalocean 4.84.1 uptime_check.py) and UptimeAlert periods.
 UPTIME_REGIONS = ("us_east", "us_west", "eu_west", "se_asia")
 UPTIME_PERIODS = ("2m", "3m", "5m", "10m", "15m", "30m", "1h")

@@ -74,8 +74,6 @@ def log_destinations(s: Settings, credential: Any) -> list[dict]:
         return []
     if dest.kind == "datadog":
         target = {"api_key": credential, **({"endpoint": dest.endpoint} if dest.endpoint else {})}
-    elif dest.kind == "logtail":
-        target = {"token": credential}
     elif dest.kind == "papertrail":
         target = {"endpoint": dest.endpoint}
     else:

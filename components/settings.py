@@ -237,10 +237,10 @@ class LogDestination(_Section):
     """Where App Platform forwards every component's logs; the credential is the secret logDestinationSecret."""
 
     kind: Annotated[str, _one_of(catalog.LOG_DESTINATION_KINDS, "App Platform log destinations")] = Field(
-        description="The log service: datadog (API key), logtail (source token), papertrail (syslog endpoint, no "
-                    "secret) or openSearch (endpoint + user, password).")
+        description="The log service: datadog (API key), papertrail (syslog endpoint, no secret) or "
+                    "openSearch (endpoint + user, password).")
     endpoint: Optional[str] = Field(None, description="Datadog intake URL (optional), OpenSearch https:// URL, or "
-                                    "Papertrail host:port; unused for logtail.")
+                                    "Papertrail host:port.")
     user: Optional[str] = Field(None, description="OpenSearch basic-auth user; the password is logDestinationSecret.")
     index_name: str = Field("logs", description="OpenSearch index (App Platform's default, logs).")
 
@@ -484,7 +484,7 @@ class Settings(_Section):
     # "<username>:<access token>" for every image App Platform pulls from Docker Hub; anonymous without it.
     docker_hub_credentials: Optional[SecretStr] = None
     log_destination_secret: Optional[SecretStr] = Field(
-        None, description="The log destination's API key (datadog), token (logtail) or password (openSearch).")
+        None, description="The log destination's API key (datadog) or password (openSearch).")
     metrics_authorization: Optional[SecretStr] = Field(
         None, description="The Authorization header value the collector sends to metrics remote, e.g. "
                           "`Basic <base64 user:token>` for Grafana Cloud or `Bearer <token>`.")
@@ -672,8 +672,8 @@ def _observability_problems(s: Settings) -> list[Problem]:
 
 
 # What each log destination needs besides its kind (App Platform log_destinations; pulumi-digitalocean
-# 4.84.1 marks datadog.api_key, logtail.token, papertrail.endpoint and open_search.basic_auth required).
-_LOG_NEEDS = {"datadog": (False, True), "logtail": (False, True), "papertrail": (True, False),
+# 4.84.1 marks datadog.api_key, papertrail.endpoint and open_search.basic_auth required).
+_LOG_NEEDS = {"datadog": (False, True), "papertrail": (True, False),
               "openSearch": (True, True)}  # kind -> (endpoint, secret)
 
 
