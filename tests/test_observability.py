@@ -177,3 +177,30 @@ def test_the_pack_accepts_a_public_metrics_route_when_metrics_are_off(pack, prod
     drop_metrics_redirect(stack)
     stack.set_env("n8n-main", "N8N_METRICS", "false")
     assert stack.send(pack) == []
+
+
+def test_the_collector_is_priced_the_same_from_settings_and_from_the_spec():
+    from components.cost import deployment_from_app_spec, deployment_from_settings, load_prices, monthly_cost
+
+    s = settings({"observability": REMOTE})
+    from_settings = deployment_from_settings(s)
+    from_spec = deployment_from_app_spec(offline_spec(s), from_settings.clusters)
+    assert sorted(from_settings.components, key=lambda c: c.name) == sorted(from_spec.components, key=lambda c: c.name)
+    without = monthly_cost(deployment_from_settings(settings()), load_prices()).maximum
+    assert monthly_cost(from_settings, load_prices()).maximum - without == 5.0  # apps-s-1vcpu-0.5gb
+
+
+def test_logtail_is_refused_because_no_spec_satisfies_both_the_api_and_the_sdk():
+    with pytest.raises(SettingsError) as err:
+        settings({"observability": {"logs": {"destination": {"kind": "logtail"}}}})
+    assert "observability.logs.destination.kind: must be one of" in str(err.value)
+
+
+def test_the_rules_command_prints_what_the_stack_exports(prod):
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-m", "offline.alert_rules", "prod"], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout) == prod.outputs["alert_rules"]
