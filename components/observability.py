@@ -9,7 +9,7 @@ docs/observability.md explains every signal and alert.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from . import catalog
 from .capacity import CONNECTION_HEADROOM, execution_capacity, stack_connection_budget
@@ -57,14 +57,16 @@ def scrape_targets(s: "Settings", top: Optional[Topology] = None) -> list[Scrape
     return targets
 
 
-def scrape_configs(targets: list[ScrapeTarget], interval_seconds: int) -> list[dict]:
-    """Prometheus `scrape_configs` (also the OpenTelemetry prometheus receiver's `config.scrape_configs`)."""
+def scrape_configs(targets: list[ScrapeTarget], interval_seconds: int,
+                   address: Callable[[ScrapeTarget], str] = lambda t: t.address) -> list[dict]:
+    """Prometheus `scrape_configs` (also the OpenTelemetry prometheus receiver's `config.scrape_configs`);
+    `address` lets the rehearsal point each target at its local port."""
     return [{
         "job_name": SCRAPE_JOB,
         "scrape_interval": f"{interval_seconds}s",
         "scrape_timeout": f"{min(10, interval_seconds)}s",
         "metrics_path": catalog.METRICS_PATH,
-        "static_configs": [{"targets": [t.address], "labels": {"component": t.component, "role": t.role}}
+        "static_configs": [{"targets": [address(t)], "labels": {"component": t.component, "role": t.role}}
                            for t in targets],
     }]
 
@@ -124,9 +126,12 @@ def alert_rules(s: "Settings", timing: Optional[AlertTiming] = None) -> dict:
               "(PostgreSQL unreachable, a hung node, or a worker that died holding them).",
               "Check PostgreSQL, then the workers' logs; executions left `running` are marked crashed "
               "only when main restarts."),
+        # Both counters are n8n event-bus events on the worker; a task takes several responses (its data
+        # requests), so only "requests and not one response" is a reliable sign (seen in the rehearsal).
         _rule("N8nRunnerTasksUnanswered",
-              f"sum by (component) (increase(n8n_runner_task_requested_total[{t.task_timeout + 60}s])) "
-              f"> sum by (component) (increase(n8n_runner_response_received_total[{t.task_timeout + 60}s]))",
+              f"sum by (component) (increase(n8n_runner_task_requested_total[{t.task_timeout + 60}s])) > 0 "
+              f"unless on (component) "
+              f"sum by (component) (increase(n8n_runner_response_received_total[{t.task_timeout + 60}s])) > 0",
               t.down, "warning",
               "A worker's task broker hands Code-node tasks out and gets no answers within the task timeout.",
               "Check that worker's runner pool (n8n-runners-<i>): registered, healthy, same auth token."),

@@ -204,3 +204,18 @@ def test_the_rules_command_prints_what_the_stack_exports(prod):
                           timeout=60, cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == 0, done.stderr
     assert yaml.safe_load(done.stdout) == prod.outputs["alert_rules"]
+
+
+def test_the_rehearsals_prometheus_reads_the_rendered_scrape_configuration_and_rules(tmp_path):
+    from components.observability import alert_timing, scrape_configs
+
+    s = settings()
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump(alert_rules(s, alert_timing(s).scaled(0.1))))
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump({"rule_files": [str(rules)],
+                                      "scrape_configs": scrape_configs(scrape_targets(s), 5)}))
+    done = subprocess.run(["promtool", "check", "config", str(config)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shortened = rules_by_name(s)["N8nQueueBacklog"], yaml.safe_load(rules.read_text())["groups"][0]["rules"][2]
+    assert shortened[1]["expr"] == shortened[0]["expr"] and shortened[1]["for"] == "30s"  # thresholds kept
