@@ -317,3 +317,15 @@ def test_launcher_with_a_wrong_token_never_starts_a_runner_and_says_why(tmp_path
     health, envs, _, out = run_launcher(tmp_path, "right", "wrong", seconds=2.5)
     assert envs == [] and health[1]["starts"] == 0
     assert "HTTP 403" in health[1]["lastError"] and "grant token refused" in out
+
+
+def test_a_stack_with_a_metrics_collector_plans_it_as_the_one_component_prometheus_plays():
+    from components.observability import COLLECTOR
+    from components.settings import load_settings
+    from rehearsal.deployment import METRICS_COLLECTOR
+    from stackrun import stack_config
+
+    remote = {"observability": {"metrics": {"remote": {"endpoint": "https://prometheus.example.net/push"}}}}
+    spec = offline_spec(load_settings(stack_config("prod", remote), "prod"))
+    instances = plan_instances(spec, substitutions(False))
+    assert [(i.name, i.role) for i in instances if i.role == METRICS_COLLECTOR] == [(COLLECTOR, METRICS_COLLECTOR)]
