@@ -14,8 +14,8 @@ from typing import Optional
 import pulumi
 import pulumi_digitalocean as do
 
-from .app_spec import MAIN_HEALTH_PATH
-from .settings import AlertSettings, Settings, UptimeSettings
+from builders.app_spec import MAIN_HEALTH_PATH
+from settings.model import AlertSettings, Settings, UptimeSettings
 
 
 def uptime_notifications(a: AlertSettings) -> Optional[dict]:

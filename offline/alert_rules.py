@@ -12,9 +12,9 @@ import sys
 
 import yaml
 
-from components.observability import alert_rules
-from components.settings import SettingsError
-from components.stack import load_stack
+from builders.observability import alert_rules
+from settings.model import SettingsError
+from stack.loader import load_stack
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from components.ingress import Route, route_for, routes
-from components.observability import COLLECTOR
-from components.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
-from components.topology import DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
+from builders.observability import COLLECTOR
+from platform_model.ingress import Route, route_for, routes
+from platform_model.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
+from platform_model.topology import DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
 from offline.render import DB_ADMIN_PASSWORD, REDACTED
 
 from .install import N8nInstall
@@ -67,7 +67,7 @@ METRICS_COLLECTOR = "metrics collector"
 
 
 def role_of(kind: str, component: dict) -> tuple[str, tuple[str, ...]]:
-    """(role, n8n's arguments), decided as the policy pack decides it (components/roles.py)."""
+    """(role, n8n's arguments), decided as the policy pack decides it (policies/platform_model/roles.py)."""
     if component["name"] == COLLECTOR:
         return METRICS_COLLECTOR, ()
     found = recognise(kind, component)
@@ -235,7 +235,7 @@ def http_ok(url: str, timeout: float = 3) -> bool:
 
 
 @dataclass
-class Deployment:
+class LocalDeployment:
     """The running topology of one rehearsal."""
 
     run_dir: Path

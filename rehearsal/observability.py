@@ -29,12 +29,12 @@ from typing import Callable, Iterator, Optional
 
 import yaml
 
-from components import catalog
-from components.ingress import route_for
-from components.observability import ScrapeTarget, alert_rules, alert_timing, scrape_configs, scrape_targets
+from builders.observability import ScrapeTarget, alert_rules, alert_timing, scrape_configs, scrape_targets
+from platform_model import catalog
+from platform_model.ingress import route_for
 
 from . import scenarios
-from .deployment import WORKER, Deployment, http_ok
+from .deployment import WORKER, LocalDeployment, http_ok
 from .pki import LOOPBACK_IP
 from .rehearse import Options, Running, running
 from .services import free_ports
@@ -82,7 +82,7 @@ class Prometheus:
                 self.process.kill()
 
 
-def local_address(deployment: Deployment) -> Callable[[ScrapeTarget], str]:
+def local_address(deployment: LocalDeployment) -> Callable[[ScrapeTarget], str]:
     """Where a target's `<component>:<port>` listens in the rehearsal (the component's first instance)."""
     def address(t: ScrapeTarget) -> str:
         inst = next(i for i in deployment.instances if i.component == t.component)
@@ -131,7 +131,7 @@ def prometheus(run: Running, directory: Path) -> Iterator[Prometheus]:
 # --- the public route ----------------------------------------------------------------------------
 
 
-def public_get(deployment: Deployment, path: str) -> tuple[int, str]:
+def public_get(deployment: LocalDeployment, path: str) -> tuple[int, str]:
     """GET `path` on the app's public URL, as App Platform's edge would answer it (components/ingress.py)."""
     route = route_for(deployment.ingress, path)
     if route is None:

@@ -7,11 +7,12 @@ import subprocess
 import pytest
 import yaml
 
-from components import catalog
-from components.ingress import spec_route
-from components.observability import COLLECTOR, alert_rules, scrape_targets
-from components.settings import SettingsError, load_settings
+from builders.observability import COLLECTOR, alert_rules, scrape_targets
 from offline.render import offline_spec
+from platform_model import catalog
+from platform_model.ingress import spec_route
+from settings.model import SettingsError
+from stack.loader import load_settings
 from stackrun import CLUSTER, app_spec, component, components, env_entry, env_of, run_stack, stack_config
 
 REMOTE = {"metrics": {"remote": {"endpoint": "https://prometheus.example.net/api/prom/push"}}}
@@ -180,7 +181,8 @@ def test_the_pack_accepts_a_public_metrics_route_when_metrics_are_off(pack, prod
 
 
 def test_the_collector_is_priced_the_same_from_settings_and_from_the_spec():
-    from components.cost import deployment_from_app_spec, deployment_from_settings, load_prices, monthly_cost
+    from builders.deployment import deployment_from_settings
+    from platform_model.pricing import deployment_from_app_spec, load_prices, monthly_cost
 
     s = settings({"observability": REMOTE})
     from_settings = deployment_from_settings(s)
@@ -207,7 +209,7 @@ def test_the_rules_command_prints_what_the_stack_exports(prod):
 
 
 def test_the_rehearsals_prometheus_reads_the_rendered_scrape_configuration_and_rules(tmp_path):
-    from components.observability import alert_timing, scrape_configs
+    from builders.observability import alert_timing, scrape_configs
 
     s = settings()
     rules = tmp_path / "rules.yml"
