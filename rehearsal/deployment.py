@@ -303,7 +303,7 @@ class LocalDeployment:
         return inst.url(int(check["port"])) + check["http_path"]
 
     def base_url_for(self, path: str) -> Optional[str]:
-        """Where App Platform's ingress would send `path` (components/ingress.py), or None when the edge
+        """Where App Platform's ingress would send `path` (policies/platform_model/ingress.py), or None when the edge
         answers it itself (a redirect) or has no rule for it."""
         route = route_for(self.ingress, path)
         if route is None or route.public_component is None:

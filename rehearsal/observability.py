@@ -4,7 +4,7 @@ rendered scrape configuration and evaluates its rendered alert rules, while dril
     flock /tmp/n8n-heavy.lock venv/bin/python -m rehearsal.observability prod [--drill route,steady,backlog,postgres]
 
 Prometheus plays the in-app collector (which only scrapes and ships) together with the remote that
-evaluates the rules. The rules are the stack's own (components/observability.py `alert_rules`): every
+evaluates the rules. The rules are the stack's own (builders/observability.py `alert_rules`): every
 threshold as the stack renders it; only the `for:`/window durations are divided by TIME_SCALE so a drill
 takes minutes, not an hour (docs/observability.md says so, next to the production values).
 """
@@ -132,7 +132,7 @@ def prometheus(run: Running, directory: Path) -> Iterator[Prometheus]:
 
 
 def public_get(deployment: LocalDeployment, path: str) -> tuple[int, str]:
-    """GET `path` on the app's public URL, as App Platform's edge would answer it (components/ingress.py)."""
+    """GET `path` on the app's public URL, as App Platform's edge would answer it (policies/platform_model/ingress.py)."""
     route = route_for(deployment.ingress, path)
     if route is None:
         return 404, ""

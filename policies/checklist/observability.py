@@ -28,7 +28,7 @@ metrics_not_public = resource_policy(
     name="metrics-not-public",
     description="n8n's /metrics endpoint is never reachable through the app's public URL.",
     severity=Severity.HIGH,
-    remediation=("Keep the ingress rule that answers /metrics with a redirect (components/observability_spec.py); "
+    remediation=("Keep the ingress rule that answers /metrics with a redirect (builders/observability_spec.py); "
                  "the metrics collector scrapes n8n inside the app. Or set observability.metrics.enabled: false."),
     types=(APP,),
     check=app_check(public_metrics_problems),
