@@ -285,6 +285,15 @@ def backlog(run: Running, prom: Prometheus) -> list[scenarios.Check]:
                             f"resolved {resolved} s after the workers were healthy again; still active: {also or 'none'}")]
 
 
+# What the report shows of n8n's own view when PostgreSQL is gone (the queue, executions, connections).
+DIAGNOSIS = ("max(n8n_scaling_mode_queue_jobs_waiting)", "max(n8n_scaling_mode_queue_jobs_active)",
+             "sum(increase(n8n_scaling_mode_queue_jobs_completed[1m]))",
+             "sum(increase(n8n_scaling_mode_queue_jobs_failed[1m]))",
+             "sum(n8n_workflow_started_total) - sum(n8n_workflow_success_total)",
+             "sum(n8n_db_pool_connections_active + n8n_db_pool_connections_idle)",
+             "max(n8n_db_pool_requests_pending)")
+
+
 def postgres_down(run: Running, prom: Prometheus) -> list[scenarios.Check]:
     """PostgreSQL stopped under a trickle of webhooks: executions stay running; N8nExecutionsStuck fires."""
     timing = alert_timing(run.settings).scaled(TIME_SCALE)
@@ -296,7 +305,7 @@ def postgres_down(run: Running, prom: Prometheus) -> list[scenarios.Check]:
         run.postgres.stop()
         started = time.monotonic()
         fired = time_to(prom, "N8nExecutionsStuck", "firing", bound + 90)
-        snapshot = {m: prom.value(f"max(n8n_scaling_mode_queue_jobs_{m})") for m in ("waiting", "active")}
+        snapshot = {expr: prom.value(expr) for expr in DIAGNOSIS}
         others = prom.alerts()
         stop.set()
         run.postgres.start()
