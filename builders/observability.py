@@ -109,8 +109,9 @@ def alert_rules(s: Settings, timing: Optional[AlertTiming] = None) -> dict:
     slots = execution_capacity(s).concurrent_executions
     rules = [
         _rule("N8nMainDown", f'up{{job="{SCRAPE_JOB}", role="{MAIN_ROLE}"}} == 0', t.down, "critical",
-              "n8n main does not answer inside the app: no editor, no webhooks, no schedules.",
-              "Check the n8n-main component's logs and restarts; PostgreSQL and Valkey reachability."),
+              "n8n main does not answer inside the app: no editor, no webhooks, no schedules — or PostgreSQL is "
+              "unreachable (n8n's /metrics then waits on the database past the scrape timeout).",
+              "Check PostgreSQL first (all n8n targets down at once), then n8n-main's logs and restarts, and Valkey."),
         _rule("N8nWorkerDown", f'up{{job="{SCRAPE_JOB}", role="{WORKER_ROLE}"}} == 0', t.down, "warning",
               "A worker does not answer: its pair's share of the worker slots is gone.",
               "Check that worker's logs (out of memory? crash loop?) and its runner pool."),
