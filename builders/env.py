@@ -25,6 +25,8 @@ class SecretValues:
     db_admin_password: Any  # doadmin, only for the pre-deploy job that grants n8n its schema
     license_key: Optional[Any] = None
     docker_hub_credentials: Optional[Any] = None  # "<username>:<access token>" for every Docker Hub image
+    log_destination_secret: Optional[Any] = None  # the log destination's API key, token or password
+    metrics_authorization: Optional[Any] = None  # the Authorization header for the metrics remote
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ the directory works on its own: `pulumi policy publish` uploads exactly this dir
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
-from checklist import (access, configuration, cost_budget, databases, health, images, keys, monitoring, protection,
-                       recognition, runners, scaling)
+from checklist import (access, configuration, cost_budget, databases, health, images, keys, monitoring,
+                       observability, protection, recognition, runners, scaling)
 
 PolicyPack(
     name="n8n-platform",
@@ -18,5 +18,5 @@ PolicyPack(
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=[*recognition.POLICIES, *keys.POLICIES, *databases.POLICIES, *access.POLICIES, *runners.POLICIES,
               *images.POLICIES, *scaling.POLICIES, *health.POLICIES, *monitoring.POLICIES, *protection.POLICIES,
-              *configuration.POLICIES, *cost_budget.POLICIES],
+              *configuration.POLICIES, *cost_budget.POLICIES, *observability.POLICIES],
 )

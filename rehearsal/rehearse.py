@@ -24,18 +24,19 @@ from typing import Iterator, Optional
 from builders.deployment import stack_pool_size
 from offline.render import offline_spec
 from platform_model import catalog
+from platform_model.ingress import routes
 from platform_model.topology import DB_POOL
 from settings.model import NAMESPACE, Settings
 from stack.loader import config_for_engine, load_settings, read_stack_file
 
 from . import scenarios
 from .deployment import (JOB, MAIN as MAIN_ROLE, RUNNERS, WEBHOOK, WORKER, Instance, LocalDeployment, RehearsalError,
-                         ingress_rules, plan_instances, substitutions_for)
+                         plan_instances, substitutions_for)
 from .install import ensure_n8n
 from .n8n_api import ApiError, EditorSession, PublicApi
 from .pgbouncer import PgBouncer, PoolUse, PoolWatch, observe, pool_check, start_pgbouncer
 from .pki import make_pki
-from .services import ServiceError, free_ports, start_postgres, start_redis, strong_secret
+from .services import Postgres, ServiceError, free_ports, start_postgres, start_redis, strong_secret
 
 REGISTERED = re.compile(r'Registered runner "[^"]*" \(([^)\s]+)\)')
 STARTED = re.compile(r"Worker started execution (\d+) \(job")
@@ -120,6 +121,7 @@ class Running:
     api_key: str
     owner_password: str
     pgbouncer: Optional[PgBouncer] = None  # the connection pool n8n connects through, when the stack has one
+    postgres: Optional[Postgres] = None  # the local cluster, for drills that take it away
 
 
 def pool_label(settings: Settings) -> str:
@@ -178,7 +180,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
             + (f", PgBouncer on {pool_port}" if pgbouncer else "") + " (TLS, throwaway CA)")
 
         subs = substitutions_for(postgres, redis, pki, pgbouncer)
-        deployment = LocalDeployment(run_dir, install, pki, plan_instances(spec, subs), ingress_rules(spec))
+        deployment = LocalDeployment(run_dir, install, pki, plan_instances(spec, subs), routes(spec))
         broken = deployment.of_role(RUNNERS)[-1].component if opts.negative_control else None
         if broken:
             for pool in deployment.of_role(RUNNERS):
@@ -222,7 +224,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         target = scenarios.Target(main_url, PublicApi(main_url, api_key),
                                   deployment.base_url_for("/webhook/").rstrip("/"), editor, observer,
                                   settings.n8n.offload_manual_executions)
-        yield Running(settings, deployment, target, api_key, password, pgbouncer)
+        yield Running(settings, deployment, target, api_key, password, pgbouncer, postgres)
     finally:
         t = time.monotonic()
         with signals_ignored():  # a second Ctrl-C must not leave servers running

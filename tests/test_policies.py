@@ -179,6 +179,10 @@ def n8n_job(edit, command: str):
     job["envs"] = [dict(e) for e in edit.component("n8n-worker-1")["envs"]]
 
 
+def drop_metrics_redirect(edit: StackEdit) -> None:
+    edit.spec["ingress"]["rules"] = [r for r in edit.spec["ingress"]["rules"] if "redirect" not in r]
+
+
 FAILURES = [
     # (policy, case, edit, fragment of the message)
     ("n8n-encryption-key", "missing on a worker", lambda e: e.drop_env("n8n-worker-2", KEY),
@@ -510,6 +514,10 @@ FAILURES = [
     ("stateful-resources-protected", "unprotected encryption key",
      lambda e: e.options("n8n-secrets-encryption-key", protect=False),
      "n8n-secrets-encryption-key is not protected"),
+    ("metrics-not-public", "/metrics left to main's / rule", lambda e: drop_metrics_redirect(e),
+     "routes /metrics to n8n-main"),
+    ("execution-pruning", "pruning off", lambda e: e.set_env("n8n-main", "EXECUTIONS_DATA_PRUNE", "false"),
+     "n8n-main has EXECUTIONS_DATA_PRUNE=false"),
 ]
 
 

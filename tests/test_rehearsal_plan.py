@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from platform_model import catalog
+from platform_model.ingress import routes
 from platform_model.topology import DB_NAME, DB_POOL, DB_USER
 from offline.render import DB_ADMIN_PASSWORD, offline_spec
 from rehearsal.deployment import (JOB, MAIN, RUNNERS, WORKER, LocalDeployment, RehearsalError, Substitutions,
-                                  ingress_rules, plan_instances)
+                                  plan_instances)
 from rehearsal.install import N8nInstall
 from rehearsal.pgbouncer import PoolUse, pool_check
 from rehearsal.pki import Pki
@@ -184,7 +185,7 @@ def test_processes_get_the_spec_env_plus_plumbing_and_nothing_from_the_caller(tm
     monkeypatch.setenv("N8N_RUNNERS_TASK_REQUEST_TIMEOUT", "5")  # must not leak into any component
     spec, _, instances = planned()
     pki = Pki(tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key")
-    d = LocalDeployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, ingress_rules(spec))
+    d = LocalDeployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, routes(spec))
     for inst in instances:
         env = d.process_env(inst)
         plumbing = set(env) - set(inst.spec_env)
@@ -209,7 +210,7 @@ def test_either_run_command_form_runs_the_same_n8n_command(tmp_path, form):
 
     spec, _, instances = planned(spec_edit=set_form)
     pki = Pki(tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key")
-    d = LocalDeployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, ingress_rules(spec))
+    d = LocalDeployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, routes(spec))
     workers = [i for i in instances if i.role == WORKER]
     assert len(workers) == 2
     assert all(d.command(w) == [str(d.install.node), str(d.install.n8n), "worker"] for w in workers)
@@ -316,3 +317,15 @@ def test_launcher_with_a_wrong_token_never_starts_a_runner_and_says_why(tmp_path
     health, envs, _, out = run_launcher(tmp_path, "right", "wrong", seconds=2.5)
     assert envs == [] and health[1]["starts"] == 0
     assert "HTTP 403" in health[1]["lastError"] and "grant token refused" in out
+
+
+def test_a_stack_with_a_metrics_collector_plans_it_as_the_one_component_prometheus_plays():
+    from builders.observability import COLLECTOR
+    from stack.loader import load_settings
+    from rehearsal.deployment import METRICS_COLLECTOR
+    from stackrun import stack_config
+
+    remote = {"observability": {"metrics": {"remote": {"endpoint": "https://prometheus.example.net/push"}}}}
+    spec = offline_spec(load_settings(stack_config("prod", remote), "prod"))
+    instances = plan_instances(spec, substitutions(False))
+    assert [(i.name, i.role) for i in instances if i.role == METRICS_COLLECTOR] == [(COLLECTOR, METRICS_COLLECTOR)]
