@@ -8,15 +8,12 @@ the directory works on its own: `pulumi policy publish` uploads exactly this dir
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
-from checklist import (access, configuration, cost_budget, databases, health, images, keys, monitoring, protection,
-                       recognition, runners, scaling)
+from checklist import POLICIES
 
 PolicyPack(
     name="n8n-platform",
     description=("The n8n production checklist on DigitalOcean: keys, runners, images, databases, access, health, "
                  "alerts, cost."),
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[*recognition.POLICIES, *keys.POLICIES, *databases.POLICIES, *access.POLICIES, *runners.POLICIES,
-              *images.POLICIES, *scaling.POLICIES, *health.POLICIES, *monitoring.POLICIES, *protection.POLICIES,
-              *configuration.POLICIES, *cost_budget.POLICIES],
+    policies=POLICIES,
 )

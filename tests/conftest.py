@@ -1,9 +1,11 @@
-"""Session fixtures: the shipped stacks, each run once under mocks, and the policy pack, started once."""
+"""Session fixtures: the shipped stacks, each run once under mocks, the policy pack, started once, and its
+policies called in-process with the pack's defaults."""
 
 import pytest
 
 from offline.analyzer import PolicyPack, reconcile
 from offline.engine import ProgramRun
+from pack_in_process import PackInProcess
 from stackrun import run_stack
 
 
@@ -24,3 +26,10 @@ def pack():
     with PolicyPack() as running:
         running.configure(reconcile(running.info(), {}))
         yield running
+
+
+@pytest.fixture(scope="session")
+def policies() -> PackInProcess:
+    """The pack's policies called in this process with its defaults (build a PackInProcess of your own to
+    configure them)."""
+    return PackInProcess()
