@@ -118,6 +118,7 @@ def test_an_encrypted_credential_gets_a_well_formed_stand_in(tmp_path):
     assert stand_in.startswith("n8nplatform:dckr_pat_")
 
 
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_the_gate_passes_prod_with_an_encrypted_credential_and_prints_none_of_it(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "Pulumi.hub.yaml").write_text(PROD + f"  n8n-platform:dockerHubCredentials:\n    secure: {ENCRYPTED}\n")
