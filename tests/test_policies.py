@@ -604,12 +604,14 @@ def test_offload_off_with_mains_own_runner_pool_passes(policies):
     assert policies.check(run.resources) == []
 
 
-def test_an_allowed_private_source_passes_only_when_configured(policies, prod):
+def test_an_allowed_private_source_passes_only_when_configured(pack, policies, prod):
     stack = StackEdit(prod)
     stack.props("n8n-postgres-trusted-sources")["rules"].append({"type": "ip_addr", "value": "10.110.16.5"})
     assert {v.policy for v in stack.send(policies)} == {"database-trusted-sources"}
-    allowed = PackInProcess({"database-trusted-sources": {"allowedSources": ["ip_addr:10.110.16.5"]}})
-    assert stack.send(allowed) == []
+    given = {"database-trusted-sources": {"allowedSources": ["ip_addr:10.110.16.5"]}}
+    assert stack.send(PackInProcess(given)) == []
+    with configured(pack, given):  # the running pack reads a policy's properties the same way
+        assert stack.send(pack) == []
 
 
 def test_a_public_range_stays_forbidden_even_when_configured(prod):
@@ -652,21 +654,28 @@ def test_an_unreadable_app_spec_fails_rather_than_passing_silently(policies, pro
 # --- enforcement levels from the policy-pack config ----------------------------------------------
 
 
+# Each also holds the in-process calls to the running pack's reading of the same config.
+
+
 def test_config_downgrades_and_disables_policies(pack, prod):
     stack = StackEdit(prod)
     stack.props("n8n-postgres-cluster").update(nodeCount=1)
     stack.options("n8n-postgres-cluster", protect=False)
-    with configured(pack, {"database-high-availability": "advisory",
-                           "stateful-resources-protected": {"enforcementLevel": "disabled"}}):
+    given = {"database-high-availability": "advisory",
+             "stateful-resources-protected": {"enforcementLevel": "disabled"}}
+    with configured(pack, given):
         verdicts = stack.send(pack)
     assert [(v.policy, v.level) for v in verdicts] == [("database-high-availability", "advisory")]
+    assert stack.send(PackInProcess(given)) == verdicts
 
 
 def test_config_all_sets_every_level(pack, prod):
     stack = StackEdit(prod)
     stack.props("n8n-valkey-cluster").update(evictionPolicy="allkeys_lru")
     with configured(pack, {"all": "advisory"}):
-        assert {v.level for v in stack.send(pack)} == {"advisory"}
+        verdicts = stack.send(pack)
+    assert {v.level for v in verdicts} == {"advisory"}
+    assert stack.send(PackInProcess({"all": "advisory"})) == verdicts
 
 
 def test_connection_budget_can_be_made_mandatory(prod):
