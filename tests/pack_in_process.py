@@ -12,18 +12,25 @@ pack shows (its metadata, `Configure`, the engine's request shapes) stays with t
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Iterable, Mapping, Optional
 
 from google.protobuf import json_format
 from pulumi.runtime.proto import analyzer_pb2 as proto
-from pulumi_policy import (EnforcementLevel, Policy, PolicyResource, PolicyResourceOptions, ResourceValidationArgs,
-                           ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.policy import PolicyCustomTimeouts
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from checklist import POLICIES
+from checklist import ENFORCEMENT_LEVEL, POLICIES
 from offline.analyzer import PolicyPack, Verdict, parse_policy_config
 
 NO_STACK_TAGS: Mapping[str, str] = MappingProxyType({})  # the offline gate configures no stack tags
@@ -35,7 +42,8 @@ def _props(wire: dict) -> Mapping:
 
 
 def _options(request) -> PolicyResourceOptions:
-    """The analyzer's `_get_resource_options`: the engine sends protect and parent; the rest stay empty."""
+    """The analyzer's `_get_resource_options`; offline.analyzer sends protect and parent only, so
+    delete-before-replace and the custom timeouts stay unset, as the analyzer leaves them."""
     o = request.options
     return PolicyResourceOptions(o.protect, o.ignoreChanges, None, o.aliases, PolicyCustomTimeouts(0, 0, 0),
                                  o.additionalSecretOutputs, o.parent or None)
@@ -44,7 +52,7 @@ def _options(request) -> PolicyResourceOptions:
 def _stack_resources(resources: list[proto.AnalyzerResource], wires: list[dict]) -> list[PolicyResource]:
     """PolicyResources linked to their parent and dependencies, as AnalyzeStack links them."""
     built = {r.urn: PolicyResource(r.type, _props(wire), r.urn, r.name, _options(r), None, None, [], {})
-             for r, wire in zip(resources, wires)}
+             for r, wire in zip(resources, wires, strict=True)}
     for r in resources:
         resource = built[r.urn]
         resource.parent = built.get(r.parent)
@@ -57,7 +65,7 @@ def _stack_resources(resources: list[proto.AnalyzerResource], wires: list[dict])
 class PackInProcess:
     """The checklist's policies with the pack's defaults, or with a policy-pack config."""
 
-    def __init__(self, given: Optional[dict] = None):
+    def __init__(self, given: dict | None = None):
         """`given` is a policy-pack config ({"policy": "advisory" | {"enforcementLevel": ..., "<property>":
         ...}}), reconciled as the CLI does: the policy's level, then `all`, then its own; its config schema's
         defaults, then its own properties."""
@@ -65,7 +73,7 @@ class PackInProcess:
         self.levels: dict[str, EnforcementLevel] = {}
         self.config: dict[str, dict] = {}
         for policy in POLICIES:
-            level = policy.enforcement_level
+            level = policy.enforcement_level or ENFORCEMENT_LEVEL
             for key in ("all", policy.name):
                 if key in settings and settings[key].level:
                     level = EnforcementLevel(settings[key].level)
@@ -75,7 +83,8 @@ class PackInProcess:
             props.update(settings[policy.name].properties if policy.name in settings else {})
             self.config[policy.name] = props
 
-    def _run(self, kind: type, args_for, urn: str = "") -> list[Verdict]:
+    def _run(self, kind: type[ResourceValidationPolicy] | type[StackValidationPolicy], args_for, urn: str = ""
+             ) -> list[Verdict]:
         verdicts: list[Verdict] = []
         for policy in POLICIES:
             level = self.levels[policy.name]
@@ -84,13 +93,14 @@ class PackInProcess:
         return verdicts
 
     @staticmethod
-    def _validate(policy: Policy, level: EnforcementLevel, args, urn: str) -> list[Verdict]:
+    def _validate(policy: ResourceValidationPolicy | StackValidationPolicy, level: EnforcementLevel, args,
+                  urn: str) -> list[Verdict]:
         shown = "mandatory" if level == EnforcementLevel.REMEDIATE else level.value
         severity = policy.severity.value if policy.severity else ""
         reported: list[Verdict] = []
 
-        def report_violation(message: str, violating: Optional[str] = None) -> None:
-            if (message and not isinstance(message, str)) or (violating is not None and not isinstance(violating, str)):
+        def report_violation(message: str, violating: str | None = None) -> None:
+            if not isinstance(message or "", str) or not isinstance(violating or "", str):
                 raise TypeError(f"{policy.name} reported {message!r} for {violating!r}: both must be strings")
             reported.append(Verdict(policy.name, shown, violating or urn, message or policy.description, severity))
 

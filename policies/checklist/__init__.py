@@ -3,9 +3,25 @@ assembles the pack from `POLICIES`. The modules import only `platform_model`, pu
 standard library, and can be imported without starting the pack's gRPC server (the tests call the
 policies in-process through this list)."""
 
-from checklist import (access, configuration, cost_budget, databases, health, images, keys, monitoring, protection,
-                       recognition, runners, scaling)
+from pulumi_policy import EnforcementLevel
 
+from checklist import (
+    access,
+    configuration,
+    cost_budget,
+    databases,
+    health,
+    images,
+    keys,
+    monitoring,
+    protection,
+    recognition,
+    runners,
+    scaling,
+)
+
+# A policy that names no level of its own gets the pack's.
+ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
 # The pack's order: the order in which the pack runs its policies, and so the order of its verdicts.
 POLICIES = [*recognition.POLICIES, *keys.POLICIES, *databases.POLICIES, *access.POLICIES, *runners.POLICIES,
             *images.POLICIES, *scaling.POLICIES, *health.POLICIES, *monitoring.POLICIES, *protection.POLICIES,
