@@ -20,6 +20,13 @@ N8N_HTTP_PORT = 5678
 BROKER_PORT = 5679
 # The n8nio/runners launcher serves `GET /healthz` on N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT (5680).
 RUNNER_HEALTH_PORT = 5680
+# n8n's two health endpoints (n8n 2.41.1 abstract-server.js setupHealthCheck, scaling/worker-server.js):
+# `/healthz` is 200 once the HTTP server listens and reads no state, so it proves only that the process
+# is alive; `/healthz/readiness` is 200 only while the database is connected and migrated and the
+# process is fully started (workers: and Redis is connected). A liveness check on readiness would
+# restart every process at once during a database failover.
+LIVENESS_PATH = "/healthz"
+READINESS_PATH = "/healthz/readiness"
 
 N8N_IMAGE = ("n8nio", "n8n")  # Docker Hub registry (namespace) and repository
 RUNNERS_IMAGE = ("n8nio", "runners")  # must run the same tag as the n8n image
