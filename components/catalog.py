@@ -52,6 +52,12 @@ DEFAULT_DB_POOL_SIZE = 2
 N8N_STATEMENT_TIMEOUT_MS = 300_000
 # N8N_GRACEFUL_SHUTDOWN_TIMEOUT defaults to 30 s; App Platform must wait longer before it kills.
 DEFAULT_GRACEFUL_SHUTDOWN_SECONDS = 30
+# N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL (minutes, n8n default 180): how often main marks `new`/`running`
+# executions that have no active or waiting Bull job as `crashed` (2.41.1 scaling/scaling.service.js
+# recoverFromQueue, leader main only, first run at startup). With the default, an execution whose worker
+# could not save its result stays `running` for up to three hours; 3 keeps it under the five minutes the
+# fault drills allow (rehearsal/drills.py), and a check is one indexed query plus one Redis call.
+DEFAULT_QUEUE_RECOVERY_MINUTES = 3
 # Time App Platform's termination grace period gives beyond n8n's own graceful shutdown.
 SHUTDOWN_MARGIN_SECONDS = 15
 # App Platform's `termination.grace_period_seconds` when a component does not set it (DigitalOcean's

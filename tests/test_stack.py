@@ -140,6 +140,12 @@ def test_every_n8n_service_takes_traffic_when_ready_and_is_restarted_only_when_d
         assert svc["livenessHealthCheck"]["successThreshold"] == 1  # App Platform accepts no other value
 
 
+def test_main_marks_executions_without_a_queue_job_crashed_within_minutes(prod):
+    assert env_of(component(app_spec(prod), "n8n-main"))["N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL"] == "3"
+    workers = [s for s in app_spec(prod)["services"] if s["name"] != "n8n-main"]
+    assert all("N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL" not in env_of(w) for w in workers)  # read by main only
+
+
 def test_main_is_one_instance_serving_ui_and_webhooks(prod):
     main = component(app_spec(prod), "n8n-main")
     assert main["instanceCount"] == 1 and "autoscaling" not in main
