@@ -115,18 +115,18 @@ def _node(name: str, type_: str, version: float, position: int, parameters: dict
             "position": [position * 220, 0], "parameters": parameters, **extra}
 
 
-def _workflow(name: str, trigger: dict) -> dict:
-    code = _node("Code", "n8n-nodes-base.code", 2, 1, {"jsCode": CODE})
+def _workflow(name: str, trigger: dict, js: str = CODE) -> dict:
+    code = _node("Code", "n8n-nodes-base.code", 2, 1, {"jsCode": js})
     return {"name": f"{TEMP_PREFIX} {name} {uuid.uuid4().hex[:8]}", "nodes": [trigger, code],
             "connections": {trigger["name"]: {"main": [[{"node": "Code", "type": "main", "index": 0}]]}},
             "settings": {"executionOrder": "v1"}}
 
 
-def webhook_workflow(path: str) -> dict:
+def webhook_workflow(path: str, js: str = CODE) -> dict:
     hook = _node("Webhook", "n8n-nodes-base.webhook", 2, 0,
                  {"httpMethod": "POST", "path": path, "responseMode": "lastNode", "options": {}},
                  webhookId=str(uuid.uuid4()))
-    return _workflow("webhook", hook)
+    return _workflow("webhook", hook, js)
 
 
 MANUAL_TRIGGER = "Manual trigger"
@@ -524,6 +524,7 @@ class Report:
     load: Optional[LoadResult] = None
     pool: Optional[dict] = None  # what PgBouncer and PostgreSQL saw of n8n's connections (rehearsal with a pool)
     notes: list[str] = field(default_factory=list)
+    drills: list[dict] = field(default_factory=list)  # one entry per fault drill (rehearsal/drills.py)
 
     @property
     def ok(self) -> bool:
@@ -558,4 +559,5 @@ class Report:
     def as_dict(self) -> dict:
         return {"title": self.title, "ok": self.ok, "failing_pairs": self.failing_pairs,
                 "checks": [c.as_dict() for c in self.checks], "timings": self.timings,
-                "load": self.load.as_dict() if self.load else None, "pool": self.pool, "notes": self.notes}
+                "load": self.load.as_dict() if self.load else None, "pool": self.pool, "notes": self.notes,
+                "drills": self.drills}
