@@ -25,6 +25,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Iterator, Optional, Protocol
 
 from .n8n_api import ApiError, EditorSession, PublicApi, request
@@ -35,6 +36,10 @@ TEMP_PREFIX = "n8n-platform check"
 TASK_REQUEST_TIMEOUT_SECONDS = 60
 WEBHOOK_TIMEOUT_SECONDS = TASK_REQUEST_TIMEOUT_SECONDS + 30
 FINISHED = {"success", "error", "crashed", "canceled"}
+STUCK_STATUSES = ("running", "new")
+# EXECUTIONS_TIMEOUT_MAX (n8n 2.41.1 @n8n/config executions.config: 1 hour): no workflow can be given a
+# longer timeout, so an execution running longer has lost its owner or was never given a timeout.
+MAX_EXECUTION_TIMEOUT_SECONDS = 3600
 # Bounds of the load run's arguments (`python -m rehearsal`, `python -m rehearsal.verify`): more than one
 # machine or a live deployment under test should take, and longer than any caller waits.
 MAX_LOAD_REQUESTS = 100_000
@@ -328,6 +333,23 @@ def check_health(target: Target) -> list[Check]:
             detail += f"; foreign runners registered: {', '.join(foreign)}"
         checks.append(Check(f"health: {pool} registered with its broker", ok, detail, pair_label(broker, pool)))
     return checks
+
+
+def check_unfinished(api: PublicApi, older_than_seconds: float) -> Check:
+    """Executions `running` or `new` for longer than any timeout allows: after an incident, the ones whose
+    owner died and that n8n's queue recovery has not yet marked crashed (docs/self-healing.md)."""
+    now = datetime.now(timezone.utc)
+    stuck = []
+    for status in STUCK_STATUSES:  # the list leaves out running executions unless asked for them by status
+        for ex in api.paged("/executions", status=status):
+            started = ex.get("startedAt")
+            age = (now - datetime.fromisoformat(started.replace("Z", "+00:00"))).total_seconds() if started else 0
+            if age > older_than_seconds:
+                stuck.append(f"{ex['id']} ({status} {age / 60:.0f} min, workflow {ex.get('workflowId')})")
+    name = f"no execution running or new for more than {older_than_seconds:.0f} s"
+    if not stuck:
+        return Check(name, True, "none")
+    return Check(name, False, f"{len(stuck)} stuck: {', '.join(stuck[:20])}" + (" ..." if len(stuck) > 20 else ""))
 
 
 def call_webhook(url: str, timeout: float) -> tuple[Optional[dict], Optional[str], float, bool]:

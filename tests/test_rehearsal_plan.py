@@ -316,3 +316,29 @@ def test_launcher_with_a_wrong_token_never_starts_a_runner_and_says_why(tmp_path
     health, envs, _, out = run_launcher(tmp_path, "right", "wrong", seconds=2.5)
     assert envs == [] and health[1]["starts"] == 0
     assert "HTTP 403" in health[1]["lastError"] and "grant token refused" in out
+
+
+class ListedExecutions:
+    """The public API's execution list, filtered by status as n8n filters it."""
+
+    def __init__(self, executions: list[dict]):
+        self.executions = executions
+
+    def paged(self, path: str, status: str, **query):
+        assert path == "/executions"
+        return iter([e for e in self.executions if e["status"] == status])
+
+
+def test_verify_lists_executions_running_or_new_for_longer_than_allowed():
+    from datetime import datetime, timedelta, timezone
+
+    from rehearsal.scenarios import check_unfinished
+
+    ago = lambda minutes: (datetime.now(timezone.utc) - timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    api = ListedExecutions([{"id": "7", "status": "running", "startedAt": ago(90), "workflowId": "w1"},
+                            {"id": "8", "status": "running", "startedAt": ago(1), "workflowId": "w1"},
+                            {"id": "9", "status": "new", "startedAt": ago(200), "workflowId": "w2"},
+                            {"id": "10", "status": "crashed", "startedAt": ago(500), "workflowId": "w2"}])
+    found = check_unfinished(api, 3600)
+    assert not found.ok and found.detail == "2 stuck: 7 (running 90 min, workflow w1), 9 (new 200 min, workflow w2)"
+    assert check_unfinished(ListedExecutions([]), 3600).ok
