@@ -66,7 +66,10 @@ def redis_down(redis: Redis, ca: Path) -> None:
     with socket.create_connection((LOOPBACK_IP, redis.port), timeout=5) as raw:
         with context.wrap_socket(raw, server_hostname=LOOPBACK_HOST) as tls:
             tls.sendall(f"AUTH {redis.bindings()['USERNAME']} {redis.password}\r\nSHUTDOWN SAVE\r\n".encode())
-            while tls.recv(256):  # the server closes the connection when it has saved and stops
+            try:
+                while tls.recv(256):  # the server closes the connection when it has saved and stops
+                    pass
+            except OSError:
                 pass
     redis.process.wait(30)
 
