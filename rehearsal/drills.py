@@ -44,6 +44,8 @@ FAULT_AFTER_SECONDS = 4
 RECOVERY_REQUESTS = 50
 RECOVERY_LIMIT_SECONDS = 300
 DEFAULT_SETTLE_SECONDS = 300
+# What CI runs (docs/self-healing.md says why these): one topology, one settle window, under 12 minutes.
+CI_DRILLS = ("kill-worker", "redis-5s", "postgres-60s", "rolling-restart")
 UNFINISHED = ("new", "running", "waiting")
 STATUSES = ("success", "error", "crashed", "canceled", "new", "running", "waiting", "unknown")
 
