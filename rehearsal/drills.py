@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from components.roles import MAIN, RUNNERS, WEBHOOK, WORKER
-from components.topology import DB_NAME
+from platform_model.roles import MAIN, RUNNERS, WEBHOOK, WORKER
+from platform_model.topology import DB_NAME
 
 from . import faults, scenarios
 from .deployment import JOB, Instance, RehearsalError

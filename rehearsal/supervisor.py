@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .deployment import JOB, Deployment, Instance, Process, http_ok
+from .deployment import JOB, Instance, LocalDeployment, Process, http_ok
 from .probes import LIVENESS, READINESS, Probe, ProbeState
 
 RESTART_DELAY_SECONDS = 1.0
@@ -59,7 +59,7 @@ def stop_gracefully(proc: Process, grace: float) -> None:
 
 
 class Supervisor:
-    def __init__(self, deployment: Deployment, log: Callable[[str], None] = print,
+    def __init__(self, deployment: LocalDeployment, log: Callable[[str], None] = print,
                  probe: Callable[[str, float], bool] = lambda url, timeout: http_ok(url, timeout)):
         self.d = deployment
         self.log = log

@@ -72,7 +72,7 @@ def test_liveness_calls_for_a_restart_after_the_failure_threshold_in_a_row():
 
 @dataclass
 class SleepDeployment:
-    """Just what the supervisor uses of a Deployment: each instance is a `sleep` process."""
+    """Just what the supervisor uses of a LocalDeployment: each instance is a `sleep` process."""
 
     tmp: Path
     instances: list[Instance]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from components import catalog, roles
+from platform_model import catalog, roles
 
 from .resources import APP, AppSpec, Component, app_check, is_unknown, number, resource_policy
 
@@ -68,7 +68,7 @@ health_checks = resource_policy(
                  "runner pool a liveness check."),
     severity=Severity.MEDIUM,
     remediation=(
-        f"Keep the health checks of components/app_spec.py: health_check on `{catalog.READINESS_PATH}` and "
+        f"Keep the health checks of builders/app_spec.py: health_check on `{catalog.READINESS_PATH}` and "
         f"liveness_health_check on `{catalog.LIVENESS_PATH}`, port {catalog.N8N_HTTP_PORT}, for main, workers "
         "(with QUEUE_HEALTH_CHECK_ACTIVE=true) and webhook processors, and a liveness check on `/healthz` port "
         f"{catalog.RUNNER_HEALTH_PORT} for runner pools."

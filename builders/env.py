@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from . import catalog
-from .settings import Settings
-from .topology import DB_NAME, DB_POOL, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
+from platform_model import catalog
+from platform_model.topology import DB_NAME, DB_POOL, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
+from settings.model import Settings
 
 
 @dataclass(frozen=True)
