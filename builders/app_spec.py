@@ -18,9 +18,8 @@ from .env import SecretValues
 from .names import topology_for
 from .observability_spec import collector_component, log_destinations, metrics_ingress_rules, n8n_env
 
-# Liveness of n8n's HTTP server (main, webhook processors) and readiness of workers (DB + queue).
-MAIN_HEALTH_PATH = "/healthz"
-WORKER_HEALTH_PATH = "/healthz/readiness"
+# The launcher's `/healthz` always answers 200 (n8n-io/task-runner-launcher 1.4.3,
+# internal/http/healthcheck_server.go): it proves only that the launcher process is alive.
 RUNNER_HEALTH_PATH = "/healthz"
 WEBHOOK_PATHS = ("/webhook/", "/webhook-waiting/")  # main keeps /webhook-test/ for the editor
 APP_ALERT_RULES = ("DEPLOYMENT_FAILED", "DOMAIN_FAILED")
@@ -44,6 +43,13 @@ def _health_check(path: str, port: int) -> dict:
         "success_threshold": 1,
         "failure_threshold": 6,
     }
+
+
+def _n8n_checks(port: int) -> dict:
+    """Readiness routes traffic and gates deployments; liveness restarts. n8n's liveness endpoint does not
+    read the database, so a database failover takes instances out of rotation without restarting them."""
+    return {"health_check": _health_check(catalog.READINESS_PATH, port),
+            "liveness_health_check": _health_check(catalog.LIVENESS_PATH, port)}
 
 
 def _scaling(instances: int, auto: Optional[Autoscaling]) -> dict:
@@ -81,7 +87,7 @@ def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dict:
         "instance_size_slug": s.main.size,
         **_scaling(s.main.instances, s.main.autoscaling),
         "http_port": catalog.N8N_HTTP_PORT,
-        "health_check": _health_check(MAIN_HEALTH_PATH, catalog.N8N_HTTP_PORT),
+        **_n8n_checks(catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=True),
         "envs": env.main_env(s, top, secrets) + n8n_env(s, is_main=True),
         "alerts": component_alerts(s.alerts),
@@ -101,7 +107,7 @@ def _worker(s: Settings, name: str, secrets: SecretValues, tag: str) -> dict:
         "instance_size_slug": s.workers.size,
         "instance_count": 1,
         "internal_ports": [catalog.N8N_HTTP_PORT, catalog.BROKER_PORT],
-        "health_check": _health_check(WORKER_HEALTH_PATH, catalog.N8N_HTTP_PORT),
+        **_n8n_checks(catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=False),
         "envs": env.worker_env(s, name, secrets) + n8n_env(s, is_main=False),
         "alerts": component_alerts(s.alerts),
@@ -116,7 +122,7 @@ def _webhook(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dic
         "instance_size_slug": s.webhooks.size,
         **_scaling(s.webhooks.processors, s.webhooks.autoscaling),
         "http_port": catalog.N8N_HTTP_PORT,
-        "health_check": _health_check(MAIN_HEALTH_PATH, catalog.N8N_HTTP_PORT),
+        **_n8n_checks(catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=True),
         "envs": env.webhook_env(s, secrets) + n8n_env(s, is_main=False),
         "alerts": component_alerts(s.alerts),

@@ -126,6 +126,8 @@ def main_env(s: Settings, top: Topology, secrets: SecretValues) -> list[dict]:
     env = n8n_common_env(s, secrets) + [
         var("N8N_PROXY_HOPS", "1"),  # behind App Platform's edge proxy
         var("OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS", str(s.n8n.offload_manual_executions).lower()),
+        # Read only by the leader main (2.41.1 scaling.service.js setupQueue); see catalog.
+        var("N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL", str(s.n8n.queue_recovery_minutes)),
     ]
     if top.main in top.brokers:
         env += broker_env(s, secrets.runner_tokens[top.main])

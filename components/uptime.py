@@ -14,7 +14,7 @@ from typing import Optional
 import pulumi
 import pulumi_digitalocean as do
 
-from builders.app_spec import MAIN_HEALTH_PATH
+from platform_model import catalog
 from settings.model import AlertSettings, Settings, UptimeSettings
 
 
@@ -48,7 +48,7 @@ class Uptime(pulumi.ComponentResource):
         self.check = do.UptimeCheck(
             f"{name}-check", name=f"{s.app_name} main", type="https", regions=list(u.regions), enabled=True,
             # /healthz is public on purpose: it says only "n8n's HTTP server answers" (README § Observability).
-            target=pulumi.Output.from_input(args.app_url).apply(lambda url: url.rstrip("/") + MAIN_HEALTH_PATH),
+            target=pulumi.Output.from_input(args.app_url).apply(lambda url: url.rstrip("/") + catalog.LIVENESS_PATH),
             opts=child)
         notifications = uptime_notifications(s.alerts)
         self.alerts = [] if notifications is None else [

@@ -14,6 +14,7 @@ from settings.model import SettingsError
 from offline.arguments import number, output_file, whole_number
 
 from .deployment import RehearsalError
+from .drills import DEFAULT_SETTLE_SECONDS, DRILLS, drill_names, rehearse_drills
 from .n8n_api import ApiError
 from .rehearse import OWNER_EMAIL, Options, rehearse, running
 from .scenarios import MAX_LOAD_CONCURRENCY, MAX_LOAD_REQUESTS, MAX_REQUEST_TIMEOUT_SECONDS, Report
@@ -43,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", action="store_true",
                         help="start the topology, print its URL, owner login and API key, and keep it up until "
                              "Ctrl-C (to open the editor or try `python -m rehearsal.verify` against it)")
+    parser.add_argument("--drills", nargs="?", const=list(DRILLS), type=drill_names, metavar="NAME,...",
+                        help=f"run the fault drills (all, or the named ones: {', '.join(DRILLS)}) instead of the "
+                             "checklist; see docs/self-healing.md")
+    parser.add_argument("--settle", type=number(0, 3600), default=DEFAULT_SETTLE_SECONDS, metavar="SECONDS",
+                        help="with --drills: how long after the last fault to count unfinished executions")
     args = parser.parse_args(argv)
     opts = Options(args.stack, offload=None if args.offload is None else args.offload == "on", pool=args.pool,
                    negative_control=args.negative_control, skip_db_grants=args.skip_db_grants,
@@ -52,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.serve:
             return serve(opts, log)
+        if args.drills is not None:
+            return rehearse_drills(opts, args.drills, args.settle, log).emit(args.report_json)
         report = rehearse(opts, log=log)
     except SettingsError as err:
         print(err, file=sys.stderr)

@@ -36,7 +36,7 @@ from .install import ensure_n8n
 from .n8n_api import ApiError, EditorSession, PublicApi
 from .pgbouncer import PgBouncer, PoolUse, PoolWatch, observe, pool_check, start_pgbouncer
 from .pki import make_pki
-from .services import Postgres, ServiceError, free_ports, start_postgres, start_redis, strong_secret
+from .services import Postgres, Redis, ServiceError, free_ports, start_postgres, start_redis, strong_secret
 
 REGISTERED = re.compile(r'Registered runner "[^"]*" \(([^)\s]+)\)')
 STARTED = re.compile(r"Worker started execution (\d+) \(job")
@@ -121,7 +121,8 @@ class Running:
     api_key: str
     owner_password: str
     pgbouncer: Optional[PgBouncer] = None  # the connection pool n8n connects through, when the stack has one
-    postgres: Optional[Postgres] = None  # the local cluster, for drills that take it away
+    postgres: Optional[Postgres] = None  # the local clusters, for the fault drills
+    redis: Optional[Redis] = None
 
 
 def pool_label(settings: Settings) -> str:
@@ -224,7 +225,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         target = scenarios.Target(main_url, PublicApi(main_url, api_key),
                                   deployment.base_url_for("/webhook/").rstrip("/"), editor, observer,
                                   settings.n8n.offload_manual_executions)
-        yield Running(settings, deployment, target, api_key, password, pgbouncer, postgres)
+        yield Running(settings, deployment, target, api_key, password, pgbouncer, postgres, redis)
     finally:
         t = time.monotonic()
         with signals_ignored():  # a second Ctrl-C must not leave servers running

@@ -25,6 +25,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Iterator, Optional, Protocol
 
 from .n8n_api import ApiError, EditorSession, PublicApi, request
@@ -35,6 +36,10 @@ TEMP_PREFIX = "n8n-platform check"
 TASK_REQUEST_TIMEOUT_SECONDS = 60
 WEBHOOK_TIMEOUT_SECONDS = TASK_REQUEST_TIMEOUT_SECONDS + 30
 FINISHED = {"success", "error", "crashed", "canceled"}
+STUCK_STATUSES = ("running", "new")
+# EXECUTIONS_TIMEOUT_MAX (n8n 2.41.1 @n8n/config executions.config: 1 hour): no workflow can be given a
+# longer timeout, so an execution running longer has lost its owner or was never given a timeout.
+MAX_EXECUTION_TIMEOUT_SECONDS = 3600
 # Bounds of the load run's arguments (`python -m rehearsal`, `python -m rehearsal.verify`): more than one
 # machine or a live deployment under test should take, and longer than any caller waits.
 MAX_LOAD_REQUESTS = 100_000
@@ -115,18 +120,18 @@ def _node(name: str, type_: str, version: float, position: int, parameters: dict
             "position": [position * 220, 0], "parameters": parameters, **extra}
 
 
-def _workflow(name: str, trigger: dict) -> dict:
-    code = _node("Code", "n8n-nodes-base.code", 2, 1, {"jsCode": CODE})
+def _workflow(name: str, trigger: dict, js: str = CODE) -> dict:
+    code = _node("Code", "n8n-nodes-base.code", 2, 1, {"jsCode": js})
     return {"name": f"{TEMP_PREFIX} {name} {uuid.uuid4().hex[:8]}", "nodes": [trigger, code],
             "connections": {trigger["name"]: {"main": [[{"node": "Code", "type": "main", "index": 0}]]}},
             "settings": {"executionOrder": "v1"}}
 
 
-def webhook_workflow(path: str) -> dict:
+def webhook_workflow(path: str, js: str = CODE) -> dict:
     hook = _node("Webhook", "n8n-nodes-base.webhook", 2, 0,
                  {"httpMethod": "POST", "path": path, "responseMode": "lastNode", "options": {}},
                  webhookId=str(uuid.uuid4()))
-    return _workflow("webhook", hook)
+    return _workflow("webhook", hook, js)
 
 
 MANUAL_TRIGGER = "Manual trigger"
@@ -330,6 +335,23 @@ def check_health(target: Target) -> list[Check]:
     return checks
 
 
+def check_unfinished(api: PublicApi, older_than_seconds: float) -> Check:
+    """Executions `running` or `new` for longer than any timeout allows: after an incident, the ones whose
+    owner died and that n8n's queue recovery has not yet marked crashed (docs/self-healing.md)."""
+    now = datetime.now(timezone.utc)
+    stuck = []
+    for status in STUCK_STATUSES:  # the list leaves out running executions unless asked for them by status
+        for ex in api.paged("/executions", status=status):
+            started = ex.get("startedAt")
+            age = (now - datetime.fromisoformat(started.replace("Z", "+00:00"))).total_seconds() if started else 0
+            if age > older_than_seconds:
+                stuck.append(f"{ex['id']} ({status} {age / 60:.0f} min, workflow {ex.get('workflowId')})")
+    name = f"no execution running or new for more than {older_than_seconds:.0f} s"
+    if not stuck:
+        return Check(name, True, "none")
+    return Check(name, False, f"{len(stuck)} stuck: {', '.join(stuck[:20])}" + (" ..." if len(stuck) > 20 else ""))
+
+
 def call_webhook(url: str, timeout: float) -> tuple[Optional[dict], Optional[str], float, bool]:
     """(response JSON, error, seconds, hung)."""
     started = time.monotonic()
@@ -524,6 +546,7 @@ class Report:
     load: Optional[LoadResult] = None
     pool: Optional[dict] = None  # what PgBouncer and PostgreSQL saw of n8n's connections (rehearsal with a pool)
     notes: list[str] = field(default_factory=list)
+    drills: list[dict] = field(default_factory=list)  # one entry per fault drill (rehearsal/drills.py)
 
     @property
     def ok(self) -> bool:
@@ -558,4 +581,5 @@ class Report:
     def as_dict(self) -> dict:
         return {"title": self.title, "ok": self.ok, "failing_pairs": self.failing_pairs,
                 "checks": [c.as_dict() for c in self.checks], "timings": self.timings,
-                "load": self.load.as_dict() if self.load else None, "pool": self.pool, "notes": self.notes}
+                "load": self.load.as_dict() if self.load else None, "pool": self.pool, "notes": self.notes,
+                "drills": self.drills}

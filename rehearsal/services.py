@@ -211,12 +211,19 @@ def start_redis(directory: Path, pki: Pki, port: int) -> Redis:
     process = subprocess.Popen([server, str(config)], stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     redis = Redis(process, port, password)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServiceError(f"redis-server exited: {(directory / 'redis.log').read_text()[-800:]}")
-        if _redis_ping(port, password, pki.ca_cert):
-            return redis
-        time.sleep(0.2)
+    if redis_answers(redis, pki.ca_cert, 30):
+        return redis
+    if process.poll() is not None:
+        raise ServiceError(f"redis-server exited: {(directory / 'redis.log').read_text()[-800:]}")
     redis.stop()
     raise ServiceError("redis-server did not answer PING over TLS within 30 s")
+
+
+def redis_answers(redis: Redis, ca: Path, timeout: float) -> bool:
+    """Until the server answers PING over TLS (True), it exits or `timeout` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and redis.process.poll() is None:
+        if _redis_ping(redis.port, redis.password, ca):
+            return True
+        time.sleep(0.2)
+    return False

@@ -10,6 +10,8 @@ Uses n8n's public API with an API key (Settings → n8n API → Create an API ke
   * schedule-triggered Code node: a temporary workflow on a 10-second schedule, until one run finished;
   * manual execution as the editor runs it — only with `--editor-email` and the password in
     N8N_EDITOR_PASSWORD (the public API cannot start manual runs);
+  * executions still `running` or `new` after `--stuck-after` seconds (default n8n's longest allowed
+    workflow timeout), listed through the public API: what an incident leaves behind;
   * optionally a bounded load run (`--load N`; off by default on a live deployment).
 Temporary workflows are named "n8n-platform check ..." and deleted when each check ends, on Ctrl-C
 and SIGTERM too; leftovers of a killed run are deleted at the start of the next one.
@@ -32,7 +34,8 @@ from .n8n_api import ApiError, EditorSession, PublicApi
 
 
 def verify(url: str, api_key: str, calls: int = 6, editor: EditorSession | None = None, load: int = 0,
-           concurrency: int = 8, timeout: float = 30) -> scenarios.Report:
+           concurrency: int = 8, timeout: float = 30,
+           stuck_after: float = scenarios.MAX_EXECUTION_TIMEOUT_SECONDS) -> scenarios.Report:
     url = url.rstrip("/")
     report = scenarios.Report(f"Verification of {url}")
     api = PublicApi(url, api_key)
@@ -56,6 +59,7 @@ def verify(url: str, api_key: str, calls: int = 6, editor: EditorSession | None 
     else:
         report.checks += scenarios.guarded("manual execution", scenarios.check_manual, target)
     report.checks += scenarios.guarded("schedule-triggered Code node", scenarios.check_schedule, target)
+    report.checks += scenarios.guarded("executions left running", scenarios.check_unfinished, api, stuck_after)
     if load:
         result = scenarios.run_load(target, load, concurrency, timeout)
         report.load = result
@@ -92,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=whole_number(1, scenarios.MAX_LOAD_CONCURRENCY), default=8)
     parser.add_argument("--timeout", type=number(0.1, scenarios.MAX_REQUEST_TIMEOUT_SECONDS), default=30,
                         help="per-request timeout of the load run")
+    parser.add_argument("--stuck-after", type=number(1, 30 * 86400), default=scenarios.MAX_EXECUTION_TIMEOUT_SECONDS,
+                        metavar="SECONDS", help="report executions running or new for longer than this (default: "
+                        "n8n's EXECUTIONS_TIMEOUT_MAX, 3600)")
     parser.add_argument("--report-json", metavar="FILE", type=output_file)
     args = parser.parse_args(argv)
     if not args.api_key:
@@ -113,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, interrupt)
     try:
-        report = verify(args.url, args.api_key, args.calls, editor, args.load, args.concurrency, args.timeout)
+        report = verify(args.url, args.api_key, args.calls, editor, args.load, args.concurrency, args.timeout,
+                        args.stuck_after)
     except scenarios.Interrupted as sig:
         print(f"interrupted by {sig}", file=sys.stderr)
         return 130

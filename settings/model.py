@@ -357,6 +357,11 @@ class N8nSettings(_Section):
         catalog.DEFAULT_GRACEFUL_SHUTDOWN_SECONDS
     )
     task_timeout_seconds: Seconds = catalog.DEFAULT_TASK_TIMEOUT_SECONDS
+    queue_recovery_minutes: Annotated[int, _between(1, 180)] = Field(
+        catalog.DEFAULT_QUEUE_RECOVERY_MINUTES,
+        description=("Minutes between main's checks that mark executions left `running` without a queue job "
+                     "(e.g. a worker that could not save during a database outage) as crashed; n8n's default "
+                     "180 leaves them stuck for hours, 3 keeps every drill under five minutes."))
     db_pool_size: Annotated[int, _between(1, 50)] = catalog.DEFAULT_DB_POOL_SIZE
 
 

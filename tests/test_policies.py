@@ -483,6 +483,12 @@ FAILURES = [
      "n8n-main has no HTTP healthCheck"),
     ("health-checks", "TCP-only check", lambda e: without(e.component("n8n-worker-1")["healthCheck"], "httpPath"),
      "n8n-worker-1 has no HTTP healthCheck"),
+    ("health-checks", "main routed on liveness", lambda e: e.component("n8n-main")["healthCheck"].update(
+        httpPath="/healthz"), "n8n-main: its healthCheck is on /healthz, which answers before n8n is ready"),
+    ("health-checks", "main without liveness", lambda e: without(e.component("n8n-main"), "livenessHealthCheck"),
+     "n8n-main has no HTTP livenessHealthCheck"),
+    ("health-checks", "liveness on readiness", lambda e: e.component("n8n-worker-2")["livenessHealthCheck"].update(
+        httpPath="/healthz/readiness"), "would restart every n8n process at once"),
     ("health-checks", "worker health server off",
      lambda e: e.set_env("n8n-worker-2", "QUEUE_HEALTH_CHECK_ACTIVE", "false"),
      "n8n-worker-2: QUEUE_HEALTH_CHECK_ACTIVE is not true"),

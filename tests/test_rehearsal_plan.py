@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from platform_model import catalog
 from platform_model.ingress import routes
 from platform_model.topology import DB_NAME, DB_POOL, DB_USER
 from offline.render import DB_ADMIN_PASSWORD, offline_spec
+from rehearsal import launcher
 from rehearsal.deployment import (JOB, MAIN, RUNNERS, WORKER, LocalDeployment, RehearsalError, Substitutions,
                                   plan_instances)
 from rehearsal.install import N8nInstall
@@ -29,7 +29,6 @@ from rehearsal.scenarios import Check, Report
 from rehearsal.services import free_ports
 
 PROJECT = Path(__file__).resolve().parent.parent
-LAUNCHER_PATIENCE = 30  # seconds for the launcher to reach the state a test waits for (a loaded CI machine)
 CA = "-----BEGIN CERTIFICATE-----\nlocal CA\n-----END CERTIFICATE-----\n"
 
 
@@ -271,17 +270,7 @@ class FakeBroker:
         self.uri = f"http://127.0.0.1:{self.server.server_address[1]}"
 
 
-def launcher_health(port: str) -> dict | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
-            return json.load(resp) if resp.status == 200 else None
-    except OSError:  # not listening yet
-        return None
-
-
-def run_launcher(tmp_path, broker_token: str, pool_token: str, until: Callable[[dict, Path], bool]):
-    """Run the launcher against a fake broker until its health check and the runs recorded in `runs/`
-    satisfy `until` (at most LAUNCHER_PATIENCE seconds), then stop it."""
+def run_launcher(tmp_path, broker_token: str, pool_token: str, seconds: float):
     broker = FakeBroker(broker_token)
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -296,12 +285,10 @@ def run_launcher(tmp_path, broker_token: str, pool_token: str, until: Callable[[
     proc = subprocess.Popen([sys.executable, "-m", "rehearsal.launcher", "--node", str(fake_node),
                              "--runner", "/opt/start.js", "--pool", "n8n-runners-1"], env=env, cwd=PROJECT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + LAUNCHER_PATIENCE
     try:
-        health = launcher_health(health_port)
-        while not (health and until(health, runs)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-            health = launcher_health(health_port)
+        time.sleep(seconds)
+        with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=5) as resp:
+            health = (resp.status, json.load(resp))
     finally:
         proc.terminate()
         out = proc.communicate(10)[0]
@@ -313,11 +300,9 @@ def run_launcher(tmp_path, broker_token: str, pool_token: str, until: Callable[[
 
 
 def test_launcher_exchanges_the_auth_token_for_a_grant_starts_the_runner_and_restarts_it(tmp_path):
-    # The runner writes its arguments after its environment: two argument files mean two complete runs.
-    health, envs, args, _ = run_launcher(tmp_path, "right", "right",
-                                         until=lambda h, runs: h["starts"] >= 2 and len(list(runs.glob("*.args"))) >= 2)
-    assert health["starts"] >= 2  # the runner exits; the launcher starts it again
-    assert len(envs) >= 2
+    health, envs, args, out = run_launcher(tmp_path, "right", "right", seconds=3.5)
+    assert health == (200, {"status": "ok"})
+    assert len(envs) >= 2 and "(start 2)" in out  # the runner exits; the launcher starts it again
     first = envs[0]
     assert first["N8N_RUNNERS_GRANT_TOKEN"].startswith("grant-") and first["N8N_RUNNERS_GRANT_TOKEN"] != "right"
     assert "N8N_RUNNERS_AUTH_TOKEN" not in first  # the runner only ever sees the single-use grant
@@ -329,10 +314,48 @@ def test_launcher_exchanges_the_auth_token_for_a_grant_starts_the_runner_and_res
     assert len({e["N8N_RUNNERS_GRANT_TOKEN"] for e in envs}) == len(envs)
 
 
-def test_launcher_with_a_wrong_token_never_starts_a_runner_and_says_why(tmp_path):
-    health, envs, _, out = run_launcher(tmp_path, "right", "wrong", until=lambda h, _: "HTTP 403" in h["lastError"])
-    assert envs == [] and health["starts"] == 0
-    assert "HTTP 403" in health["lastError"] and "grant token refused" in out
+def test_launcher_with_a_wrong_token_never_starts_a_runner_and_stays_healthy_as_the_real_one(tmp_path):
+    health, envs, _, out = run_launcher(tmp_path, "right", "wrong", seconds=2.5)
+    assert envs == [] and health == (200, {"status": "ok"})  # n8n-io/task-runner-launcher reads no state
+    assert "grant token refused" in out and "HTTP 403" in out
+
+
+def test_launcher_gives_up_on_a_refused_token_after_its_retry_window(capsys):
+    broker = FakeBroker("right")
+    try:
+        started = time.monotonic()
+        assert launcher.grant_token_within(broker.uri, "wrong", "n8n-runners-1", limit=0.5, interval=0.1) is None
+        assert 0.4 < time.monotonic() - started < 2
+        assert capsys.readouterr().out.count("HTTP 403") >= 4  # every 0.1 s, for 0.5 s
+        assert launcher.grant_token_within(broker.uri, "right", "n8n-runners-1", limit=0.5) == "grant-1"
+    finally:
+        broker.server.shutdown()
+
+
+class ListedExecutions:
+    """The public API's execution list, filtered by status as n8n filters it."""
+
+    def __init__(self, executions: list[dict]):
+        self.executions = executions
+
+    def paged(self, path: str, status: str, **query):
+        assert path == "/executions"
+        return iter([e for e in self.executions if e["status"] == status])
+
+
+def test_verify_lists_executions_running_or_new_for_longer_than_allowed():
+    from datetime import datetime, timedelta, timezone
+
+    from rehearsal.scenarios import check_unfinished
+
+    ago = lambda minutes: (datetime.now(timezone.utc) - timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    api = ListedExecutions([{"id": "7", "status": "running", "startedAt": ago(90), "workflowId": "w1"},
+                            {"id": "8", "status": "running", "startedAt": ago(1), "workflowId": "w1"},
+                            {"id": "9", "status": "new", "startedAt": ago(200), "workflowId": "w2"},
+                            {"id": "10", "status": "crashed", "startedAt": ago(500), "workflowId": "w2"}])
+    found = check_unfinished(api, 3600)
+    assert not found.ok and found.detail == "2 stuck: 7 (running 90 min, workflow w1), 9 (new 200 min, workflow w2)"
+    assert check_unfinished(ListedExecutions([]), 3600).ok
 
 
 def test_a_stack_with_a_metrics_collector_plans_it_as_the_one_component_prometheus_plays():

@@ -60,6 +60,7 @@ INVALID = [
     ({"n8n": {"timezone": "Europe/Atlantis"}}, "n8n.timezone", "IANA time zone"),
     ({"n8n": {"offloadManualExecutions": "sometimes"}}, "n8n.offloadManualExecutions", "true or false"),
     ({"n8n": {"gracefulShutdownSeconds": 900}}, "n8n.gracefulShutdownSeconds", "between 1 and 585"),
+    ({"n8n": {"queueRecoveryMinutes": 0}}, "n8n.queueRecoveryMinutes", "between 1 and 180"),
     ({"main": {"instances": 2}}, "main.instances", "licensed multi-main"),
     ({"main": {"autoscaling": {"maxInstances": 3}}}, "main.autoscaling", "licensed multi-main"),
     ({"runners": {"size": "apps-s-1vcpu-1gb", "autoscaling": {"maxInstances": 3}}}, "runners.autoscaling",

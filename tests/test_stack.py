@@ -134,10 +134,26 @@ def test_worker_pairs_are_queue_workers_with_readiness_checks(prod):
         assert sorted(w["internalPorts"]) == [5678, 5679] and "httpPort" not in w
 
 
+def test_every_n8n_service_takes_traffic_when_ready_and_is_restarted_only_when_dead(prod):
+    spec = app_spec(prod)
+    n8n = [s for s in spec["services"] if s.get("runCommand", "").startswith("n8n")]
+    assert len(n8n) == 3  # main and two workers (prod has no webhook processors)
+    for svc in n8n:
+        assert (svc["healthCheck"]["httpPath"], svc["healthCheck"]["port"]) == ("/healthz/readiness", 5678), svc["name"]
+        assert (svc["livenessHealthCheck"]["httpPath"], svc["livenessHealthCheck"]["port"]) == ("/healthz", 5678)
+        assert svc["livenessHealthCheck"]["successThreshold"] == 1  # App Platform accepts no other value
+
+
+def test_main_marks_executions_without_a_queue_job_crashed_within_minutes(prod):
+    assert env_of(component(app_spec(prod), "n8n-main"))["N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL"] == "3"
+    workers = [s for s in app_spec(prod)["services"] if s["name"] != "n8n-main"]
+    assert all("N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL" not in env_of(w) for w in workers)  # read by main only
+
+
 def test_main_is_one_instance_serving_ui_and_webhooks(prod):
     main = component(app_spec(prod), "n8n-main")
     assert main["instanceCount"] == 1 and "autoscaling" not in main
-    assert main["httpPort"] == 5678 and main["healthCheck"]["httpPath"] == "/healthz"
+    assert main["httpPort"] == 5678
     env = env_of(main)
     assert env["N8N_PROXY_HOPS"] == "1"
     assert env["N8N_WEBHOOK_URL"] == "${APP_URL}"

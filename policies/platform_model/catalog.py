@@ -20,6 +20,13 @@ N8N_HTTP_PORT = 5678
 BROKER_PORT = 5679
 # The n8nio/runners launcher serves `GET /healthz` on N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT (5680).
 RUNNER_HEALTH_PORT = 5680
+# n8n's two health endpoints (n8n 2.41.1 abstract-server.js setupHealthCheck, scaling/worker-server.js):
+# `/healthz` is 200 once the HTTP server listens and reads no state, so it proves only that the process
+# is alive; `/healthz/readiness` is 200 only while the database is connected and migrated and the
+# process is fully started (workers: and Redis is connected). A liveness check on readiness would
+# restart every process at once during a database failover.
+LIVENESS_PATH = "/healthz"
+READINESS_PATH = "/healthz/readiness"
 
 N8N_IMAGE = ("n8nio", "n8n")  # Docker Hub registry (namespace) and repository
 RUNNERS_IMAGE = ("n8nio", "runners")  # must run the same tag as the n8n image
@@ -45,6 +52,12 @@ DEFAULT_DB_POOL_SIZE = 2
 N8N_STATEMENT_TIMEOUT_MS = 300_000
 # N8N_GRACEFUL_SHUTDOWN_TIMEOUT defaults to 30 s; App Platform must wait longer before it kills.
 DEFAULT_GRACEFUL_SHUTDOWN_SECONDS = 30
+# N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL (minutes, n8n default 180): how often main marks `new`/`running`
+# executions that have no active or waiting Bull job as `crashed` (2.41.1 scaling/scaling.service.js
+# recoverFromQueue, leader main only, first run at startup). With the default, an execution whose worker
+# could not save its result stays `running` for up to three hours; 3 keeps it under the five minutes the
+# fault drills allow (rehearsal/drills.py), and a check is one indexed query plus one Redis call.
+DEFAULT_QUEUE_RECOVERY_MINUTES = 3
 # Time App Platform's termination grace period gives beyond n8n's own graceful shutdown.
 SHUTDOWN_MARGIN_SECONDS = 15
 # App Platform's `termination.grace_period_seconds` when a component does not set it (DigitalOcean's
