@@ -1,0 +1,72 @@
+"""Version changes: what the deploy workflow refuses, the downgrade guard the pre-deploy job carries, and
+the restore command printed before an upgrade. The guard's SQL runs against real PostgreSQL in
+test_upgrade_rehearsal.py; the whole upgrade on real n8n there too."""
+
+import pytest
+
+from components import env
+from components.settings import load_settings
+from components.upgrade import VersionChange, downgrade_guard_sql, release, restore_command
+from offline.render import offline_spec
+from stackrun import component, env_of, stack_config
+
+
+def job_sql(version: str) -> str:
+    s = load_settings(stack_config("prod", {"n8n": {"version": version}}), "prod")
+    return env_of(component(offline_spec(s), "n8n-db-grants"))["DB_GRANTS_SQL"]
+
+
+def test_the_pre_deploy_job_guards_against_a_downgrade_before_it_grants_anything():
+    sql = job_sql("2.41.1")
+    assert sql.startswith(downgrade_guard_sql("2.41.1"))
+    assert sql.endswith(env.DB_GRANTS_SQL)
+    assert "(major, minor, patch) > (2, 41, 1)" in sql
+    assert "this deployment runs n8n 2.41.1" in sql
+
+
+def test_the_guard_follows_the_version_being_deployed():
+    assert "(major, minor, patch) > (2, 40, 7)" in job_sql("2.40.7")
+
+
+@pytest.mark.parametrize("deployed, target", [(None, "2.41.1"), ("2.41.1", "2.41.1"), ("2.40.7", "2.41.1"),
+                                              ("2.39.10", "2.41.1")])
+def test_new_stacks_redeploys_and_upgrades_within_a_major_go_ahead(deployed, target):
+    assert VersionChange(deployed, target).problems(None, "Pulumi.prod.yaml") == []
+
+
+def test_a_downgrade_is_refused_and_the_message_points_at_the_way_back():
+    [problem] = VersionChange("2.41.1", "2.40.7").problems(None, "Pulumi.prod.yaml")
+    assert "n8n.version 2.40.7 in Pulumi.prod.yaml is older than the deployed 2.41.1" in problem
+    assert "restore the restore point" in problem and "docs/upgrades.md" in problem
+
+
+def test_a_patch_downgrade_is_a_downgrade_too():
+    assert VersionChange("2.41.1", "2.41.0").is_downgrade
+    assert not VersionChange("2.40.7", "2.41.0").is_downgrade
+
+
+def test_a_new_major_needs_the_acknowledgement_of_that_major():
+    change = VersionChange("2.41.1", "3.0.2")
+    [problem] = change.problems(None, "Pulumi.prod.yaml")
+    assert "from major 2 to 3, and upgrade.acknowledgeMajor is not set" in problem
+    assert "Settings > Migration Report" in problem and "upgrade.acknowledgeMajor: 3" in problem
+    [stale] = change.problems(2, "Pulumi.prod.yaml")
+    assert "upgrade.acknowledgeMajor is 2" in stale
+    assert change.problems(3, "Pulumi.prod.yaml") == []
+
+
+def test_release_reads_only_pinned_releases():
+    assert release("2.41.1") == (2, 41, 1)
+    assert release("2.40.10") > release("2.40.7")  # numbers, not text
+    with pytest.raises(ValueError, match="'latest' is not a pinned n8n release"):
+        release("latest")
+
+
+def test_the_restore_command_makes_a_new_stack_on_the_fork_with_the_old_version_and_the_same_key():
+    lines = restore_command("prod", "n8n-prod-pg", "2026-11-28T10:00:00Z", "2.40.7").splitlines()
+    assert lines[0] == "pulumi stack init prod-restored --copy-config-from prod"
+    assert "--path 'n8n-platform:postgres.restoreFrom.cluster' n8n-prod-pg" in lines[1]
+    assert "--path 'n8n-platform:postgres.restoreFrom.time' 2026-11-28T10:00:00Z" in lines[2]
+    assert "--path 'n8n-platform:n8n.version' 2.40.7" in lines[3]
+    assert "--secret n8n-platform:encryptionKey" in lines[4] and "--show-secrets encryption_key" in lines[4]
+    assert lines[-1] == "pulumi up --stack prod-restored"
