@@ -13,6 +13,7 @@ from typing import Any, Mapping, Optional
 
 from . import catalog
 from .settings import Settings
+from .upgrade import downgrade_guard_sql
 from .topology import DB_NAME, DB_POOL, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
 
 
@@ -164,13 +165,16 @@ DB_GRANTS_SQL = (
 
 
 def db_setup_sql(s: Settings) -> str:
-    """The pre-deploy job's SQL. Through a transaction-mode pool, n8n's per-checkout
-    `SET statement_timeout` lands on whichever server connection is free, not necessarily the one its next
+    """The pre-deploy job's SQL: refuse a downgrade (components/upgrade.py), grant n8n's user its rights.
+    Through a transaction-mode pool, n8n's per-checkout `SET statement_timeout` lands on whichever server connection is free, not necessarily the one its next
     query runs on; making n8n's timeout the database default gives every server connection the same."""
+    # The downgrade guard runs first: psql sends the whole string as one transaction, so a refused
+    # downgrade grants and alters nothing either.
+    sql = f"{downgrade_guard_sql(s.n8n.version)} {DB_GRANTS_SQL}"
     pool = s.postgres.connection_pool
     if pool is None or pool.mode != "transaction":
-        return DB_GRANTS_SQL
-    return DB_GRANTS_SQL + f" ALTER DATABASE {DB_NAME} SET statement_timeout = {catalog.N8N_STATEMENT_TIMEOUT_MS};"
+        return sql
+    return sql + f" ALTER DATABASE {DB_NAME} SET statement_timeout = {catalog.N8N_STATEMENT_TIMEOUT_MS};"
 
 
 def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL) -> list[dict]:
