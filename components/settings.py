@@ -225,6 +225,35 @@ class Autoscaling(_Section):
     cpu_percent: Percent = 80
 
 
+def _check_digest(v: str) -> str:
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", v):
+        raise ValueError("must be an image digest, sha256: and 64 lowercase hex digits, as "
+                         "`docker buildx imagetools inspect n8nio/n8n:<version>` prints it")
+    return v
+
+
+class ImageDigests(_Section):
+    """Both images pinned by content for one release; they move with n8n.version or not at all."""
+
+    version: Annotated[str, AfterValidator(_check_version)] = Field(
+        description="The n8n release these digests were read for; must equal n8n.version, so a version change "
+                    "cannot keep deploying the old images.")
+    n8n: Annotated[str, AfterValidator(_check_digest)] = Field(
+        alias="n8n", description="Digest of n8nio/n8n:<version> (sha256:...), deployed instead of the tag.")
+    runners: Annotated[str, AfterValidator(_check_digest)] = Field(
+        description="Digest of n8nio/runners:<version> (sha256:...), deployed instead of the tag.")
+
+
+class UpgradeSettings(_Section):
+    """How version changes are allowed (docs/upgrades.md)."""
+
+    acknowledge_major: Optional[Annotated[int, _between(3, 99)]] = Field(
+        default=None,
+        description="The n8n major you have read the migration report for (Settings > Migration Report in the "
+                    "running editor); the deploy workflow refuses a change to a new major without it. "
+                    "Default: unset, so no major upgrade happens unread.")
+
+
 class N8nSettings(_Section):
     version: Annotated[str, BeforeValidator(_no_whole_objects), AfterValidator(_check_version)] = (
         catalog.DEFAULT_N8N_VERSION
@@ -239,6 +268,9 @@ class N8nSettings(_Section):
     )
     task_timeout_seconds: Seconds = catalog.DEFAULT_TASK_TIMEOUT_SECONDS
     db_pool_size: Annotated[int, _between(1, 50)] = catalog.DEFAULT_DB_POOL_SIZE
+    digests: Optional[ImageDigests] = Field(
+        default=None, description="Pin n8nio/n8n and n8nio/runners by digest instead of by the version's tag. "
+                                  "Default: unset, the tag n8n.version names.")
 
 
 class MainSettings(_Section):
@@ -354,6 +386,7 @@ class Settings(_Section):
     valkey: ValkeySettings = ValkeySettings()
     alerts: AlertSettings = AlertSettings()
     cost: CostSettings = CostSettings()
+    upgrade: UpgradeSettings = UpgradeSettings()
     # Secrets: set with `pulumi config set --secret`; generated when absent (see components/secrets.py).
     encryption_key: Optional[SecretStr] = None
     runner_auth_tokens: dict[str, SecretStr] = Field(default_factory=dict)
@@ -524,6 +557,13 @@ def _cross_checks(s: Settings) -> list[Problem]:
                     f"must be at least {catalog.MIN_RECOMMENDED_CONCURRENCY}: n8n discourages lower "
                     "worker concurrency (it starves the queue); add worker pairs instead",
                     s.workers.concurrency))
+
+    digests = s.n8n.digests
+    if digests is not None and digests.version != s.n8n.version:
+        add(Problem("n8n.digests.version",
+                    f"the digests were read for n8n {digests.version} but n8n.version is {s.n8n.version}: read "
+                    f"both images' digests for {s.n8n.version} and set version: {s.n8n.version} with them, or "
+                    "remove n8n.digests to deploy by tag", digests.version))
 
     problems += _connection_problems(s)
     problems += _secret_problems(s)
