@@ -61,4 +61,7 @@ SHAPES = STACK_FILES + [
           {"app": {"vpc": True}, "postgres": {"connectionPool": {"mode": "transaction"}}}),
     Shape("run_command replaces the image's CMD", "prod", {"app": {"runCommandReplaces": "cmd"}}),
     Shape("Docker Hub credentials", "prod", {"dockerHubCredentials": DOCKER_HUB_CREDENTIALS}),
+    Shape("images pinned by digest, major upgrade acknowledged", "prod",
+          {"n8n": {"digests": {"version": "2.41.1", "n8n": "sha256:" + "4e" * 32, "runners": "sha256:" + "7a" * 32}},
+           "upgrade": {"acknowledgeMajor": 3}}),
 ]

@@ -70,3 +70,62 @@ def test_the_restore_command_makes_a_new_stack_on_the_fork_with_the_old_version_
     assert "--path 'n8n-platform:n8n.version' 2.40.7" in lines[3]
     assert "--secret n8n-platform:encryptionKey" in lines[4] and "--show-secrets encryption_key" in lines[4]
     assert lines[-1] == "pulumi up --stack prod-restored"
+
+
+# --- python -m offline.upgrade: the deploy workflow's step before `pulumi up` -------------------
+
+
+def upgrade_cli(capsys, *args):
+    from offline.upgrade import main
+    code = main(["prod", "--cluster", "n8n-prod-pg", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_an_upgrade_prints_the_restore_point_and_the_command_that_uses_it(capsys, tmp_path):
+    summary = tmp_path / "summary.md"
+    code, out, _ = upgrade_cli(capsys, "--deployed", "2.40.7", "--markdown", str(summary))
+    assert code == 0
+    assert "Restore point for stack prod: 20" in out and "(before n8n 2.40.7 -> 2.41.1)" in out
+    assert "pulumi config set --stack prod-restored --path 'n8n-platform:n8n.version' 2.40.7" in out
+    assert "--path 'n8n-platform:postgres.restoreFrom.cluster' n8n-prod-pg" in out
+    assert "### n8n version change" in summary.read_text() and "prod-restored" in summary.read_text()
+
+
+def test_an_unchanged_version_needs_no_restore_point(capsys):
+    code, out, _ = upgrade_cli(capsys, "--deployed", "2.41.1")
+    assert code == 0 and "no version change" in out and "restore" not in out.lower()
+
+
+def test_a_downgrade_stops_the_workflow_before_pulumi_up(capsys):
+    code, out, err = upgrade_cli(capsys, "--deployed", "2.41.3")
+    assert code == 1 and out == ""
+    assert "refused: n8n.version 2.41.1 in Pulumi.prod.yaml is older than the deployed 2.41.3" in err
+
+
+def test_an_unknown_deployed_version_still_records_a_restore_point(capsys):
+    code, out, _ = upgrade_cli(capsys, "--deployed", "")
+    assert code == 0 and "Restore point for stack prod" in out and "<the release it runs now>" in out
+
+
+def test_a_bad_deployed_version_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        upgrade_cli(capsys, "--deployed", "latest")
+    assert exit_.value.code == 2
+    assert "'latest' is not a pinned n8n release like 2.41.1" in capsys.readouterr().err
+
+
+def test_the_deploy_workflow_checks_the_version_change_before_every_pulumi_up():
+    from pathlib import Path
+    import yaml
+    workflow = yaml.safe_load((Path(__file__).resolve().parent.parent / ".github/workflows/deploy.yml").read_text())
+    for name, job in workflow["jobs"].items():
+        steps = job["steps"]
+        check = next(i for i, s in enumerate(steps) if "offline.upgrade" in s.get("run", ""))
+        up = next(i for i, s in enumerate(steps) if s.get("with", {}).get("command") == "up")
+        assert check < up, name
+        assert "pulumi stack output n8n_version" in steps[check]["run"]
+
+
+def test_the_program_exports_the_release_it_deploys(prod):
+    assert prod.outputs["n8n_version"] == "2.41.1"
