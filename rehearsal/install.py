@@ -33,6 +33,11 @@ NODE_VERSION = "24.21.0"
 assert NODE_VERSION.split(".")[0] == str(catalog.NODE_MAJOR)
 
 MARKER = ".installed"
+# Releases whose dependency tree npm's peer resolver never finishes: @n8n/design-system 2.39.2 pins
+# @tiptap/* 3.27.0 while @tiptap/vue-3's peers pull @tiptap/core 3.35.0, and npm replaces one for the
+# other in a loop (2.40.7, 2026-11-28: 20 minutes without progress). They install without peer resolution,
+# which takes the versions n8n's packages name.
+NO_PEER_RESOLUTION = frozenset({"2.40.7"})
 
 
 class InstallError(RuntimeError):
@@ -102,7 +107,8 @@ def ensure_n8n(version: str, root: Path | None = None, log=print) -> N8nInstall:
     _npm([f"{NODE_PACKAGE}@{NODE_VERSION}"], partial, None, log)
     staged = N8nInstall(partial, version)
     # npm runs n8n's tooling with whatever `node` is first on PATH: make it Node.js 24.
-    _npm(["--ignore-scripts", f"n8n@{version}"], partial, staged.bin_dir, log)
+    peers = ["--legacy-peer-deps"] if version in NO_PEER_RESOLUTION else []
+    _npm(["--ignore-scripts", *peers, f"n8n@{version}"], partial, staged.bin_dir, log)
     got = subprocess.run([str(staged.node), str(staged.n8n), "--version"], capture_output=True, text=True,
                          env={**os.environ, "HOME": str(partial)})
     if got.stdout.strip() != version:
