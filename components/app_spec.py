@@ -12,6 +12,7 @@ from typing import Any, Optional
 from . import catalog, env
 from .env import SecretValues
 from .settings import AlertSettings, Autoscaling, Settings
+from .upgrade import downgrade_guard_sql
 from .topology import (DB_NAME, DB_SETUP_JOB, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology,
                        plan)
 
@@ -149,7 +150,7 @@ def _db_setup_job(s: Settings, secrets: SecretValues) -> dict:
         "instance_size_slug": catalog.DB_SETUP_JOB_SIZE,
         "instance_count": 1,
         "run_command": env.DB_SETUP_COMMAND,
-        "envs": env.db_setup_env(secrets, env.db_setup_sql(s)),
+        "envs": env.db_setup_env(secrets, env.db_setup_sql(s), downgrade_guard_sql(s.n8n.version)),
     }
 
 

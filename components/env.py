@@ -13,7 +13,6 @@ from typing import Any, Mapping, Optional
 
 from . import catalog
 from .settings import Settings
-from .upgrade import downgrade_guard_sql
 from .topology import DB_NAME, DB_POOL, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
 
 
@@ -165,20 +164,19 @@ DB_GRANTS_SQL = (
 
 
 def db_setup_sql(s: Settings) -> str:
-    """The pre-deploy job's SQL: refuse a downgrade (components/upgrade.py), grant n8n's user its rights.
-    Through a transaction-mode pool, n8n's per-checkout `SET statement_timeout` lands on whichever server connection is free, not necessarily the one its next
+    """The pre-deploy job's SQL. Through a transaction-mode pool, n8n's per-checkout
+    `SET statement_timeout` lands on whichever server connection is free, not necessarily the one its next
     query runs on; making n8n's timeout the database default gives every server connection the same."""
-    # The downgrade guard runs first: psql sends the whole string as one transaction, so a refused
-    # downgrade grants and alters nothing either.
-    sql = f"{downgrade_guard_sql(s.n8n.version)} {DB_GRANTS_SQL}"
     pool = s.postgres.connection_pool
     if pool is None or pool.mode != "transaction":
-        return sql
-    return sql + f" ALTER DATABASE {DB_NAME} SET statement_timeout = {catalog.N8N_STATEMENT_TIMEOUT_MS};"
+        return DB_GRANTS_SQL
+    return DB_GRANTS_SQL + f" ALTER DATABASE {DB_NAME} SET statement_timeout = {catalog.N8N_STATEMENT_TIMEOUT_MS};"
 
 
-def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL) -> list[dict]:
-    """libpq settings for the pre-deploy job: doadmin on the n8n database, certificate verified."""
+def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL, guard_sql: str = "") -> list[dict]:
+    """libpq settings for the pre-deploy job: doadmin on the n8n database, certificate verified; and n8n's
+    own user for the downgrade guard (components/upgrade.py), because n8n's tables belong to that user
+    and doadmin, not a superuser, cannot read them."""
     pg = POSTGRES_BINDING
     return [
         var("PGHOST", _bind(pg, "HOSTNAME")),
@@ -188,6 +186,9 @@ def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL) -> list[dict]:
         secret("PGPASSWORD", secrets.db_admin_password),
         var("PGSSLMODE", "verify-full"),
         var("DB_CA_CERT", _bind(pg, "CA_CERT")),
+        var("DB_GUARD_USER", _bind(pg, "USERNAME")),
+        var("DB_GUARD_PASSWORD", _bind(pg, "PASSWORD")),
+        var("DB_GUARD_SQL", guard_sql),
         var("DB_GRANTS_SQL", sql),
     ]
 
@@ -195,7 +196,10 @@ def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL) -> list[dict]:
 # Written so the job's shell reads the SQL and CA from its environment; nothing secret is on the line.
 # The CA goes to a fresh temporary file rather than a fixed path, so the command is safe to run on a
 # shared host too (the rehearsal runs this very command).
+# The downgrade guard runs first and only reads; a refused downgrade stops the job before any grant.
 DB_SETUP_COMMAND = (
     'sh -c \'ca=$(mktemp) && printf "%s" "$DB_CA_CERT" > "$ca" && '
+    'PGSSLROOTCERT="$ca" PGUSER="$DB_GUARD_USER" PGPASSWORD="$DB_GUARD_PASSWORD" '
+    'psql -v ON_ERROR_STOP=1 -c "$DB_GUARD_SQL" && '
     'PGSSLROOTCERT="$ca" psql -v ON_ERROR_STOP=1 -c "$DB_GRANTS_SQL"; status=$?; rm -f "$ca"; exit $status\''
 )

@@ -50,8 +50,8 @@ def downgrade_guard_sql(version: str) -> str:
         "DO $guard$ DECLARE newer text; BEGIN "
         f"IF to_regclass('{VERSION_TABLE}') IS NOT NULL THEN EXECUTE {_quoted(newer)} INTO newer; END IF; "
         "IF newer IS NOT NULL THEN RAISE EXCEPTION "
-        f"'n8n downgrade refused: this database was migrated by n8n %% and this deployment runs n8n {version}, "
-        "which would start on a schema it does not know. Deploy n8n %% or newer, or restore the restore point "
+        f"'n8n downgrade refused: this database was migrated by n8n % and this deployment runs n8n {version}, "
+        "which would start on a schema it does not know. Deploy n8n % or newer, or restore the restore point "
         "taken before the upgrade with the old version pinned (docs/upgrades.md)', newer, newer; "
         "END IF; END $guard$;"
     )

@@ -122,25 +122,30 @@ def ensure_n8n(version: str, root: Path | None = None, log=print) -> N8nInstall:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m rehearsal.install [stack]: only install that stack's n8n (CI). Exit 2 on a bad stack."""
+    """python -m rehearsal.install [stack] [--previous]: only install that stack's n8n (CI), and with
+    --previous also the release the upgrade rehearsal starts from. Exit 2 on a bad stack."""
     from components.settings import SettingsError
     from components.stack import settings_from_file
 
     args = sys.argv[1:] if argv is None else argv
-    if len(args) > 1:
-        print("usage: python -m rehearsal.install [stack]", file=sys.stderr)
+    previous = "--previous" in args
+    stacks = [a for a in args if a != "--previous"]
+    if len(stacks) > 1 or any(a.startswith("-") for a in stacks):
+        print("usage: python -m rehearsal.install [stack] [--previous]", file=sys.stderr)
         return 2
     try:
-        version = settings_from_file(args[0] if args else "prod").n8n.version
+        versions = [settings_from_file(stacks[0] if stacks else "prod").n8n.version]
     except SettingsError as err:
         print(err, file=sys.stderr)
         return 2
-    try:
-        done = ensure_n8n(version)
-    except InstallError as err:
-        print(f"python -m rehearsal.install: {err}", file=sys.stderr)
-        return 1
-    print(f"n8n {done.version} ready in {done.root}")
+    versions += [catalog.PREVIOUS_N8N_RELEASE] if previous else []
+    for version in versions:
+        try:
+            done = ensure_n8n(version)
+        except InstallError as err:
+            print(f"python -m rehearsal.install: {err}", file=sys.stderr)
+            return 1
+        print(f"n8n {done.version} ready in {done.root}")
     return 0
 
 

@@ -90,7 +90,7 @@ def test_a_pool_lets_the_same_stack_through_and_n8n_connects_to_it():
     # The pre-deploy job still talks to the cluster directly, and pins n8n's statement timeout as the default.
     job = env_of(component(spec, "n8n-db-grants"))
     assert job["PGHOST"] == "${postgres.HOSTNAME}"
-    assert job["DB_GRANTS_SQL"].endswith(env.DB_GRANTS_SQL + " ALTER DATABASE n8n SET statement_timeout = 300000;")
+    assert job["DB_GRANTS_SQL"] == env.DB_GRANTS_SQL + " ALTER DATABASE n8n SET statement_timeout = 300000;"
 
 
 def test_without_a_pool_nothing_changes(prod):
@@ -98,12 +98,12 @@ def test_without_a_pool_nothing_changes(prod):
     e = env_of(component(app_spec(prod), "n8n-worker-1"))
     assert (e["DB_POSTGRESDB_HOST"], e["DB_POSTGRESDB_PORT"], e["DB_POSTGRESDB_DATABASE"]) == \
         ("${postgres.HOSTNAME}", "${postgres.PORT}", "${postgres.DATABASE}")
-    assert env_of(component(app_spec(prod), "n8n-db-grants"))["DB_GRANTS_SQL"].endswith(env.DB_GRANTS_SQL)
+    assert env_of(component(app_spec(prod), "n8n-db-grants"))["DB_GRANTS_SQL"] == env.DB_GRANTS_SQL
 
 
 def test_session_mode_leaves_the_database_default_alone_and_warns_when_clients_wait():
     s = settings({"workers": {"pairs": 4}, "postgres": {"connectionPool": {"mode": "session", "size": 10}}}, "staging")
-    assert env.db_setup_sql(s).endswith(env.DB_GRANTS_SQL)
+    assert env.db_setup_sql(s) == env.DB_GRANTS_SQL
     [warning] = capacity.capacity_warnings(s)
     assert "up to 20 client connections holds one of the pool's 10 server connections" in warning
 

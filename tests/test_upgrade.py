@@ -11,21 +11,23 @@ from offline.render import offline_spec
 from stackrun import component, env_of, stack_config
 
 
-def job_sql(version: str) -> str:
+def job_env(version: str) -> dict:
     s = load_settings(stack_config("prod", {"n8n": {"version": version}}), "prod")
-    return env_of(component(offline_spec(s), "n8n-db-grants"))["DB_GRANTS_SQL"]
+    return env_of(component(offline_spec(s), "n8n-db-grants"))
 
 
 def test_the_pre_deploy_job_guards_against_a_downgrade_before_it_grants_anything():
-    sql = job_sql("2.41.1")
-    assert sql.startswith(downgrade_guard_sql("2.41.1"))
-    assert sql.endswith(env.DB_GRANTS_SQL)
-    assert "(major, minor, patch) > (2, 41, 1)" in sql
-    assert "this deployment runs n8n 2.41.1" in sql
+    job = job_env("2.41.1")
+    assert job["DB_GUARD_SQL"] == downgrade_guard_sql("2.41.1")
+    assert "(major, minor, patch) > (2, 41, 1)" in job["DB_GUARD_SQL"]
+    assert "this deployment runs n8n 2.41.1" in job["DB_GUARD_SQL"]
+    # n8n's own user reads n8n's tables; the grants stay doadmin's, and run only after the guard passed.
+    assert (job["DB_GUARD_USER"], job["DB_GUARD_PASSWORD"]) == ("${postgres.USERNAME}", "${postgres.PASSWORD}")
+    assert env.DB_SETUP_COMMAND.index('-c "$DB_GUARD_SQL" &&') < env.DB_SETUP_COMMAND.index('-c "$DB_GRANTS_SQL"')
 
 
 def test_the_guard_follows_the_version_being_deployed():
-    assert "(major, minor, patch) > (2, 40, 7)" in job_sql("2.40.7")
+    assert "(major, minor, patch) > (2, 40, 7)" in job_env("2.40.7")["DB_GUARD_SQL"]
 
 
 @pytest.mark.parametrize("deployed, target", [(None, "2.41.1"), ("2.41.1", "2.41.1"), ("2.40.7", "2.41.1"),
