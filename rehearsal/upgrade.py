@@ -111,25 +111,34 @@ class Caller(threading.Thread):
 
 
 class MigrationWatch(threading.Thread):
-    """When migrations start and finish, and in which process, read from the new processes' logs."""
+    """When migrations start and finish, and in which process, read from the new processes' logs every
+    0.2 s (n8n logs "Starting migration X" and "Finished migration X" for each one)."""
 
     def __init__(self, deployment: Deployment):
         super().__init__(daemon=True)
         self.d = deployment
-        self.started: Optional[float] = None
-        self.finished: Optional[float] = None
+        self.samples: list[tuple[float, int]] = []  # (when, migrations finished so far), once they started
         self.runners: set[str] = set()  # processes that logged a migration
         self.stopping = threading.Event()
 
     def run(self) -> None:
         while not self.stopping.wait(0.2):
+            finished = 0
             for name, proc in list(self.d.processes.items()):
                 text = proc.log_text()
                 if STARTED_MIGRATION in text:
                     self.runners.add(name)
-                    self.started = self.started or time.monotonic()
-                    if text.count(FINISHED_MIGRATION) == text.count(STARTED_MIGRATION):
-                        self.finished = time.monotonic()
+                    finished += text.count(FINISHED_MIGRATION)
+            if self.runners:
+                self.samples.append((time.monotonic(), finished))
+
+    @property
+    def seconds(self) -> Optional[float]:
+        """From the first migration seen starting to the last one seen finishing."""
+        if not self.samples or not self.samples[-1][1]:
+            return None
+        done = next(t for t, n in self.samples if n == self.samples[-1][1])
+        return round(done - self.samples[0][0], 1)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -159,6 +168,11 @@ def recorded_versions(pg: Postgres) -> list[str]:
 
 def execution_count(pg: Postgres) -> int:
     return int(db_value(pg, "SELECT count(*) FROM execution_entity"))
+
+
+def executions_between(pg: Postgres, start: float, end: float) -> int:
+    return int(db_value(pg, f"SELECT count(*) FROM execution_entity WHERE \"startedAt\" > to_timestamp({start}) "
+                            f"AND \"startedAt\" < to_timestamp({end})"))
 
 
 def fingerprint(pg: Postgres) -> str:
@@ -316,7 +330,7 @@ def traffic_check(calls: list[Call], roll_ended: float) -> Check:
 
 def migration_check(before: list[str], after: list[str], watch: MigrationWatch, version: str) -> Check:
     ran = [m for m in after if m not in before]
-    seconds = (watch.finished - watch.started) if watch.started and watch.finished else None
+    seconds = watch.seconds
     ok = after[:len(before)] == before and len(watch.runners) == 1 and seconds is not None
     who = ", ".join(sorted(watch.runners)) or "no process"
     return Check(f"migrations to {version} ran once", ok,
@@ -380,9 +394,8 @@ def rehearse_upgrade(opts: UpgradeOptions, log: Callable[[str], None] = print) -
     run_dir.chmod(0o711)  # PostgreSQL runs as its own user and must reach its directory
     log(f"run directory: {run_dir}")
     try:
-        with ExitStack() as outer:
-            stage = Stage(run_dir, make_pki(run_dir / "pki"))
-            outer.enter_context(stage.stops)
+        stage = Stage(run_dir, make_pki(run_dir / "pki"))
+        with stage.stops:  # every server and process started, stopped in reverse order
             _phases(stage, opts, old_s, new_s, old_install, new_install, report, log)
     except (RehearsalError, RuntimeError, TimeoutError) as err:
         report.checks.append(scenarios.Check("upgrade rehearsal runs to the end", False, str(err)))
@@ -438,6 +451,8 @@ def _phases(stage: Stage, opts: UpgradeOptions, old_s: Settings, new_s: Settings
     roll_ended_at = time.monotonic()
     report.timings["roll (every component replaced)"] = round(roll_ended_at - t, 1)
     report.notes.append("components replaced after (s): " + ", ".join(f"{c} {s}" for c, s in replaced.items()))
+    report.notes.append(f"the router moved to the new main when its health check {new.health_url(new.main).split('/', 3)[3]} "
+                        "answered (App Platform routes on the component's health check)")
     wait_registered(LocalObserver(new), skip=set())
     time.sleep(3 * seeding.SCHEDULE_SECONDS)  # let the schedule and the caller run on the new release alone
     caller.stop()
@@ -447,14 +462,15 @@ def _phases(stage: Stage, opts: UpgradeOptions, old_s: Settings, new_s: Settings
     log("4. checks on the new release ...")
     api = PublicApi(main_url(new), api_key)
     report.checks.append(migration_check(migrations_before, migration_names(pg), watch, new_v))
-    if watch.started and watch.finished:
-        report.timings["migrations"] = round(watch.finished - watch.started, 1)
+    if watch.seconds is not None:
+        report.timings["migrations"] = watch.seconds
     versions = recorded_versions(pg)
     report.checks.append(Check(f"main recorded n8n {new_v}", bool(versions) and versions[-1] == new_v,
                                f"{VERSION_TABLE}: {' -> '.join(versions) or 'empty'}"))
     report.checks += data_checks(api, main_url(new), seeded, f"n8n {new_v}")
-    report.checks.append(Check(f"n8n {new_v}: history intact", execution_count(pg) >= executions_at_restore_point,
-                               f"{execution_count(pg)} executions (were {executions_at_restore_point} at the restore point)"))
+    upgraded = execution_count(pg)
+    report.checks.append(Check(f"n8n {new_v}: history intact", upgraded >= executions_at_restore_point,
+                               f"{upgraded} executions (were {executions_at_restore_point} at the restore point)"))
     report.checks.append(schedule_check(pg, seeded, roll_began - 2 * seeding.SCHEDULE_SECONDS, roll_ended,
                                         "schedule kept firing through the roll"))
     report.checks.append(traffic_check(caller.calls, roll_ended_at))
@@ -471,7 +487,7 @@ def _phases(stage: Stage, opts: UpgradeOptions, old_s: Settings, new_s: Settings
     new.stop()
 
     log(f"6. the way back: restore point into a new cluster, n8n {old_v} pinned ...")
-    t = time.monotonic()
+    t, way_back_began = time.monotonic(), db_now(pg)
     back_pg, back_subs = stage.servers("-restored")
     back_subs.secrets.update({k: v for k, v in subs.secrets.items() if k != DB_ADMIN_PASSWORD})
     restore(back_pg, dump_file)
@@ -481,10 +497,12 @@ def _phases(stage: Stage, opts: UpgradeOptions, old_s: Settings, new_s: Settings
     back_api = PublicApi(main_url(back), api_key)
     report.checks += data_checks(back_api, main_url(back), seeded, f"way back to {old_v}")
     count = execution_count(back_pg)
+    since_restore_point = executions_between(back_pg, restore_point, way_back_began)
+    ran_on_new = executions_between(pg, restore_point, way_back_began)
     report.checks.append(Check(f"way back to {old_v}: history as at the restore point",
-                               count >= executions_at_restore_point,
-                               f"{count} executions (restore point: {executions_at_restore_point}; "
-                               f"taken {db_now(pg) - restore_point:.0f} s before this check)"))
+                               since_restore_point == 0 and ran_on_new > 0 and count >= executions_at_restore_point,
+                               f"{count} executions ({executions_at_restore_point} at the restore point); none of the "
+                               f"{ran_on_new} that ran between the restore point and the way back"))
     resumed = db_now(back_pg)
     time.sleep(2 * seeding.SCHEDULE_SECONDS + 1)
     report.checks.append(schedule_check(back_pg, seeded, resumed, db_now(back_pg), f"way back to {old_v}: schedule fires"))
