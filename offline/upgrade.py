@@ -20,9 +20,9 @@ import sys
 import time
 from typing import Optional
 
-from components.settings import Settings, SettingsError
-from components.stack import load_stack
-from components.upgrade import RESTORE_TIME_FORMAT, VersionChange, release, restore_command
+from platform_model.upgrade import RESTORE_TIME_FORMAT, VersionChange, release, restore_command
+from settings.model import Settings, SettingsError
+from stack.loader import load_stack
 
 from .arguments import output_file
 

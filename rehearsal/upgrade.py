@@ -33,15 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from components.roles import MAIN, RUNNERS, WEBHOOK, WORKER
-from components.settings import Settings
-from components.upgrade import VERSION_TABLE, release
-from components.topology import DB_NAME
+from platform_model.roles import MAIN, RUNNERS, WEBHOOK, WORKER
+from platform_model.topology import DB_NAME
+from platform_model.upgrade import VERSION_TABLE, release
+from settings.model import Settings
 from offline.render import DB_ADMIN_PASSWORD, offline_spec
 
 from . import scenarios, seed as seeding
 from .scenarios import Check
-from .deployment import (JOB, Deployment, RehearsalError, Substitutions, http_ok, ingress_rules, plan_instances,
+from .deployment import (JOB, LocalDeployment, RehearsalError, Substitutions, http_ok, ingress_rules, plan_instances,
                          substitutions_for)
 from .install import N8nInstall, ensure_n8n
 from .n8n_api import EditorSession, PublicApi
@@ -114,7 +114,7 @@ class MigrationWatch(threading.Thread):
     """When migrations start and finish, and in which process, read from the new processes' logs every
     0.2 s (n8n logs "Starting migration X" and "Finished migration X" for each one)."""
 
-    def __init__(self, deployment: Deployment):
+    def __init__(self, deployment: LocalDeployment):
         super().__init__(daemon=True)
         self.d = deployment
         self.samples: list[tuple[float, int]] = []  # (when, migrations finished so far), once they started
@@ -214,15 +214,15 @@ def _superuser_tool(pg: Postgres, tool: str, *args: str) -> None:
 # --- one release's topology ----------------------------------------------------------------------
 
 
-def plan(run_dir: Path, install: N8nInstall, pki: Pki, spec: dict, subs: Substitutions) -> Deployment:
-    return Deployment(run_dir, install, pki, plan_instances(spec, subs), ingress_rules(spec))
+def plan(run_dir: Path, install: N8nInstall, pki: Pki, spec: dict, subs: Substitutions) -> LocalDeployment:
+    return LocalDeployment(run_dir, install, pki, plan_instances(spec, subs), ingress_rules(spec))
 
 
-def run_jobs(d: Deployment) -> list[tuple[str, int, str]]:
+def run_jobs(d: LocalDeployment) -> list[tuple[str, int, str]]:
     return [(job.component, *d.run_job(job)) for job in d.of_role(JOB)]
 
 
-def start_release(d: Deployment, report: scenarios.Report, label: str) -> None:
+def start_release(d: LocalDeployment, report: scenarios.Report, label: str) -> None:
     """The pre-deploy job, then main, then everything else, as a first deployment: raises when a step fails."""
     for name, code, output in run_jobs(d):
         report.checks.append(scenarios.Check(f"{label}: pre-deploy job {name}", code == 0,
@@ -242,14 +242,14 @@ def start_release(d: Deployment, report: scenarios.Report, label: str) -> None:
     wait_registered(LocalObserver(d), skip=set())
 
 
-def main_url(d: Deployment) -> str:
+def main_url(d: LocalDeployment) -> str:
     return d.main.url(int(d.main.spec["http_port"]))
 
 
 # --- the roll ------------------------------------------------------------------------------------
 
 
-def roll(old: Deployment, new: Deployment, router: Router, log: Callable[[str], None]) -> dict[str, float]:
+def roll(old: LocalDeployment, new: LocalDeployment, router: Router, log: Callable[[str], None]) -> dict[str, float]:
     """Every component's new instances start at once; each component's old instances get SIGTERM when
     all its new ones pass the spec's health check. Returns when each component was replaced (seconds
     after the roll began)."""
@@ -277,7 +277,7 @@ def roll(old: Deployment, new: Deployment, router: Router, log: Callable[[str], 
     return replaced
 
 
-def _healthy(d: Deployment, component: str) -> bool:
+def _healthy(d: LocalDeployment, component: str) -> bool:
     for inst in (i for i in d.instances if i.component == component):
         proc = d.processes[inst.name]
         if not proc.alive():
@@ -360,7 +360,7 @@ class Stage:
         self.stops.callback(redis.stop)
         return pg, substitutions_for(pg, redis, self.pki)
 
-    def deployment(self, name: str, install: N8nInstall, spec: dict, subs: Substitutions) -> Deployment:
+    def deployment(self, name: str, install: N8nInstall, spec: dict, subs: Substitutions) -> LocalDeployment:
         d = plan(self.run_dir / name, install, self.pki, spec, subs)
         self.stops.callback(d.stop)
         return d

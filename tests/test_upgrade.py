@@ -4,9 +4,9 @@ test_upgrade_rehearsal.py; the whole upgrade on real n8n there too."""
 
 import pytest
 
-from components import env
-from components.settings import load_settings
-from components.upgrade import VersionChange, downgrade_guard_sql, release, restore_command
+from builders import env
+from platform_model.upgrade import VersionChange, downgrade_guard_sql, release, restore_command
+from stack.loader import load_settings
 from offline.render import offline_spec
 from stackrun import component, env_of, stack_config
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from components import catalog
-from components.settings import load_settings
-from components.topology import DB_NAME, DB_USER
+from platform_model import catalog
+from platform_model.topology import DB_NAME, DB_USER
+from stack.loader import load_settings
 from offline.render import offline_spec
 from rehearsal.deployment import JOB, substitutions_for
 from rehearsal.install import N8nInstall

@@ -6,7 +6,7 @@
   autoscaling.
 - Every component names its size from the catalog; nothing falls back to a default.
 - The PostgreSQL connections every n8n process may open at maximum scale fit the cluster
-  (components/capacity.py, shared with the settings validation).
+  (policies/platform_model/capacity.py, shared with the settings validation).
 
 Unknown values: a size, instance count or pool size unknown at preview is a violation (they are
 literals here; the plan cannot be checked without them).
@@ -18,11 +18,11 @@ from typing import Optional
 
 from pulumi_policy import EnforcementLevel, Severity
 
-from components import catalog, roles
-from components.capacity import connection_budget
+from platform_model import catalog, roles
+from platform_model.capacity import connection_budget
 
-from .resources import (APP, CLUSTER, CONNECTION_POOL, AppSpec, Stack, StackProblems, app_check, bound_host,
-                        is_unknown, number, resource_policy, stack_policy)
+from .resources import (APP, CLUSTER, CONNECTION_POOL, AppSpec, Stack, StackProblems, app_check, bound_host, is_unknown,
+                        number, resource_policy, stack_policy)
 
 MULTI_MAIN = "N8N_MULTI_MAIN_SETUP_ENABLED"
 LICENSE = "N8N_LICENSE_ACTIVATION_KEY"
@@ -131,8 +131,8 @@ instance_sizes_planned = resource_policy(
     severity=Severity.MEDIUM,
     remediation=(
         "Set `main.size`, `workers.size`, `runners.size`, `webhooks.size`, `postgres.size` and `valkey.size` "
-        "to sizes listed in components/catalog.py; fixed sizes (apps-s-1vcpu-0.5gb, apps-s-1vcpu-1gb-fixed) "
-        "run one instance only."
+        "to sizes listed in policies/platform_model/catalog.py; fixed sizes (apps-s-1vcpu-0.5gb, "
+        "apps-s-1vcpu-1gb-fixed) run one instance only."
     ),
     types=(APP, CLUSTER),
     check=size_problems,
@@ -169,7 +169,7 @@ def _pool_size(stack: Stack, spec: AppSpec, cluster) -> Optional[int]:
     return None
 
 
-def budget_problems(stack: Stack) -> StackProblems:
+def connection_budget_problems(stack: Stack) -> StackProblems:
     for app, spec, _problems in stack.apps():
         if spec is None:
             continue
@@ -206,7 +206,7 @@ connection_budget_policy = stack_policy(
         "Choose a larger `postgres.size`, fewer worker pairs or a smaller `n8n.dbPoolSize`. DigitalOcean "
         "allows 25 connections per GiB of RAM minus 3; each n8n process opens DB_POSTGRESDB_POOL_SIZE."
     ),
-    check=budget_problems,
+    check=connection_budget_problems,
     level=EnforcementLevel.ADVISORY,  # a sizing judgement, not a security rule
 )
 

@@ -2,7 +2,7 @@
 
 The budget (`cost.monthlyBudget`) and the stack's own prices (`cost.prices`) reach the pack as the outputs
 the `n8n-platform:cost:Budget` component registers (`register_outputs`), which is what AnalyzeStack hands
-a stack policy; the App and clusters are priced with components/cost.py, the same model as the
+a stack policy; the App and clusters are priced with policies/platform_model/pricing.py, the same model as the
 `monthly_cost` stack output and `python -m offline.cost`. A Budget whose outputs lack its prices (which it
 always registers, `{}` per kind when the stack sets none) is reported: the pack cannot see its budget.
 
@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Severity
 
-from components.cost import Cluster, deployment_from_app_spec, load_prices, monthly_cost, over_budget
+from platform_model.pricing import Cluster, deployment_from_app_spec, load_prices, monthly_cost, over_budget
 
 from .resources import BUDGET, CLUSTER, VPC, Stack, StackProblems, is_unknown, number, stack_policy
 
 ENGINES = {"pg": "postgres", "valkey": "valkey"}
 
 
-def budget_problems(stack: Stack) -> StackProblems:
+def monthly_budget_problems(stack: Stack) -> StackProblems:
     for budget in stack.of_type(BUDGET):
         props = stack.props(budget)
         if "prices" not in props:
@@ -65,7 +65,7 @@ monthly_budget = stack_policy(
         "`python -m offline.cost <stack>` prints the breakdown; `python -m offline.size` proposes a stack "
         "for a load."
     ),
-    check=budget_problems,
+    check=monthly_budget_problems,
     level=EnforcementLevel.ADVISORY,  # spending is a business decision, not a security rule
 )
 

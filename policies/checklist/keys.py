@@ -23,10 +23,10 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
 
-from components import catalog, secret_strength
+from platform_model import catalog, secret_strength
 
-from .resources import (APP, RANDOM_PASSWORD, RANDOM_STRING, AppSpec, Component, Stack, StackProblems,
-                        app_check, broker_address, is_unknown, number, resource_policy, stack_policy)
+from .resources import (APP, RANDOM_PASSWORD, RANDOM_STRING, AppSpec, Component, Stack, StackProblems, app_check,
+                        broker_address, is_unknown, number, resource_policy, stack_policy)
 
 ENCRYPTION_KEY = "N8N_ENCRYPTION_KEY"
 RUNNER_TOKEN = "N8N_RUNNERS_AUTH_TOKEN"
@@ -143,9 +143,9 @@ encryption_key = stack_policy(
     remediation=(
         "Leave `encryptionKey` unset to have a 48-character key generated, or set a real one with "
         "`pulumi config set --secret encryptionKey \"$(openssl rand -hex 32)\"`: generated, not typed (at "
-        "least 32 characters; no whitespace, placeholder, repeated block or run: components/secret_strength.py). "
-        "The builders in components/env.py give every n8n process the same key as type SECRET; do not set it "
-        "per component."
+        "least 32 characters; no whitespace, placeholder, repeated block or run: "
+        "policies/platform_model/secret_strength.py). The builders in builders/env.py give every n8n process "
+        "the same key as type SECRET; do not set it per component."
     ),
     check=encryption_key_problems,
 )
@@ -190,7 +190,7 @@ secret_env_vars = resource_policy(
     description="Env vars that hold credentials (passwords, tokens, keys, licenses) are type SECRET.",
     severity=Severity.HIGH,
     remediation=(
-        "Build the env var with `env.secret(key, value)` in components/env.py, not `env.var`: App Platform "
+        "Build the env var with `env.secret(key, value)` in builders/env.py, not `env.var`: App Platform "
         "encrypts SECRET values and never shows them in the console or in `doctl apps spec get`."
     ),
     types=(APP,),
@@ -248,7 +248,7 @@ registry_credentials = resource_policy(
     severity=Severity.HIGH,
     remediation=(
         "Store \"<username>:<access token>\" with `pulumi config set --secret dockerHubCredentials`; "
-        "components/app_spec.py puts it in `registry_credentials` of every Docker Hub image (n8n, runners, the "
+        "builders/app_spec.py puts it in `registry_credentials` of every Docker Hub image (n8n, runners, the "
         "pre-deploy job's postgres), which App Platform encrypts on submission. Never copy it into an env var "
         "of type GENERAL or a run_command, which App Platform shows to anyone who can read the app."
     ),

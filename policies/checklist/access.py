@@ -220,7 +220,7 @@ database_tls = resource_policy(
     severity=Severity.HIGH,
     remediation=(
         "Keep DB_POSTGRESDB_SSL_ENABLED=true, DB_POSTGRESDB_SSL_CA=${postgres.CA_CERT} and "
-        "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED=true (components/env.py `n8n_common_env`), "
+        "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED=true (builders/env.py `n8n_common_env`), "
         "QUEUE_BULL_REDIS_TLS=true, and PGSSLMODE=verify-full for psql. DigitalOcean's n8n template turns "
         "verification off; do not copy that."
     ),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from components import catalog, roles
+from platform_model import catalog, roles
 
 from .resources import APP, AppSpec, Component, app_check, is_unknown, number, resource_policy
 
@@ -50,7 +50,7 @@ health_checks = resource_policy(
                  "every runner pool a liveness check."),
     severity=Severity.MEDIUM,
     remediation=(
-        "Keep the health checks of components/app_spec.py: `/healthz` on 5678 for main and webhook "
+        "Keep the health checks of builders/app_spec.py: `/healthz` on 5678 for main and webhook "
         "processors, `/healthz/readiness` on 5678 for workers (with QUEUE_HEALTH_CHECK_ACTIVE=true), and a "
         f"liveness check on `/healthz` port {catalog.RUNNER_HEALTH_PORT} for runner pools."
     ),

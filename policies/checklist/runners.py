@@ -4,7 +4,7 @@ A task broker hands a Code-node task only to runners connected to *that* process
 `http://<service>:5679` is one address for every instance of an App Platform service. So every broker
 runs external-mode runners (the runner launcher, outside the n8n container), and every runner pool points
 at a broker service that runs exactly one instance. Which components are brokers and runner pools is
-decided by what they run (components/roles.py); the images they run are images.py's concern.
+decided by what they run (policies/platform_model/roles.py); the images they run are images.py's concern.
 
 Unknown values: a broker URI, runner mode or instance count that is unknown at preview is a violation:
 these are literals in this program, and the rules cannot be shown without them.
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Severity
 
-from components import catalog
-from components.capacity import runner_warnings_from_app_spec
-from components.roles import UNRECOGNISED
+from platform_model import catalog
+from platform_model.capacity import runner_warnings_from_app_spec
+from platform_model.roles import UNRECOGNISED
 
 from .resources import APP, AppSpec, Component, app_check, broker_address, is_unknown, number, resource_policy
 
@@ -91,7 +91,7 @@ runner_topology = resource_policy(
         "Scale with worker pairs (`workers.pairs`): each `n8n worker` service runs one instance with "
         "N8N_RUNNERS_MODE=external and internal port 5679, and its own runner pool points at "
         "http://<worker>:5679. Never autoscale a broker. Keep manual executions offloaded to workers, or give "
-        "main its own pool (components/topology.py)."
+        "main its own pool (policies/platform_model/topology.py)."
     ),
     types=(APP,),
     check=app_check(topology_problems),
@@ -103,7 +103,7 @@ runner_topology = resource_policy(
 
 def capacity_problems(spec: AppSpec, _args) -> list[str]:
     # The arithmetic (runner instances × N8N_RUNNERS_MAX_CONCURRENCY against the worker's
-    # N8N_CONCURRENCY_PRODUCTION_LIMIT) is components/capacity.py's, shared with the settings report.
+    # N8N_CONCURRENCY_PRODUCTION_LIMIT) is policies/platform_model/capacity.py's, shared with the settings report.
     return runner_warnings_from_app_spec(spec.data)
 
 

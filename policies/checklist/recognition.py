@@ -1,7 +1,7 @@
 """Every other rule depends on this one: the pack must know which components run n8n and which run its
 runner launcher, or the checklist silently skips them.
 
-A component is recognised by what it runs and how it is configured (components/roles.py): its
+A component is recognised by what it runs and how it is configured (policies/platform_model/roles.py): its
 run_command, n8n's and the launcher's env vars, n8n's ports, and the image only as one sign among others —
 so a GHCR image, a mirror in the team's registry or a custom build with community nodes is checked like
 n8nio/n8n. A component with any sign of n8n that cannot be classified is a violation that says what
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from components.roles import UNRECOGNISED
+from platform_model.roles import UNRECOGNISED
 
 from .resources import APP, AppSpec, app_check, resource_policy
 

@@ -10,12 +10,9 @@ offloaded to workers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from . import catalog
-
-if TYPE_CHECKING:
-    from .settings import Settings
 
 MAIN = "n8n-main"
 WEBHOOK = "n8n-webhook"
@@ -73,12 +70,13 @@ class Topology:
         return (self.main, *self.workers, *((self.webhook,) if self.webhook else ()))
 
 
-def plan(settings: "Settings") -> Topology:
-    workers = tuple(worker(i) for i in range(1, settings.workers.pairs + 1))
-    brokers = workers if settings.n8n.offload_manual_executions else (MAIN, *workers)
+def plan(pairs: int, offload_manual_executions: bool, webhook: bool) -> Topology:
+    """`webhook`: whether the stack runs webhook processors (a fixed count or autoscaled)."""
+    workers = tuple(worker(i) for i in range(1, pairs + 1))
+    brokers = workers if offload_manual_executions else (MAIN, *workers)
     return Topology(
         main=MAIN,
         workers=workers,
-        webhook=WEBHOOK if settings.webhooks.processors or settings.webhooks.autoscaling else None,
+        webhook=WEBHOOK if webhook else None,
         runner_pools=tuple(RunnerPool(runner_pool_for(b), b) for b in brokers),
     )

@@ -45,7 +45,7 @@ deprecated_settings = resource_policy(
     severity=Severity.LOW,
     remediation=(
         "Remove N8N_RUNNERS_ENABLED and the other settings n8n no longer reads; replace WEBHOOK_URL with "
-        "N8N_WEBHOOK_URL (components/env.py sets only current settings). n8n logs the same list at start-up."
+        "N8N_WEBHOOK_URL (builders/env.py sets only current settings). n8n logs the same list at start-up."
     ),
     types=(APP,),
     check=app_check(deprecated_problems),

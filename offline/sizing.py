@@ -1,7 +1,8 @@
 """Propose a stack for a load: worker pairs, sizes and database sizes, with what it costs.
 
 Pure (no Pulumi runtime): every candidate goes through the settings validation and the capacity rules of
-components/capacity.py, and the cheapest one at maximum scale that passes and covers the target wins.
+policies/platform_model/capacity.py, and the cheapest one at maximum scale that passes and covers the
+target wins.
 The rules, each with its basis:
 
 - Concurrent executions (Little's law): arrivals per second × average execution seconds, doubled
@@ -29,9 +30,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from . import capacity, catalog
-from .cost import MonthlyCost, stack_cost
-from .settings import NAMESPACE, Settings, SettingsError, load_settings
+from builders import capacity_report
+from builders.deployment import stack_cost
+from platform_model import capacity, catalog
+from platform_model.pricing import MonthlyCost
+from settings.model import NAMESPACE, Settings, SettingsError
+from stack.loader import load_settings
 
 PEAK_FACTOR = 2
 WORKER_EXECUTIONS_PER_SECOND = 5
@@ -54,7 +58,7 @@ class SizingError(ValueError):
 
 
 @dataclass(frozen=True)
-class Target:
+class Workload:
     per_minute: float  # production executions started per minute, on average
     seconds: float  # average execution time, queue wait excluded
     code_share: float  # share of executions that run at least one Code node, 0..1
@@ -85,7 +89,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Proposal:
-    target: Target
+    target: Workload
     config: dict[str, Any]  # n8n-platform settings to put in Pulumi.<stack>.yaml
     settings: Settings
     cost: MonthlyCost
@@ -93,7 +97,7 @@ class Proposal:
 
     @property
     def concurrent_executions(self) -> int:
-        return capacity.execution_capacity(self.settings).concurrent_executions
+        return capacity_report.execution_capacity(self.settings).concurrent_executions
 
 
 def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,7 +122,7 @@ def _smallest_ha_postgres(processes: Mapping[str, tuple[int, int]]) -> Optional[
     return None
 
 
-def candidate_config(t: Target, worker_size: str, concurrency: int, db_pool_size: int) -> Optional[dict]:
+def candidate_config(t: Workload, worker_size: str, concurrency: int, db_pool_size: int) -> Optional[dict]:
     """The settings for one choice of worker size and concurrency, or None when it cannot carry `t`."""
     if capacity.memory_warning(worker_size, concurrency):
         return None
@@ -146,7 +150,7 @@ def candidate_config(t: Target, worker_size: str, concurrency: int, db_pool_size
     return config
 
 
-def propose(t: Target, base: Optional[Mapping[str, Any]] = None, stack: str = "prod") -> Proposal:
+def propose(t: Workload, base: Optional[Mapping[str, Any]] = None, stack: str = "prod") -> Proposal:
     """The cheapest stack (at maximum scale) that carries `t`. `base` is a stack's config
     (`n8n-platform:key` -> value) whose other settings — region, price overrides, alerts — are kept."""
     base = dict(base or {})
@@ -167,7 +171,7 @@ def propose(t: Target, base: Optional[Mapping[str, Any]] = None, stack: str = "p
             except SettingsError as err:
                 rejected = err  # never propose what the settings validation rejects
                 continue
-            if capacity.capacity_warnings(settings):
+            if capacity_report.capacity_warnings(settings):
                 continue
             cost = stack_cost(settings)
             candidate = Proposal(t, config, settings, cost)
@@ -185,8 +189,8 @@ def propose(t: Target, base: Optional[Mapping[str, Any]] = None, stack: str = "p
 
 def _explained(p: Proposal) -> Proposal:
     t, s = p.target, p.settings
-    c = capacity.execution_capacity(s)
-    budget = capacity.stack_connection_budget(s)
+    c = capacity_report.execution_capacity(s)
+    budget = capacity_report.stack_connection_budget(s)
     reasons = [
         f"{t.per_minute:g}/min × {t.seconds:g} s = {t.concurrent_executions:.1f} executions in flight on "
         f"average; × {PEAK_FACTOR} for bursts = {t.slots_needed} slots",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from components.topology import ENCRYPTION_KEY_RESOURCE_SUFFIX
+from platform_model.topology import ENCRYPTION_KEY_RESOURCE_SUFFIX
 
 from .resources import CLUSTER, DATABASE_DB, RANDOM_PASSWORD, resource_policy
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from . import catalog
-from .settings import Settings
-from .topology import DB_NAME, DB_POOL, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
+from platform_model import catalog
+from platform_model.topology import DB_NAME, DB_POOL, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
+from settings.model import Settings
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def db_setup_sql(s: Settings) -> str:
 
 def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL, guard_sql: str = "") -> list[dict]:
     """libpq settings for the pre-deploy job: doadmin on the n8n database, certificate verified; and n8n's
-    own user for the downgrade guard (components/upgrade.py), because n8n's tables belong to that user
+    own user for the downgrade guard (policies/platform_model/upgrade.py), because n8n's tables belong to that user
     and doadmin, not a superuser, cannot read them."""
     pg = POSTGRES_BINDING
     return [

@@ -1,24 +1,21 @@
 """Capacity arithmetic, pure: what a topology needs from PostgreSQL, how many executions and Code-node
 tasks it runs at once, and whether a worker's memory holds its concurrency — with the working shown.
 
-Shared by the settings validation (from settings), the offline tools and the policy pack (from registered
-resources), so all compute the same numbers. Stdlib only: the policy pack imports it. Each rule names the
+Shared by the settings cross-checks and the program's `capacity` output (builders/capacity_report.py
+applies the rules to settings), the offline tools and the policy pack (from registered resources), so all
+compute the same numbers. Stdlib only: the policy pack imports it. Each rule names the
 n8n or DigitalOcean fact behind it; README.md § Cost and capacity lists them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import Any, Mapping, Optional
 from urllib.parse import urlparse
 
 from . import catalog
 from .roles import N8N_PROCESSES, RUNNERS, recognise
 from .spec_fields import env_entries, spec_value
-from .topology import plan
-
-if TYPE_CHECKING:
-    from .settings import Settings
 
 # --- PostgreSQL connections ------------------------------------------------------------------------
 
@@ -79,33 +76,6 @@ def connection_budget(processes: Mapping[str, tuple[int, int]], database_size: s
     return ConnectionBudget(needed, limit, working)
 
 
-def _top(instances: Optional[int], auto) -> int:
-    return auto.max_instances if auto is not None else (instances or 1)
-
-
-def connection_processes(s: "Settings") -> dict[str, tuple[int, int]]:
-    """Every n8n process that connects to PostgreSQL, with its pool size and instances at maximum scale.
-    Runner pools never connect: the broker passes them the data they need."""
-    top = plan(s)
-    pool = s.n8n.db_pool_size
-    processes = {top.main: (pool, _top(s.main.instances, s.main.autoscaling))}
-    processes.update({w: (pool, 1) for w in top.workers})
-    if top.webhook:
-        processes[top.webhook] = (pool, _top(s.webhooks.processors, s.webhooks.autoscaling))
-    return processes
-
-
-def stack_pool_size(s: "Settings") -> Optional[int]:
-    pool = s.postgres.connection_pool
-    if pool is None:
-        return None
-    return pool.size or default_pool_size(s.postgres.size)
-
-
-def stack_connection_budget(s: "Settings") -> ConnectionBudget:
-    return connection_budget(connection_processes(s), s.postgres.size, pool_size=stack_pool_size(s))
-
-
 # --- executions and Code-node tasks ----------------------------------------------------------------
 
 
@@ -122,14 +92,6 @@ class ExecutionCapacity:
     @property
     def code_covered(self) -> bool:
         return self.runner_slots >= self.concurrency
-
-
-def execution_capacity(s: "Settings") -> ExecutionCapacity:
-    # A worker runs up to N8N_CONCURRENCY_PRODUCTION_LIMIT executions at once, and each may wait on one
-    # Code-node task; its broker hands tasks only to its own runners, each taking up to
-    # N8N_RUNNERS_MAX_CONCURRENCY.
-    runners = _top(s.runners.instances, s.runners.autoscaling)
-    return ExecutionCapacity(s.workers.pairs, s.workers.concurrency, runners * s.runners.max_concurrency)
 
 
 def runner_warning(c: ExecutionCapacity) -> Optional[str]:
@@ -190,7 +152,7 @@ def instance_range(component: Mapping[str, Any]) -> tuple[int, int]:
 
 
 def _components(spec: Mapping[str, Any], *roles: str) -> list[Mapping[str, Any]]:
-    """The spec's services and workers that play `roles`, by what they run (components/roles.py)."""
+    """The spec's services and workers that play `roles`, by what they run (policies/platform_model/roles.py)."""
     return [c for kind in ("services", "workers") for c in spec.get(kind) or []
             if recognise(kind, c).role in roles]
 
@@ -228,36 +190,3 @@ def runner_warnings_from_app_spec(spec: Mapping[str, Any]) -> list[str]:
 # --- everything a stack should hear about --------------------------------------------------------
 
 
-def session_pool_warning(s: "Settings") -> Optional[str]:
-    pool = s.postgres.connection_pool
-    if pool is None or pool.mode != "session":
-        return None
-    clients = sum(p * n for p, n in connection_processes(s).values()) * DEPLOY_OVERLAP
-    size = stack_pool_size(s)
-    if clients <= size:
-        return None
-    return (f"in session mode each of n8n's up to {clients} client connections holds one of the pool's {size} "
-            f"server connections while open; the rest wait and n8n gives up after "
-            f"DB_POSTGRESDB_CONNECTION_TIMEOUT (20 s). Transaction mode shares them per transaction")
-
-
-def capacity_warnings(s: "Settings") -> list[str]:
-    """Problems that do not stop a deployment but that an operator should see before it runs."""
-    found = [runner_warning(execution_capacity(s)), memory_warning(s.workers.size, s.workers.concurrency),
-             session_pool_warning(s)]
-    return [w for w in found if w]
-
-
-def capacity_report(s: "Settings") -> dict:
-    """The `capacity` stack output and the offline report's numbers."""
-    c = execution_capacity(s)
-    budget = stack_connection_budget(s)
-    return {
-        "concurrent_executions": c.concurrent_executions,
-        "worker_concurrency": c.concurrency,
-        "runner_slots_per_pair": c.runner_slots,
-        "postgres_connections": {"needed": budget.needed, "limit": budget.limit, "working": budget.working},
-        "worker_memory_mib": {"estimate": worker_memory_mib(c.concurrency),
-                              "usable": usable_memory_mib(s.workers.size)},
-        "warnings": capacity_warnings(s),
-    }

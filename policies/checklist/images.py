@@ -7,7 +7,7 @@
 - From an allowed source: whatever runs n8n or its runner launcher (or looks like it) is pulled from a
   registry and repository the stack trusts: n8n's official images on Docker Hub and GitHub's registry,
   and whatever the policy-pack config adds (a team's own DOCR or GHCR build). Which components these are
-  is decided by what they run (components/roles.py), never by the image's name.
+  is decided by what they run (policies/platform_model/roles.py), never by the image's name.
 
 Unknown values: an image, tag or registry unknown at preview is a violation (literals in this program).
 A digest cannot say which release it is: n8n and runners pinned by digest are compared digest to
@@ -20,9 +20,9 @@ from typing import Any, Optional
 
 from pulumi_policy import PolicyConfigSchema, Severity
 
-from components import catalog
-from components.images import DOCR, REGISTRY_HOSTS, image_of, release_of
-from components.roles import UNRECOGNISED
+from platform_model import catalog
+from platform_model.images import DOCR, REGISTRY_HOSTS, image_of, release_of
+from platform_model.roles import UNRECOGNISED
 
 from .resources import APP, AppSpec, Component, app_check, is_unknown, resource_policy
 

@@ -1,10 +1,10 @@
 """What a deployment costs per month at its minimum and at its maximum scale, from the dated price table.
 
 Pure and stdlib-only (the policy pack imports it): a `Deployment` is the list of App Platform components
-with their instance range, the pre-deploy jobs and the database clusters with their node counts. It can
-be read from a stack's settings or from an App spec (API or engine shape), so the program, the offline
-tools and the policy pack price the same thing. Prices come from `prices.toml`; a stack overrides any
-figure with `cost.prices` (README.md § Settings).
+with their instance range, the pre-deploy jobs and the database clusters with their node counts. It is
+read from an App spec (API or engine shape) here and from a stack's settings in builders/deployment.py, so
+the program, the offline tools and the policy pack price the same thing. Prices come from `prices.toml`;
+a stack overrides any figure with `cost.prices` (README.md § Settings).
 """
 
 from __future__ import annotations
@@ -12,15 +12,10 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
-from . import catalog
 from .capacity import instance_range
 from .spec_fields import spec_value
-from .topology import DB_SETUP_JOB, plan
-
-if TYPE_CHECKING:
-    from .settings import Settings
 
 PRICE_TABLE = Path(__file__).with_name("prices.toml")
 ENGINES = ("postgres", "valkey")
@@ -95,18 +90,11 @@ def load_prices(path: Path = PRICE_TABLE) -> PriceTable:
     )
 
 
-def prices_for(s: "Settings", table: Optional[PriceTable] = None) -> PriceTable:
-    """The price table as this stack sees it: list prices with the stack's `cost.prices` on top."""
-    table = table or load_prices()
-    p = s.cost.prices
-    return table.with_overrides(app=p.app, database={"postgres": p.postgres, "valkey": p.valkey})
-
-
 # --- what is deployed ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Component:
+class AppComponent:
     """An App Platform service or worker: `size` × `min_instances`..`max_instances`."""
 
     name: str
@@ -131,40 +119,17 @@ class Cluster:
 
 @dataclass(frozen=True)
 class Deployment:
-    components: tuple[Component, ...]
+    components: tuple[AppComponent, ...]
     jobs: tuple[Job, ...]
     clusters: tuple[Cluster, ...]
     vpc: bool = True  # a VPC network of its own
-
-
-def _range(instances: Optional[int], auto: Any) -> tuple[int, int]:
-    if auto is not None:
-        return auto.min_instances, auto.max_instances
-    return (instances or 1), (instances or 1)
-
-
-def deployment_from_settings(s: "Settings") -> Deployment:
-    top = plan(s)
-    components = [Component(top.main, s.main.size, *_range(s.main.instances, s.main.autoscaling))]
-    components += [Component(w, s.workers.size, 1, 1) for w in top.workers]
-    if top.webhook:
-        components.append(Component(top.webhook, s.webhooks.size,
-                                    *_range(s.webhooks.processors, s.webhooks.autoscaling)))
-    components += [Component(p.name, s.runners.size, *_range(s.runners.instances, s.runners.autoscaling))
-                   for p in top.runner_pools]
-    return Deployment(
-        components=tuple(components),
-        jobs=(Job(DB_SETUP_JOB, catalog.DB_SETUP_JOB_SIZE),),
-        clusters=(Cluster("postgres", "postgres", s.postgres.size, s.postgres.nodes),
-                  Cluster("valkey", "valkey", s.valkey.size, s.valkey.nodes)),
-    )
 
 
 def deployment_from_app_spec(spec: Mapping[str, Any], clusters: Iterable[Cluster], vpc: bool = True) -> Deployment:
     """The App spec's services, workers and jobs (API or engine shape, as the policy pack receives it),
     plus the clusters it attaches and whether the stack has a VPC, which the spec does not tell: the
     clusters sit in it whether or not the app joins."""
-    components = [Component(c["name"], spec_value(c, "instance_size_slug"), *instance_range(c))
+    components = [AppComponent(c["name"], spec_value(c, "instance_size_slug"), *instance_range(c))
                   for kind in ("services", "workers") for c in spec.get(kind) or []]
     jobs = [Job(j["name"], spec_value(j, "instance_size_slug")) for j in spec.get("jobs") or []]
     return Deployment(tuple(components), tuple(jobs), tuple(clusters), vpc=vpc)
@@ -175,7 +140,7 @@ def deployment_from_app_spec(spec: Mapping[str, Any], clusters: Iterable[Cluster
 # apps-d-1vcpu-1gb autoscaling 1–2, attached to PostgreSQL and Valkey clusters that the spec names but does
 # not size; the smallest plans (single 1 GiB nodes) are the cheapest it can run with.
 REFERENCE_TEMPLATE = Deployment(
-    components=tuple(Component(name, "apps-d-1vcpu-1gb", 1, 2)
+    components=tuple(AppComponent(name, "apps-d-1vcpu-1gb", 1, 2)
                      for name in ("n8n-main", "n8n-worker", "n8n-runner-main", "n8n-runner-worker")),
     jobs=(),
     clusters=(Cluster("n8n-postgres", "postgres", "db-s-1vcpu-1gb", 1),
@@ -245,7 +210,7 @@ class MonthlyCost:
             lines.append(f"{i.name:<{width}}  {i.what:<{what}}  {i.min_usd:>9.2f}  {i.max_usd:>9.2f}{mark}")
         lines.append(f"{'total':<{width}}  {'':<{what}}  {self.minimum:>9.2f}  {self.maximum:>9.2f}")
         if self.unconfirmed:
-            lines.append(f"* price not confirmed from a primary source (components/prices.toml, as of "
+            lines.append(f"* price not confirmed from a primary source (policies/platform_model/prices.toml, as of "
                          f"{self.prices_as_of}); override it with cost.prices")
         return "\n".join(lines)
 
@@ -277,10 +242,6 @@ def monthly_cost(d: Deployment, prices: PriceTable) -> MonthlyCost:
     if d.vpc:
         items.append(LineItem("vpc", "VPC network", prices.vpc.usd, prices.vpc.usd, prices.vpc.confirmed))
     return MonthlyCost(tuple(items), prices.as_of, (allowance[0], allowance[1]))
-
-
-def stack_cost(s: "Settings", table: Optional[PriceTable] = None) -> MonthlyCost:
-    return monthly_cost(deployment_from_settings(s), prices_for(s, table))
 
 
 # --- the budget ------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ N8N_IMAGE = ("n8nio", "n8n")  # Docker Hub registry (namespace) and repository
 RUNNERS_IMAGE = ("n8nio", "runners")  # must run the same tag as the n8n image
 # n8n publishes both images on Docker Hub and on GitHub's registry (n8n-io/n8n, docker/images/n8n and
 # docker/images/runners; DigitalOcean's own n8n template pulls them from ghcr.io). As `docker pull` names
-# them: the policy pack allows these unless its config says otherwise (components/images.py).
+# them: the policy pack allows these unless its config says otherwise (policies/platform_model/images.py).
 OFFICIAL_N8N_IMAGES = (f"docker.io/{N8N_IMAGE[0]}/{N8N_IMAGE[1]}", "ghcr.io/n8n-io/n8n")
 OFFICIAL_RUNNERS_IMAGES = (f"docker.io/{RUNNERS_IMAGE[0]}/{RUNNERS_IMAGE[1]}", "ghcr.io/n8n-io/runners")
 # Default pinned release. 2.41.1 installs from npm on our build machines; 2.41.3 does not (a pinned
@@ -65,7 +65,7 @@ DEFAULT_RUNNER_MAX_CONCURRENCY = 10
 # own Bull: 40 of 40 such jobs hang when removed at once, 0 of 40 when 1,000 are kept (< 1 MB in Valkey).
 QUEUE_KEEP_LAST_JOBS = 1000
 
-# n8n accepts any N8N_ENCRYPTION_KEY; ours must be this long (components/secret_strength.py: the full rule).
+# n8n accepts any N8N_ENCRYPTION_KEY; ours must be this long (secret_strength.py: the full rule).
 MIN_SECRET_LENGTH = 32
 
 # --- App Platform components ---------------------------------------------------------------------

@@ -19,12 +19,12 @@ from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator, Optional
 from urllib.parse import urlsplit
 
-from pulumi_policy import (EnforcementLevel, PolicyResource, ResourceValidationArgs, ResourceValidationPolicy,
-                           Severity, StackValidationArgs, StackValidationPolicy)
+from pulumi_policy import (EnforcementLevel, PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, Severity,
+                           StackValidationArgs, StackValidationPolicy)
 from pulumi_policy import proxy as _proxy
 from pulumi_policy.deserialize import serialize_properties
 
-from components import roles
+from platform_model import roles
 
 APP = "digitalocean:index/app:App"
 CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster"
@@ -147,7 +147,7 @@ class Component:
 
     @cached_property
     def recognition(self) -> roles.Recognition:
-        """What it runs, by its command, settings, ports and image (components/roles.py)."""
+        """What it runs, by its command, settings, ports and image (policies/platform_model/roles.py)."""
         return roles.recognise(self.kind, self.data, is_unknown)
 
     @property

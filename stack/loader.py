@@ -19,11 +19,13 @@ import string
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Collection, Mapping, Optional
 
-from . import catalog
-from .settings import NAMESPACE, Problem, Settings, SettingsError, Written, is_secret_path, load_settings
-from .stack_yaml import MAX_BYTES, Document, YamlProblem, parse
+from platform_model import catalog
+from settings.model import NAMESPACE, Problem, Settings, SettingsError, Written, is_secret_path, parse_settings
+
+from .cross_checks import cross_check_problems
+from .yaml_reader import MAX_BYTES, Document, YamlProblem, parse
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # What a stack file may hold besides `config:` (pulumi/pulumi `workspace.ProjectStack`).
@@ -359,6 +361,19 @@ def _read(stack: str, path: Optional[Path]) -> tuple[StackFile, list[Problem]]:
 def _as_written(problems: list[Problem], written: Mapping[str, str]) -> list[Problem]:
     return [dataclasses.replace(p, value=Written(written[p.key]))
             if p.value is not None and not p.secret and p.key in written else p for p in problems]
+
+
+def load_settings(config: Mapping[str, Any], stack: str, source: Optional[str] = None,
+                  encrypted: Optional[Collection[str]] = None) -> Settings:
+    """Settings from a stack's config mapping, both phases: each value against the model, then the
+    settings against each other. Raises SettingsError listing every problem (settings/model.py's
+    `parse_settings` says what `config` and `encrypted` hold)."""
+    source = source or f"Pulumi.{stack}.yaml"
+    settings, problems = parse_settings(config, stack, source, encrypted)
+    problems += cross_check_problems(settings)
+    if problems:
+        raise SettingsError(problems, source)
+    return settings
 
 
 def load_stack(stack: str, path: Optional[Path] = None) -> tuple[StackFile, Settings]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from . import catalog, env
+from platform_model import catalog
+from platform_model.upgrade import downgrade_guard_sql
+from platform_model.topology import DB_NAME, DB_SETUP_JOB, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
+from settings.model import AlertSettings, Autoscaling, Settings
+
+from . import env
 from .env import SecretValues
-from .settings import AlertSettings, Autoscaling, Settings
-from .upgrade import downgrade_guard_sql
-from .topology import (DB_NAME, DB_SETUP_JOB, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology,
-                       plan)
+from .names import topology_for
 
 # Liveness of n8n's HTTP server (main, webhook processors) and readiness of workers (DB + queue).
 MAIN_HEALTH_PATH = "/healthz"
@@ -83,7 +85,7 @@ def _main(s: Settings, top: Topology, secrets: SecretValues, pin: dict) -> dict:
         "name": top.main,
         "image": image(catalog.N8N_IMAGE, pin, secrets.docker_hub_credentials),
         # n8n's image would run `n8n` (= start) anyway; saying so lets the policy pack tell main from a
-        # worker whatever registry the image is later pulled from (components/roles.py).
+        # worker whatever registry the image is later pulled from (policies/platform_model/roles.py).
         "run_command": catalog.n8n_run_command("start", s.app.run_command_replaces),
         "instance_size_slug": s.main.size,
         **_scaling(s.main.instances, s.main.autoscaling),
@@ -178,7 +180,7 @@ def build_app_spec(
     caller can hand over Outputs (which also orders the App after the clusters); the app joins the VPC only
     with `app.vpc`. With `postgres.connectionPool`, n8n connects through the PgBouncer pool; the pre-deploy
     job always connects to the cluster."""
-    top = plan(s)
+    top = topology_for(s)
     pins = image_pins(s)
     spec: dict = {
         "name": s.app_name,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from components import catalog
+from platform_model import catalog
 
 from .resources import APP, CLUSTER, AppSpec, app_check, bound_host, is_unknown, number, resource_policy
 
@@ -115,7 +115,7 @@ managed_database_backups = resource_policy(
     remediation=(
         "Keep DB_TYPE=postgresdb and DB_POSTGRESDB_HOST=${postgres.HOSTNAME} (or ${postgres.<pool>.HOSTNAME} "
         "for a connection pool of that cluster), and attach the clusters in the App spec with "
-        "`production: true` and `cluster_name` (components/app_spec.py)."
+        "`production: true` and `cluster_name` (builders/app_spec.py)."
     ),
     types=(APP,),
     check=app_check(backup_problems),
