@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .n8n_api import ApiError, PublicApi, request
-from .scenarios import CODE_RESULT, _node, _workflow, call_webhook, first_call, ran_code, schedule_workflow, webhook_workflow
+from .scenarios import (CODE_RESULT, _node, _workflow, call_webhook, first_call, ran_code, schedule_workflow,
+                        webhook_workflow)
 
 NAME_PREFIX = "upgrade rehearsal"
 CREDENTIAL_HEADER = "X-Rehearsal-Key"
@@ -45,7 +46,7 @@ def guarded_workflow(path: str, credential_id: str) -> dict:
     return _workflow("guarded", hook)
 
 
-def seed(api: PublicApi, webhook_base: str, secret: str, executions: int, concurrency: int = 8) -> Seeded:
+def seed(api: PublicApi, webhook_base: str, secret: str, executions: int, concurrency: int = 16) -> Seeded:
     """Create and activate the workflows, then run the Code-node webhook `executions` times."""
     credential = api.call("POST", "/credentials", {"name": f"{NAME_PREFIX}: header", "type": "httpHeaderAuth",
                                                    "data": {"name": CREDENTIAL_HEADER, "value": secret}})
@@ -71,7 +72,8 @@ def seed(api: PublicApi, webhook_base: str, secret: str, executions: int, concur
 def code_webhook_works(webhook_base: str, seeded: Seeded) -> tuple[bool, str]:
     payload, error, seconds, _ = first_call(f"{webhook_base}/webhook/{seeded.code_path}", 60)
     ok = error is None and payload is not None and payload.get("squares") == CODE_RESULT
-    return ok, (f"Code node answered {payload.get('squares')} in {seconds:.1f} s" if ok else f"failed: {error or payload}")
+    return ok, (f"Code node answered {payload.get('squares')} in {seconds:.1f} s" if ok else
+                f"failed: {error or payload}")
 
 
 def credential_works(webhook_base: str, seeded: Seeded) -> tuple[bool, str]:
