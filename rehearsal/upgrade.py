@@ -504,7 +504,7 @@ def _phases(stage: Stage, opts: UpgradeOptions, old_s: Settings, new_s: Settings
                                f"{count} executions ({executions_at_restore_point} at the restore point); none of the "
                                f"{ran_on_new} that ran between the restore point and the way back"))
     resumed = db_now(back_pg)
-    time.sleep(2 * seeding.SCHEDULE_SECONDS + 1)
+    time.sleep(3 * seeding.SCHEDULE_SECONDS + 1)
     report.checks.append(schedule_check(back_pg, seeded, resumed, db_now(back_pg), f"way back to {old_v}: schedule fires"))
     report.checks += scenarios.guarded(f"way back to {old_v}: the owner logs in", owner_logs_in, main_url(back), password)
 
