@@ -131,3 +131,26 @@ def test_the_deploy_workflow_checks_the_version_change_before_every_pulumi_up():
 
 def test_the_program_exports_the_release_it_deploys(prod):
     assert prod.outputs["n8n_version"] == "2.41.1"
+
+
+# --- the upgrade rehearsal's verdicts on what a user saw (fast: recorded data, no n8n) ------------
+
+
+def test_webhook_failures_while_components_are_replaced_are_measured_not_hidden():
+    from rehearsal.upgrade import Call, traffic_check
+    calls = [Call(t, ok, "" if ok else "POST /webhook/x -> 404: <!DOCTYPE html>")
+             for t, ok in [(1, True), (18, False), (19, False), (20, True), (30, True), (31, True)]]
+    check = traffic_check(calls, began=0, settled=25)
+    assert check.ok
+    assert "4 calls until the new main was ready (25.0 s), 2 failed between 18.0 s and 19.0 s" in check.detail
+    assert "(POST /webhook/x -> 404)" in check.detail and "2 of 2 after it succeeded" in check.detail
+    assert not traffic_check(calls + [Call(40, False, "timed out")], began=0, settled=25).ok
+
+
+def test_the_schedule_must_run_at_its_interval_again_and_its_gap_is_reported():
+    from rehearsal.upgrade import schedule_verdict
+    starts = [0, 5, 10, 30, 35, 40]  # the swap of mains swallowed three runs
+    check = schedule_verdict(starts, since=0, settled=30, until=40, label="schedule")
+    assert check.ok and "longest gap 20.0 s (3 run(s) missed, 0 doubled)" in check.detail
+    assert not schedule_verdict([0, 5, 10, 30], since=0, settled=30, until=40, label="schedule").ok
+    assert "1 doubled" in schedule_verdict([0, 5, 5.1, 10, 15], 0, 0, 15, "schedule").detail
