@@ -32,6 +32,9 @@ pulumi.export("app_id", app.app.id)
 pulumi.export("postgres_cluster", postgres.cluster.name)
 pulumi.export("valkey_cluster", valkey.cluster.name)
 pulumi.export("worker_pairs", settings.workers.pairs)
+# The release the stack runs: the deploy workflow compares it with n8n.version before `pulumi up`
+# (python -m offline.upgrade) to refuse a downgrade and record a restore point.
+pulumi.export("n8n_version", settings.n8n.version)
 pulumi.export("encryption_key", secrets.encryption_key)
 pulumi.export("runner_auth_tokens", secrets.runner_tokens)
 # What the stack costs per month at its minimum and maximum scale, and what it can carry (README.md § Cost

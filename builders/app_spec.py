@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from platform_model import catalog
+from platform_model.upgrade import downgrade_guard_sql
 from platform_model.topology import DB_NAME, DB_SETUP_JOB, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
 from settings.model import AlertSettings, Autoscaling, Settings
 
@@ -25,11 +26,20 @@ WEBHOOK_PATHS = ("/webhook/", "/webhook-waiting/")  # main keeps /webhook-test/ 
 APP_ALERT_RULES = ("DEPLOYMENT_FAILED", "DOMAIN_FAILED")
 
 
-def image(repository: tuple[str, str], tag: str, credentials: Any = None) -> dict:
-    """A Docker Hub image; pulled with `credentials` when given, anonymously otherwise."""
+def image(repository: tuple[str, str], pin: dict, credentials: Any = None) -> dict:
+    """A Docker Hub image pinned by `pin` ({"tag": ...} or {"digest": ...}); pulled with `credentials` when
+    given, anonymously otherwise."""
     registry, repo = repository
-    pulled = {"registry_type": catalog.DOCKER_HUB, "registry": registry, "repository": repo, "tag": tag}
+    pulled = {"registry_type": catalog.DOCKER_HUB, "registry": registry, "repository": repo, **pin}
     return pulled if credentials is None else {**pulled, "registry_credentials": credentials}
+
+
+def image_pins(s: Settings) -> dict[str, dict]:
+    """How the n8n and runners images are pinned: by the release's tag, or by the digests read for it
+    (App Platform's image spec takes a tag or a digest; a digest pins the bytes a tag may later move off)."""
+    if s.n8n.digests is None:
+        return {"n8n": {"tag": s.n8n.version}, "runners": {"tag": s.n8n.version}}
+    return {"n8n": {"digest": s.n8n.digests.n8n}, "runners": {"digest": s.n8n.digests.runners}}
 
 
 def _health_check(path: str, port: int) -> dict:
@@ -77,10 +87,10 @@ def _termination(s: Settings, drain: bool) -> dict:
     return {**grace, "drain_seconds": 15} if drain else grace
 
 
-def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dict:
+def _main(s: Settings, top: Topology, secrets: SecretValues, pin: dict) -> dict:
     svc = {
         "name": top.main,
-        "image": image(catalog.N8N_IMAGE, tag, secrets.docker_hub_credentials),
+        "image": image(catalog.N8N_IMAGE, pin, secrets.docker_hub_credentials),
         # n8n's image would run `n8n` (= start) anyway; saying so lets the policy pack tell main from a
         # worker whatever registry the image is later pulled from (policies/platform_model/roles.py).
         "run_command": catalog.n8n_run_command("start", s.app.run_command_replaces),
@@ -97,12 +107,12 @@ def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dict:
     return svc
 
 
-def _worker(s: Settings, name: str, secrets: SecretValues, tag: str) -> dict:
+def _worker(s: Settings, name: str, secrets: SecretValues, pin: dict) -> dict:
     # A service, not a worker component: only services expose internal ports, and the runner pool must
     # reach this worker's broker. Exactly one instance: the pool addresses it by service name.
     return {
         "name": name,
-        "image": image(catalog.N8N_IMAGE, tag, secrets.docker_hub_credentials),
+        "image": image(catalog.N8N_IMAGE, pin, secrets.docker_hub_credentials),
         "run_command": catalog.n8n_run_command("worker", s.app.run_command_replaces),
         "instance_size_slug": s.workers.size,
         "instance_count": 1,
@@ -114,10 +124,10 @@ def _worker(s: Settings, name: str, secrets: SecretValues, tag: str) -> dict:
     }
 
 
-def _webhook(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dict:
+def _webhook(s: Settings, top: Topology, secrets: SecretValues, pin: dict) -> dict:
     return {
         "name": top.webhook,
-        "image": image(catalog.N8N_IMAGE, tag, secrets.docker_hub_credentials),
+        "image": image(catalog.N8N_IMAGE, pin, secrets.docker_hub_credentials),
         "run_command": catalog.n8n_run_command("webhook", s.app.run_command_replaces),
         "instance_size_slug": s.webhooks.size,
         **_scaling(s.webhooks.processors, s.webhooks.autoscaling),
@@ -129,10 +139,10 @@ def _webhook(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dic
     }
 
 
-def _runner_pool(s: Settings, pool, secrets: SecretValues, tag: str) -> dict:
+def _runner_pool(s: Settings, pool, secrets: SecretValues, pin: dict) -> dict:
     return {
         "name": pool.name,
-        "image": image(catalog.RUNNERS_IMAGE, tag, secrets.docker_hub_credentials),
+        "image": image(catalog.RUNNERS_IMAGE, pin, secrets.docker_hub_credentials),
         "instance_size_slug": s.runners.size,
         **_scaling(s.runners.instances, s.runners.autoscaling),
         "liveness_health_check": _health_check(RUNNER_HEALTH_PATH, catalog.RUNNER_HEALTH_PORT),
@@ -145,16 +155,16 @@ def _db_setup_job(s: Settings, secrets: SecretValues) -> dict:
     return {
         "name": DB_SETUP_JOB,
         "kind": "PRE_DEPLOY",
-        "image": image(("library", "postgres"), f"{s.postgres.version}-alpine", secrets.docker_hub_credentials),
+        "image": image(("library", "postgres"), {"tag": f"{s.postgres.version}-alpine"}, secrets.docker_hub_credentials),
         "instance_size_slug": catalog.DB_SETUP_JOB_SIZE,
         "instance_count": 1,
         "run_command": env.DB_SETUP_COMMAND,
-        "envs": env.db_setup_env(secrets, env.db_setup_sql(s)),
+        "envs": env.db_setup_env(secrets, env.db_setup_sql(s), downgrade_guard_sql(s.n8n.version)),
     }
 
 
 def _collector(s: Settings, secrets: SecretValues) -> list[dict]:
-    pulled = image(catalog.COLLECTOR_IMAGE, catalog.COLLECTOR_TAG, secrets.docker_hub_credentials)
+    pulled = image(catalog.COLLECTOR_IMAGE, {"tag": catalog.COLLECTOR_TAG}, secrets.docker_hub_credentials)
     found = collector_component(s, secrets.metrics_authorization, pulled, component_alerts(s.alerts))
     return [found] if found else []
 
@@ -191,7 +201,7 @@ def build_app_spec(
     with `app.vpc`. With `postgres.connectionPool`, n8n connects through the PgBouncer pool; the pre-deploy
     job always connects to the cluster."""
     top = topology_for(s)
-    tag = s.n8n.version
+    pins = image_pins(s)
     spec: dict = {
         "name": s.app_name,
         "region": s.app_region,
@@ -203,10 +213,10 @@ def build_app_spec(
              "version": s.valkey.version},
         ],
         "ingress": _ingress(top),
-        "services": [_main(s, top, secrets, tag)]
-        + [_worker(s, w, secrets, tag) for w in top.workers]
-        + ([_webhook(s, top, secrets, tag)] if top.webhook else []),
-        "workers": [_runner_pool(s, p, secrets, tag) for p in top.runner_pools] + _collector(s, secrets),
+        "services": [_main(s, top, secrets, pins["n8n"])]
+        + [_worker(s, w, secrets, pins["n8n"]) for w in top.workers]
+        + ([_webhook(s, top, secrets, pins["n8n"])] if top.webhook else []),
+        "workers": [_runner_pool(s, p, secrets, pins["runners"]) for p in top.runner_pools] + _collector(s, secrets),
         "jobs": [_db_setup_job(s, secrets)],
     }
     _forward_logs(spec, log_destinations(s, secrets.log_destination_secret))

@@ -177,8 +177,10 @@ def db_setup_sql(s: Settings) -> str:
     return DB_GRANTS_SQL + f" ALTER DATABASE {DB_NAME} SET statement_timeout = {catalog.N8N_STATEMENT_TIMEOUT_MS};"
 
 
-def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL) -> list[dict]:
-    """libpq settings for the pre-deploy job: doadmin on the n8n database, certificate verified."""
+def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL, guard_sql: str = "") -> list[dict]:
+    """libpq settings for the pre-deploy job: doadmin on the n8n database, certificate verified; and n8n's
+    own user for the downgrade guard (policies/platform_model/upgrade.py), because n8n's tables belong to that user
+    and doadmin, not a superuser, cannot read them."""
     pg = POSTGRES_BINDING
     return [
         var("PGHOST", _bind(pg, "HOSTNAME")),
@@ -188,6 +190,9 @@ def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL) -> list[dict]:
         secret("PGPASSWORD", secrets.db_admin_password),
         var("PGSSLMODE", "verify-full"),
         var("DB_CA_CERT", _bind(pg, "CA_CERT")),
+        var("DB_GUARD_USER", _bind(pg, "USERNAME")),
+        var("DB_GUARD_PASSWORD", _bind(pg, "PASSWORD")),
+        var("DB_GUARD_SQL", guard_sql),
         var("DB_GRANTS_SQL", sql),
     ]
 
@@ -195,7 +200,10 @@ def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL) -> list[dict]:
 # Written so the job's shell reads the SQL and CA from its environment; nothing secret is on the line.
 # The CA goes to a fresh temporary file rather than a fixed path, so the command is safe to run on a
 # shared host too (the rehearsal runs this very command).
+# The downgrade guard runs first and only reads; a refused downgrade stops the job before any grant.
 DB_SETUP_COMMAND = (
     'sh -c \'ca=$(mktemp) && printf "%s" "$DB_CA_CERT" > "$ca" && '
+    'PGSSLROOTCERT="$ca" PGUSER="$DB_GUARD_USER" PGPASSWORD="$DB_GUARD_PASSWORD" '
+    'psql -v ON_ERROR_STOP=1 -c "$DB_GUARD_SQL" && '
     'PGSSLROOTCERT="$ca" psql -v ON_ERROR_STOP=1 -c "$DB_GRANTS_SQL"; status=$?; rm -f "$ca"; exit $status\''
 )

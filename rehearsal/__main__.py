@@ -19,6 +19,7 @@ from .n8n_api import ApiError
 from .rehearse import OWNER_EMAIL, Options, rehearse, running
 from .scenarios import MAX_LOAD_CONCURRENCY, MAX_LOAD_REQUESTS, MAX_REQUEST_TIMEOUT_SECONDS, Report
 from .services import ServiceError
+from .upgrade import UpgradeOptions, UpgradeRefused, rehearse_upgrade
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="concurrent requests in the load run")
     parser.add_argument("--timeout", type=number(0.1, MAX_REQUEST_TIMEOUT_SECONDS), default=30,
                         help="per-request timeout of the load run, seconds")
+    parser.add_argument("--upgrade-from", metavar="VERSION",
+                        help="rehearse the upgrade from this older n8n release to the stack's n8n.version, with seeded "
+                             "data, a refused downgrade and the way back (docs/upgrades.md)")
+    parser.add_argument("--executions", type=whole_number(1000, MAX_LOAD_REQUESTS), default=1000, metavar="N",
+                        help="with --upgrade-from: executions seeded on the old release (at least 1000)")
     parser.add_argument("--report-json", metavar="FILE", type=output_file, help="also write the report as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the run directory (logs, configs)")
     parser.add_argument("--serve", action="store_true",
@@ -56,12 +62,15 @@ def main(argv: list[str] | None = None) -> int:
                    keep_run_dir=args.keep)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     try:
+        if args.upgrade_from:
+            report = rehearse_upgrade(UpgradeOptions(args.stack, args.upgrade_from, args.executions, args.keep), log)
+            return report.emit(args.report_json)
         if args.serve:
             return serve(opts, log)
         if args.drills is not None:
             return rehearse_drills(opts, args.drills, args.settle, log).emit(args.report_json)
         report = rehearse(opts, log=log)
-    except SettingsError as err:
+    except (SettingsError, UpgradeRefused) as err:
         print(err, file=sys.stderr)
         return 2
     return report.emit(args.report_json)

@@ -56,14 +56,16 @@ class Options:
     keep_run_dir: bool = False
 
 
-def stack_settings(stack: str, offload: Optional[bool], pool: bool = False) -> Settings:
-    """The stack's settings, with `n8n.offloadManualExecutions` overridden when asked, and with a
-    transaction-mode connection pool (the stack's own size, if it sets one) for `pool`."""
+def stack_settings(stack: str, offload: Optional[bool], pool: bool = False, version: Optional[str] = None) -> Settings:
+    """The stack's settings, with `n8n.offloadManualExecutions` and `n8n.version` overridden when asked, and
+    with a transaction-mode connection pool (the stack's own size, if it sets one) for `pool`."""
     read = read_stack_file(stack)
     config = copy.deepcopy(read.config)
+    key = f"{NAMESPACE}:n8n"
     if offload is not None:
-        key = f"{NAMESPACE}:n8n"
         config[key] = {**(config.get(key) or {}), "offloadManualExecutions": offload}
+    if version is not None:
+        config[key] = {**(config.get(key) or {}), "version": version}
     if pool:
         key = f"{NAMESPACE}:postgres"
         postgres = config.get(key) or {}

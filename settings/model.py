@@ -344,6 +344,35 @@ class Autoscaling(_Section):
     cpu_percent: Percent = 80
 
 
+def _check_digest(v: str) -> str:
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", v):
+        raise ValueError("must be an image digest, sha256: and 64 lowercase hex digits, as "
+                         "`docker buildx imagetools inspect n8nio/n8n:<version>` prints it")
+    return v
+
+
+class ImageDigests(_Section):
+    """Both images pinned by content for one release; they move with n8n.version or not at all."""
+
+    version: Annotated[str, AfterValidator(_check_version)] = Field(
+        description="The n8n release these digests were read for; must equal n8n.version, so a version change "
+                    "cannot keep deploying the old images.")
+    n8n: Annotated[str, AfterValidator(_check_digest)] = Field(
+        alias="n8n", description="Digest of n8nio/n8n:<version> (sha256:...), deployed instead of the tag.")
+    runners: Annotated[str, AfterValidator(_check_digest)] = Field(
+        description="Digest of n8nio/runners:<version> (sha256:...), deployed instead of the tag.")
+
+
+class UpgradeSettings(_Section):
+    """How version changes are allowed (docs/upgrades.md)."""
+
+    acknowledge_major: Optional[Annotated[int, _between(3, 99)]] = Field(
+        default=None,
+        description="The n8n major you have read the migration report for (Settings > Migration Report in the "
+                    "running editor); the deploy workflow refuses a change to a new major without it. "
+                    "Default: unset, so no major upgrade happens unread.")
+
+
 class N8nSettings(_Section):
     version: Annotated[str, BeforeValidator(_no_whole_objects), AfterValidator(_check_version)] = (
         catalog.DEFAULT_N8N_VERSION
@@ -363,6 +392,9 @@ class N8nSettings(_Section):
                      "(e.g. a worker that could not save during a database outage) as crashed; n8n's default "
                      "180 leaves them stuck for hours, 3 keeps every drill under five minutes."))
     db_pool_size: Annotated[int, _between(1, 50)] = catalog.DEFAULT_DB_POOL_SIZE
+    digests: Optional[ImageDigests] = Field(
+        default=None, description="Pin n8nio/n8n and n8nio/runners by digest instead of by the version's tag. "
+                                  "Default: unset, the tag n8n.version names.")
 
 
 class MainSettings(_Section):
@@ -482,6 +514,7 @@ class Settings(_Section):
     observability: ObservabilitySettings = Field(ObservabilitySettings(), description="Logs, metrics, uptime.")
     executions: ExecutionDataSettings = Field(ExecutionDataSettings(), description="Execution data retention.")
     hardening: HardeningSettings = Field(HardeningSettings(), description="n8n's privacy and sandbox settings.")
+    upgrade: UpgradeSettings = Field(UpgradeSettings(), description="Guards for changing n8n's version.")
     # Secrets: set with `pulumi config set --secret`; generated when absent (see components/secrets.py).
     encryption_key: Optional[SecretStr] = None
     runner_auth_tokens: dict[str, SecretStr] = Field(default_factory=dict)

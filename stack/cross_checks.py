@@ -76,6 +76,13 @@ def cross_check_problems(s: Settings) -> list[Problem]:
                     "worker concurrency (it starves the queue); add worker pairs instead",
                     s.workers.concurrency))
 
+    digests = s.n8n.digests
+    if digests is not None and digests.version != s.n8n.version:
+        add(Problem("n8n.digests.version",
+                    f"the digests were read for n8n {digests.version} but n8n.version is {s.n8n.version}: read "
+                    f"both images' digests for {s.n8n.version} and set version: {s.n8n.version} with them, or "
+                    "remove n8n.digests to deploy by tag", digests.version))
+
     problems += _connection_problems(s)
     problems += _secret_problems(s)
     problems += _observability_problems(s)

@@ -91,4 +91,7 @@ SHAPES = STACK_FILES + [
           {"observability": {"logs": {"destination": {"kind": "papertrail",
                                                       "endpoint": "logs3.papertrailapp.com:12345"}},
                              "metrics": {"enabled": False}}}),
+    Shape("images pinned by digest, major upgrade acknowledged", "prod",
+          {"n8n": {"digests": {"version": "2.41.1", "n8n": "sha256:" + "4e" * 32, "runners": "sha256:" + "7a" * 32}},
+           "upgrade": {"acknowledgeMajor": 3}}),
 ]

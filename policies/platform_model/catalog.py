@@ -38,6 +38,9 @@ OFFICIAL_RUNNERS_IMAGES = (f"docker.io/{RUNNERS_IMAGE[0]}/{RUNNERS_IMAGE[1]}", "
 # Default pinned release. 2.41.1 installs from npm on our build machines; 2.41.3 does not (a pinned
 # dependency is missing from the registry), and the rehearsal runs the exact stack version.
 DEFAULT_N8N_VERSION = "2.41.1"
+# Where the upgrade rehearsal starts: the newest patch of the previous release line (2.40) that the npm
+# registry here carries (2.40.6 is missing from it).
+PREVIOUS_N8N_RELEASE = "2.40.7"
 # n8n 2.x needs Node.js 24; the rehearsal uses it.
 NODE_MAJOR = 24
 
