@@ -7,7 +7,7 @@ component passes them, or plain strings when the spec is rendered offline.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from platform_model import catalog
 from platform_model.topology import DB_NAME, DB_SETUP_JOB, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
@@ -45,7 +45,7 @@ def _health_check(path: str, port: int) -> dict:
     }
 
 
-def _scaling(instances: int, auto: Optional[Autoscaling]) -> dict:
+def _scaling(instances: int, auto: Autoscaling | None) -> dict:
     if auto is None:
         return {"instance_count": instances}
     return {
@@ -201,7 +201,7 @@ def build_app_spec(
 _COMPONENT_KINDS = ("services", "workers", "jobs")
 
 
-def alert_destinations(a: AlertSettings) -> Optional[dict]:
+def alert_destinations(a: AlertSettings) -> dict | None:
     if not a.emails and not a.slack_webhooks:
         return None
     return {
@@ -210,7 +210,7 @@ def alert_destinations(a: AlertSettings) -> Optional[dict]:
     }
 
 
-def to_sdk_spec(api_spec: dict, destinations: Optional[dict] = None) -> dict:
+def to_sdk_spec(api_spec: dict, destinations: dict | None = None) -> dict:
     """Rename what the SDK spells differently (`domains`->`domain_names` with `domain`->`name`,
     `egress`->`egresses`, `vpc`->`vpcs`, `image.deploy_on_push`->`deploy_on_pushes`) and attach alert
     destinations, which the API sets through a separate call but the SDK takes inside each alert."""

@@ -4,7 +4,6 @@ cross-checks enforce."""
 
 from __future__ import annotations
 
-from typing import Optional
 
 from platform_model.capacity import (DEPLOY_OVERLAP, ConnectionBudget, ExecutionCapacity, connection_budget,
                                      default_pool_size, memory_warning, runner_warning, usable_memory_mib,
@@ -14,7 +13,7 @@ from settings.model import Settings
 from .names import topology_for
 
 
-def _top(instances: Optional[int], auto) -> int:
+def _top(instances: int | None, auto) -> int:
     return auto.max_instances if auto is not None else (instances or 1)
 
 
@@ -30,7 +29,7 @@ def connection_processes(s: Settings) -> dict[str, tuple[int, int]]:
     return processes
 
 
-def stack_pool_size(s: Settings) -> Optional[int]:
+def stack_pool_size(s: Settings) -> int | None:
     pool = s.postgres.connection_pool
     if pool is None:
         return None
@@ -49,7 +48,7 @@ def execution_capacity(s: Settings) -> ExecutionCapacity:
     return ExecutionCapacity(s.workers.pairs, s.workers.concurrency, runners * s.runners.max_concurrency)
 
 
-def session_pool_warning(s: Settings) -> Optional[str]:
+def session_pool_warning(s: Settings) -> str | None:
     pool = s.postgres.connection_pool
     if pool is None or pool.mode != "session":
         return None

@@ -3,7 +3,7 @@ their instance ranges, the pre-deploy job and the database clusters; and what th
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from platform_model import catalog
 from platform_model.pricing import (AppComponent, Cluster, Deployment, Job, MonthlyCost, PriceTable, load_prices,
@@ -14,14 +14,14 @@ from settings.model import Settings
 from .names import topology_for
 
 
-def prices_for(s: Settings, table: Optional[PriceTable] = None) -> PriceTable:
+def prices_for(s: Settings, table: PriceTable | None = None) -> PriceTable:
     """The price table as this stack sees it: list prices with the stack's `cost.prices` on top."""
     table = table or load_prices()
     p = s.cost.prices
     return table.with_overrides(app=p.app, database={"postgres": p.postgres, "valkey": p.valkey})
 
 
-def _range(instances: Optional[int], auto: Any) -> tuple[int, int]:
+def _range(instances: int | None, auto: Any) -> tuple[int, int]:
     if auto is not None:
         return auto.min_instances, auto.max_instances
     return (instances or 1), (instances or 1)
@@ -44,5 +44,5 @@ def deployment_from_settings(s: Settings) -> Deployment:
     )
 
 
-def stack_cost(s: Settings, table: Optional[PriceTable] = None) -> MonthlyCost:
+def stack_cost(s: Settings, table: PriceTable | None = None) -> MonthlyCost:
     return monthly_cost(deployment_from_settings(s), prices_for(s, table))

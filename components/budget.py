@@ -10,7 +10,7 @@ registered App and clusters with them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import pulumi
 
@@ -21,11 +21,11 @@ TYPE = "n8n-platform:cost:Budget"
 
 @dataclass
 class BudgetArgs:
-    monthly_budget: Optional[float]
+    monthly_budget: float | None
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # app/postgres/valkey -> slug -> USD
 
     @classmethod
-    def from_settings(cls, s: Settings) -> "BudgetArgs":
+    def from_settings(cls, s: Settings) -> BudgetArgs:
         p = s.cost.prices
         return cls(s.cost.monthly_budget, {"app": dict(p.app), "postgres": dict(p.postgres), "valkey": dict(p.valkey)})
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
 
 import pulumi
 import pulumi_digitalocean as do
@@ -37,8 +36,8 @@ class ClusterArgs:
     protect: bool = True
 
     @classmethod
-    def from_settings(cls, s: Settings, engine: str, vpc_id: pulumi.Input[str]) -> "ClusterArgs":
-        db: Union[PostgresSettings, ValkeySettings] = s.postgres if engine == "pg" else s.valkey
+    def from_settings(cls, s: Settings, engine: str, vpc_id: pulumi.Input[str]) -> ClusterArgs:
+        db: PostgresSettings | ValkeySettings = s.postgres if engine == "pg" else s.valkey
         return cls(
             cluster_name=cluster_name(s, engine), region=s.region, version=db.version, size=db.size,
             node_count=db.nodes, vpc_id=vpc_id, maintenance_day=db.maintenance.day,
@@ -56,7 +55,7 @@ class ClusterArgs:
                              f"{self.size} does not allow; use a plan with at least 2 GiB")
 
 
-def monitor_destinations(a: AlertSettings) -> Optional[dict]:
+def monitor_destinations(a: AlertSettings) -> dict | None:
     if not a.emails and not a.slack_webhooks:
         return None
     return {"emails": list(a.emails), "slacks": [{"url": w.url, "channel": w.channel} for w in a.slack_webhooks]}

@@ -4,7 +4,6 @@ optionally a PgBouncer connection pool n8n connects through."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_digitalocean as do
@@ -23,7 +22,7 @@ class PoolArgs:
     size: int  # server connections the pool may open
 
     @classmethod
-    def from_settings(cls, s: Settings) -> Optional["PoolArgs"]:
+    def from_settings(cls, s: Settings) -> PoolArgs | None:
         size = stack_pool_size(s)
         return None if size is None else cls(s.postgres.connection_pool.mode, size)
 
@@ -31,10 +30,10 @@ class PoolArgs:
 @dataclass
 class PostgresArgs:
     cluster: ClusterArgs
-    pool: Optional[PoolArgs] = None  # n8n connects through a PgBouncer pool when set
+    pool: PoolArgs | None = None  # n8n connects through a PgBouncer pool when set
 
     @classmethod
-    def from_settings(cls, s: Settings, vpc_id: pulumi.Input[str]) -> "PostgresArgs":
+    def from_settings(cls, s: Settings, vpc_id: pulumi.Input[str]) -> PostgresArgs:
         return cls(ClusterArgs.from_settings(s, "pg", vpc_id), PoolArgs.from_settings(s))
 
 

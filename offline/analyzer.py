@@ -20,7 +20,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
 
 import grpc
 import jsonschema
@@ -243,9 +243,9 @@ class PolicyPack:
             [python, "-u", "-m", "pulumi.policy", NO_ENGINE, "."], cwd=pack_dir,
             stdout=subprocess.PIPE, stderr=self._log,
         )
-        self.channel: Optional[grpc.Channel] = None
-        self._stub: Optional[analyzer_pb2_grpc.AnalyzerStub] = None
-        self._info: Optional[proto.AnalyzerInfo] = None
+        self.channel: grpc.Channel | None = None
+        self._stub: analyzer_pb2_grpc.AnalyzerStub | None = None
+        self._info: proto.AnalyzerInfo | None = None
 
     @property
     def stub(self) -> analyzer_pb2_grpc.AnalyzerStub:
@@ -285,7 +285,7 @@ class PolicyPack:
         self.process.stdout.close()
         self._log.close()
 
-    def __enter__(self) -> "PolicyPack":
+    def __enter__(self) -> PolicyPack:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -23,7 +23,8 @@ import runpy
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
+from collections.abc import Mapping
 
 import pulumi
 from google.protobuf import json_format, struct_pb2
@@ -220,7 +221,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
-def run_program(config: Mapping[str, Any], stack: str, secret_keys: Optional[list[str]] = None,
+def run_program(config: Mapping[str, Any], stack: str, secret_keys: list[str] | None = None,
                 program: Path = PROGRAM) -> ProgramRun:
     """Run the Pulumi program once under mocks (`preview=False`) and return what it registered."""
     monitor = RecordingMonitor(ProviderMocks())

@@ -28,7 +28,8 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
+from collections.abc import Mapping
 
 from builders import capacity_report
 from builders.deployment import stack_cost
@@ -115,14 +116,14 @@ def _runner_size(code_tasks_per_second: float, code_share: float) -> str:
     return DEDICATED_RUNNER_SIZE
 
 
-def _smallest_ha_postgres(processes: Mapping[str, tuple[int, int]]) -> Optional[str]:
+def _smallest_ha_postgres(processes: Mapping[str, tuple[int, int]]) -> str | None:
     for slug, size in catalog.DATABASE_SIZES.items():
         if size.allows_standby and capacity.connection_budget(processes, slug).fits:
             return slug
     return None
 
 
-def candidate_config(t: Workload, worker_size: str, concurrency: int, db_pool_size: int) -> Optional[dict]:
+def candidate_config(t: Workload, worker_size: str, concurrency: int, db_pool_size: int) -> dict | None:
     """The settings for one choice of worker size and concurrency, or None when it cannot carry `t`."""
     if capacity.memory_warning(worker_size, concurrency):
         return None
@@ -150,14 +151,14 @@ def candidate_config(t: Workload, worker_size: str, concurrency: int, db_pool_si
     return config
 
 
-def propose(t: Workload, base: Optional[Mapping[str, Any]] = None, stack: str = "prod") -> Proposal:
+def propose(t: Workload, base: Mapping[str, Any] | None = None, stack: str = "prod") -> Proposal:
     """The cheapest stack (at maximum scale) that carries `t`. `base` is a stack's config
     (`n8n-platform:key` -> value) whose other settings — region, price overrides, alerts — are kept."""
     base = dict(base or {})
     prefix = NAMESPACE + ":"
     db_pool_size = load_settings(base, stack).n8n.db_pool_size
-    best: Optional[Proposal] = None
-    rejected: Optional[SettingsError] = None
+    best: Proposal | None = None
+    rejected: SettingsError | None = None
     for worker_size in WORKER_SIZES:
         for concurrency in CONCURRENCY_CHOICES:
             config = candidate_config(t, worker_size, concurrency, db_pool_size)

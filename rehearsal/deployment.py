@@ -31,7 +31,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from platform_model.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
 from platform_model.topology import DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
@@ -116,7 +115,7 @@ class Instance:
 @dataclass
 class Substitutions:
     bindings: dict[str, dict[str, str]]  # "postgres", "postgres.n8n-pool"... -> attribute -> value
-    app_url: Optional[str] = None  # set from the ingress when the ports are known
+    app_url: str | None = None  # set from the ingress when the ports are known
     secrets: dict[str, str] = field(default_factory=dict)  # redaction label -> local value
 
     def secret(self, label: str) -> str:
@@ -180,7 +179,7 @@ def plan_instances(spec: dict, subs: Substitutions) -> list[Instance]:
     return instances
 
 
-def substitutions_for(postgres: Postgres, redis: Redis, pki: Pki, pool: Optional[PgBouncer] = None) -> Substitutions:
+def substitutions_for(postgres: Postgres, redis: Redis, pki: Pki, pool: PgBouncer | None = None) -> Substitutions:
     """Only what the rehearsal runs can be bound: a pool only when the stack has one (and it is started)."""
     subs = Substitutions({POSTGRES_BINDING: postgres.bindings(pki), VALKEY_BINDING: redis.bindings()})
     if pool is not None:
@@ -289,7 +288,7 @@ class LocalDeployment:
     def main(self) -> Instance:
         return self.of_role(MAIN)[0]
 
-    def health_url(self, inst: Instance) -> Optional[str]:
+    def health_url(self, inst: Instance) -> str | None:
         check = inst.spec.get("health_check") or inst.spec.get("liveness_health_check")
         if not check:
             return None
@@ -303,7 +302,7 @@ class LocalDeployment:
 
     # -- lifecycle --
 
-    def wait_healthy(self, instances: list[Instance], timeout: float, path: Optional[str] = None) -> None:
+    def wait_healthy(self, instances: list[Instance], timeout: float, path: str | None = None) -> None:
         """Until every instance's health check answers 200 (or `path` on its HTTP port does)."""
         deadline = time.monotonic() + timeout
         pending = {i.name: (i.url(int(i.spec["http_port"])) + path if path else self.health_url(i))

@@ -185,7 +185,7 @@ class PoolWatch:
             except (ServiceError, subprocess.TimeoutExpired):
                 pass  # one missed sample; the final observation still decides the check
 
-    def __enter__(self) -> "PoolWatch":
+    def __enter__(self) -> PoolWatch:
         self._thread.start()
         return self
 

@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 from builders import capacity_report
 from offline.render import offline_spec
@@ -45,7 +45,7 @@ OWNER_EMAIL = "owner@rehearsal.invalid"
 @dataclass
 class Options:
     stack: str
-    offload: Optional[bool] = None  # override n8n.offloadManualExecutions
+    offload: bool | None = None  # override n8n.offloadManualExecutions
     pool: bool = False  # override postgres.connectionPool.mode: transaction (n8n through PgBouncer)
     negative_control: bool = False  # give the last pair's runner pool a wrong auth token
     skip_db_grants: bool = False  # do not run the pre-deploy job (shows why it exists)
@@ -55,7 +55,7 @@ class Options:
     keep_run_dir: bool = False
 
 
-def stack_settings(stack: str, offload: Optional[bool], pool: bool = False) -> Settings:
+def stack_settings(stack: str, offload: bool | None, pool: bool = False) -> Settings:
     """The stack's settings, with `n8n.offloadManualExecutions` overridden when asked, and with a
     transaction-mode connection pool (the stack's own size, if it sets one) for `pool`."""
     read = read_stack_file(stack)
@@ -103,7 +103,7 @@ class LocalObserver:
     def registered_runners(self) -> dict[str, list[str]]:
         return {b.name: list(dict.fromkeys(REGISTERED.findall(self._log(b.name)))) for b in self.brokers()}
 
-    def worker_of(self, execution_id: str) -> Optional[str]:
+    def worker_of(self, execution_id: str) -> str | None:
         for worker in self.d.of_role(WORKER):
             if execution_id in STARTED.findall(self._log(worker.name)):
                 return worker.component
@@ -119,7 +119,7 @@ class Running:
     target: scenarios.Target
     api_key: str
     owner_password: str
-    pgbouncer: Optional[PgBouncer] = None  # the connection pool n8n connects through, when the stack has one
+    pgbouncer: PgBouncer | None = None  # the connection pool n8n connects through, when the stack has one
 
 
 def pool_label(settings: Settings) -> str:

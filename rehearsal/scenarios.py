@@ -25,7 +25,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Protocol
+from typing import Protocol
+from collections.abc import Iterator
 
 from .n8n_api import ApiError, EditorSession, PublicApi, request
 
@@ -53,7 +54,7 @@ class Check:
     name: str
     ok: bool
     detail: str
-    pair: Optional[str] = None  # "n8n-worker-2 / n8n-runners-2" when the check is about one pair
+    pair: str | None = None  # "n8n-worker-2 / n8n-runners-2" when the check is about one pair
 
     def as_dict(self) -> dict:
         return {"name": self.name, "ok": self.ok, "detail": self.detail, "pair": self.pair}
@@ -71,7 +72,7 @@ class LoadResult:
     p50_ms: float
     p95_ms: float
     per_pair: dict[str, int] = field(default_factory=dict)
-    worker_slots: Optional[int] = None  # the stack's pairs × N8N_CONCURRENCY_PRODUCTION_LIMIT
+    worker_slots: int | None = None  # the stack's pairs × N8N_CONCURRENCY_PRODUCTION_LIMIT
 
     @property
     def throughput(self) -> float:
@@ -90,7 +91,7 @@ class Observer(Protocol):
 
     def registered_runners(self) -> dict[str, list[str]]: ...  # broker -> runner ids it registered
 
-    def worker_of(self, execution_id: str) -> Optional[str]: ...  # the worker that ran it, if any
+    def worker_of(self, execution_id: str) -> str | None: ...  # the worker that ran it, if any
 
 
 @dataclass
@@ -98,9 +99,9 @@ class Target:
     url: str  # the app's URL: main (UI, API)
     api: PublicApi
     webhook_url: str  # where /webhook/ goes (main, or the webhook processors)
-    editor: Optional[EditorSession] = None
-    observer: Optional[Observer] = None
-    offload_manual: Optional[bool] = None  # the stack's n8n.offloadManualExecutions, when known
+    editor: EditorSession | None = None
+    observer: Observer | None = None
+    offload_manual: bool | None = None  # the stack's n8n.offloadManualExecutions, when known
 
 
 def pair_label(broker: str, pool: str) -> str:
@@ -268,7 +269,7 @@ def wait_finished(api: PublicApi, execution_id: str, timeout: float) -> dict:
         time.sleep(0.5)
 
 
-def code_output(ex: dict) -> Optional[dict]:
+def code_output(ex: dict) -> dict | None:
     runs = ((ex.get("data") or {}).get("resultData") or {}).get("runData", {}).get("Code") or []
     try:
         return runs[0]["data"]["main"][0][0]["json"]
@@ -294,7 +295,7 @@ def ran_code(ex: dict) -> bool:
     return ex.get("status") == "success" and out is not None and out.get("squares") == CODE_RESULT
 
 
-def describe_runners(observer: Optional[Observer], broker: str) -> str:
+def describe_runners(observer: Observer | None, broker: str) -> str:
     if observer is None:
         return ""
     runners = observer.registered_runners().get(broker, [])
@@ -330,7 +331,7 @@ def check_health(target: Target) -> list[Check]:
     return checks
 
 
-def call_webhook(url: str, timeout: float) -> tuple[Optional[dict], Optional[str], float, bool]:
+def call_webhook(url: str, timeout: float) -> tuple[dict | None, str | None, float, bool]:
     """(response JSON, error, seconds, hung)."""
     started = time.monotonic()
     try:
@@ -341,7 +342,7 @@ def call_webhook(url: str, timeout: float) -> tuple[Optional[dict], Optional[str
         return None, str(err), time.monotonic() - started, hung
 
 
-def first_call(url: str, timeout: float, wait: float = 60) -> tuple[Optional[dict], Optional[str], float, bool]:
+def first_call(url: str, timeout: float, wait: float = 60) -> tuple[dict | None, str | None, float, bool]:
     """The first call of a newly activated webhook. n8n publishes an activated workflow in the
     background: until it has, the webhook answers 404 "not registered" (and runs nothing)."""
     deadline = time.monotonic() + wait
@@ -362,7 +363,7 @@ def unanswered(failed_calls: list, executions: list[dict]) -> str:
     return detail
 
 
-def check_webhook_pairs(target: Target, max_rounds: int = 6, batch: Optional[int] = None) -> list[Check]:
+def check_webhook_pairs(target: Target, max_rounds: int = 6, batch: int | None = None) -> list[Check]:
     """Webhook calls until every worker pair has served at least one (rehearsal), or a fixed batch
     (live); then every execution is read back and attributed."""
     obs = target.observer
@@ -395,7 +396,7 @@ def check_webhook_pairs(target: Target, max_rounds: int = 6, batch: Optional[int
         if failed_calls:
             detail += f"; {unanswered(failed_calls, executions)}"
         return [Check("webhook → queue → worker → Code node → response", ok, detail)]
-    by_worker: dict[Optional[str], list[dict]] = {}
+    by_worker: dict[str | None, list[dict]] = {}
     for ex in executions:
         by_worker.setdefault(obs.worker_of(str(ex["id"])), []).append(ex)
     for worker in workers:
@@ -471,7 +472,7 @@ def check_schedule(target: Target, every_seconds: int = 10, timeout: float = 90)
 
 
 def run_load(target: Target, total: int, concurrency: int, timeout: float,
-             worker_slots: Optional[int] = None) -> LoadResult:
+             worker_slots: int | None = None) -> LoadResult:
     obs = target.observer
     with temporary_workflows(target.api) as temps:
         path = f"n8n-platform-load-{uuid.uuid4().hex[:12]}"
@@ -521,8 +522,8 @@ class Report:
     title: str
     checks: list[Check] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    load: Optional[LoadResult] = None
-    pool: Optional[dict] = None  # what PgBouncer and PostgreSQL saw of n8n's connections (rehearsal with a pool)
+    load: LoadResult | None = None
+    pool: dict | None = None  # what PgBouncer and PostgreSQL saw of n8n's connections (rehearsal with a pool)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -547,7 +548,7 @@ class Report:
         lines += ["", f"RESULT: {verdict}"]
         return "\n".join(lines)
 
-    def emit(self, json_path: Optional[str] = None) -> int:
+    def emit(self, json_path: str | None = None) -> int:
         """Print the report (and write it as JSON); the exit code: 0 all passed, 1 a check failed."""
         print(self.render())
         if json_path:

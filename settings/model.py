@@ -15,7 +15,8 @@ import re
 import typing
 import zoneinfo
 from dataclasses import dataclass
-from typing import Annotated, Any, Collection, Mapping, Optional, Sequence
+from typing import Annotated, Any
+from collections.abc import Collection, Mapping, Sequence
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, SecretStr,
                       ValidationError)
@@ -244,7 +245,7 @@ class N8nSettings(_Section):
 class MainSettings(_Section):
     size: AppSizeSlug = "apps-d-1vcpu-2gb"
     instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 1
-    autoscaling: Optional[Autoscaling] = None
+    autoscaling: Autoscaling | None = None
 
 
 class WorkerSettings(_Section):
@@ -257,13 +258,13 @@ class RunnerSettings(_Section):
     size: AppSizeSlug = "apps-d-1vcpu-1gb"
     instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 1
     max_concurrency: Annotated[int, _between(1, 100)] = catalog.DEFAULT_RUNNER_MAX_CONCURRENCY
-    autoscaling: Optional[Autoscaling] = None
+    autoscaling: Autoscaling | None = None
 
 
 class WebhookSettings(_Section):
     processors: Annotated[int, _between(0, catalog.MAX_INSTANCES_PER_COMPONENT)] = 0
     size: AppSizeSlug = "apps-d-1vcpu-1gb"
-    autoscaling: Optional[Autoscaling] = None
+    autoscaling: Autoscaling | None = None
 
 
 class MaintenanceWindow(_Section):
@@ -276,7 +277,7 @@ class ConnectionPool(_Section):
 
     mode: Annotated[str, _one_of(catalog.POOL_MODES, "PgBouncer modes n8n works with")] = catalog.DEFAULT_POOL_MODE
     # Server connections the pool may open; default: all the cluster allows beyond the headroom.
-    size: Optional[Annotated[int, _between(1, 5000)]] = None
+    size: Annotated[int, _between(1, 5000)] | None = None
 
 
 class PostgresSettings(_Section):
@@ -286,7 +287,7 @@ class PostgresSettings(_Section):
     size: DatabaseSizeSlug = "db-s-2vcpu-4gb"
     nodes: Annotated[int, _between(1, catalog.MAX_DATABASE_NODES)] = 2
     maintenance: MaintenanceWindow = MaintenanceWindow()
-    connection_pool: Optional[ConnectionPool] = None
+    connection_pool: ConnectionPool | None = None
 
 
 class ValkeySettings(_Section):
@@ -319,7 +320,7 @@ class PriceOverrides(_Section):
 
 
 class CostSettings(_Section):
-    monthly_budget: Optional[Annotated[float, _between(1, 1_000_000)]] = None
+    monthly_budget: Annotated[float, _between(1, 1000000)] | None = None
     prices: PriceOverrides = PriceOverrides()
 
 
@@ -340,8 +341,8 @@ class Settings(_Section):
     """Every setting of one stack. Field names map to config keys in camelCase."""
 
     region: Annotated[str, AfterValidator(_check_region)] = "ams3"
-    name: Optional[Annotated[str, AfterValidator(_check_name)]] = None  # default: n8n-<stack>
-    domain: Optional[Annotated[str, AfterValidator(_check_hostname)]] = None
+    name: Annotated[str, AfterValidator(_check_name)] | None = None  # default: n8n-<stack>
+    domain: Annotated[str, AfterValidator(_check_hostname)] | None = None
     # `protect` on database clusters and the encryption key; turning it off is asked for by name.
     protect: Annotated[bool, BeforeValidator(_engine_bool)] = True
     n8n: N8nSettings = Field(default=N8nSettings(), alias="n8n")  # to_camel would say n8N
@@ -355,11 +356,11 @@ class Settings(_Section):
     alerts: AlertSettings = AlertSettings()
     cost: CostSettings = CostSettings()
     # Secrets: set with `pulumi config set --secret`; generated when absent (see components/secrets.py).
-    encryption_key: Optional[SecretStr] = None
+    encryption_key: SecretStr | None = None
     runner_auth_tokens: dict[str, SecretStr] = Field(default_factory=dict)
-    license_key: Optional[SecretStr] = None
+    license_key: SecretStr | None = None
     # "<username>:<access token>" for every image App Platform pulls from Docker Hub; anonymous without it.
-    docker_hub_credentials: Optional[SecretStr] = None
+    docker_hub_credentials: SecretStr | None = None
 
     # The stack name, set by `parse_settings`; not a config key.
     _stack: str = PrivateAttr(default="dev")
@@ -442,7 +443,7 @@ def _lookup(raw: Mapping[str, Any], loc: list[str]) -> Any:
     return node
 
 
-def _nested_model(annotation: Any) -> Optional[type[BaseModel]]:
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
     """The settings section inside `X`, `Optional[X]` or `list[X]`, if any."""
     for candidate in (annotation, *typing.get_args(annotation)):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
@@ -511,7 +512,7 @@ def _plaintext_problems(config: Mapping[str, Any], encrypted: Collection[str], s
 
 
 def parse_settings(config: Mapping[str, Any], stack: str, source: str,
-                   encrypted: Optional[Collection[str]] = None) -> tuple[Settings, list[Problem]]:
+                   encrypted: Collection[str] | None = None) -> tuple[Settings, list[Problem]]:
     """The first phase of loading: Settings from a stack's config mapping (`n8n-platform:key` -> value, as
     the engine hands it over: text and JSON text; or as read from YAML); other namespaces are ignored.
     With `encrypted` (the config keys, or `key.entry` paths, the source holds encrypted), a secret in plain

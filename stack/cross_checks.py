@@ -4,7 +4,6 @@ settings/model.py). Every problem is collected; stack/loader.py raises them toge
 
 from __future__ import annotations
 
-from typing import Optional
 
 from builders.capacity_report import stack_connection_budget
 from builders.names import topology_for
@@ -24,7 +23,7 @@ def cross_check_problems(s: Settings) -> list[Problem]:
         add(Problem("app.vpc", f"an app in App Platform region {s.app_region} can join {where}, and the stack's "
                     f"VPC is in {s.region}; {fix} or leave app.vpc off", True))
 
-    def check_scaling(section: str, size_slug: str, instances: Optional[int], auto: Optional[Autoscaling]):
+    def check_scaling(section: str, size_slug: str, instances: int | None, auto: Autoscaling | None):
         size = catalog.APP_SIZES[size_slug]
         if auto is not None:
             if not size.dedicated:

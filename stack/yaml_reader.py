@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -75,7 +75,7 @@ class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml
         _Resolver.__init__(self)
 
 
-def _go_int(text: str) -> Optional[int]:
+def _go_int(text: str) -> int | None:
     """Go's strconv.ParseInt, then ParseUint, with base 0 (as yaml.v3 calls them); None when both fail."""
     match = _GO_INT.fullmatch(text)
     if not match:
@@ -204,7 +204,7 @@ class _Builder:
             out[key] = self.build(value_node, path + (key,))
         return out
 
-    def key(self, node: Node, path: Path) -> Optional[str]:
+    def key(self, node: Node, path: Path) -> str | None:
         if not isinstance(node, ScalarNode):
             self.problem(path, node, "has a key that is a list or mapping; keys are names")
             return None

@@ -15,7 +15,8 @@ import sys
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any
+from collections.abc import Callable
 
 import pytest
 import yaml
@@ -59,9 +60,9 @@ class Case:
     cls: str  # the issue's class: traceback, secret, silent, misleading, argument
     key: str  # what the message must name
     fragment: str  # and what it must say about it
-    file: Union[str, bytes, object, None] = None  # the stack file's content
+    file: str | bytes | object | None = None  # the stack file's content
     argv: tuple = ()  # for argument cases: the command line ({dir} is the working directory)
-    command: Optional[str] = None  # default: rotate through the commands that read stack files
+    command: str | None = None  # default: rotate through the commands that read stack files
 
 
 def config(settings: dict[str, Any], **others: Any) -> str:
@@ -213,7 +214,7 @@ SECRETS_PRINTED = [
 # --- class 3: what used to be accepted silently -----------------------------------------------------------
 
 
-def _number_type(annotation: Any) -> Optional[type]:
+def _number_type(annotation: Any) -> type | None:
     """int or float behind Optional[...] and Annotated[...], else None."""
     if annotation in (int, float):
         return annotation

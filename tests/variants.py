@@ -9,7 +9,7 @@ so the variant is then produced with `mutate` and sent through the pack anyway.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from stackedit import StackEdit
 
@@ -22,8 +22,8 @@ AUTOSCALING = {"minInstances": 1, "maxInstances": 3, "cpuPercent": 70}
 class Variant:
     name: str
     policy: str  # the policy that must name it
-    overrides: Optional[dict] = None  # as a stack-file change
-    mutate: Optional[Callable[[StackEdit], None]] = None  # as a code change
+    overrides: dict | None = None  # as a stack-file change
+    mutate: Callable[[StackEdit], None] | None = None  # as a code change
 
     @property
     def as_settings(self) -> bool:
@@ -40,7 +40,7 @@ def _token(edit: StackEdit, worker: int, value: str):
     edit.set_env(f"n8n-runners-{worker}", "N8N_RUNNERS_AUTH_TOKEN", value)
 
 
-def _autoscale(edit: StackEdit, name: str, size: Optional[str] = None):
+def _autoscale(edit: StackEdit, name: str, size: str | None = None):
     c = edit.component(name)
     c.pop("instanceCount", None)
     c["autoscaling"] = {"minInstanceCount": 1, "maxInstanceCount": 3, "metrics": {"cpu": {"percent": 70}}}

@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any
+from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import urlsplit
 
 from pulumi_policy import (EnforcementLevel, PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, Severity,
@@ -54,7 +55,7 @@ def is_unknown(value: Any) -> bool:
     return isinstance(value, str) and value in _UNKNOWNS
 
 
-def number(value: Any) -> Optional[float]:
+def number(value: Any) -> float | None:
     """A known number (the wire carries every number as a float), else None."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -62,7 +63,7 @@ def number(value: Any) -> Optional[float]:
 # --- policies ------------------------------------------------------------------------------------
 
 Problems = Iterable[str]
-StackProblems = Iterable[tuple[Optional[str], str]]  # (urn of the offending resource, message)
+StackProblems = Iterable[tuple[str | None, str]]  # (urn of the offending resource, message)
 
 
 def resource_policy(*, name: str, description: str, severity: Severity, remediation: str,
@@ -84,7 +85,7 @@ def resource_policy(*, name: str, description: str, severity: Severity, remediat
 
 
 def stack_policy(*, name: str, description: str, severity: Severity, remediation: str,
-                 check: Callable[["Stack"], StackProblems],
+                 check: Callable[[Stack], StackProblems],
                  level: EnforcementLevel = EnforcementLevel.MANDATORY,
                  config_schema=None) -> StackValidationPolicy:
     """A policy over the whole stack; `check` yields (urn, message) pairs."""
@@ -116,7 +117,7 @@ class Stack:
     def of_type(self, type_: str) -> list[PolicyResource]:
         return [r for r in self.resources if r.resource_type == type_]
 
-    def apps(self) -> Iterator[tuple[PolicyResource, Optional["AppSpec"], list[str]]]:
+    def apps(self) -> Iterator[tuple[PolicyResource, AppSpec | None, list[str]]]:
         """Each App with its readable spec, or the problem that makes it unreadable."""
         for app in self.of_type(APP):
             spec, problems = app_spec(self.props(app))
@@ -176,7 +177,7 @@ class Component:
         entry = self.env.get(key)
         return default if entry is None else entry.get("value", default)
 
-    def flag(self, key: str) -> Optional[bool]:
+    def flag(self, key: str) -> bool | None:
         """An env var read as n8n reads a boolean: True, False, None when unset; unknown stays unknown."""
         v = self.value(key)
         if v is None or is_unknown(v):
@@ -239,7 +240,7 @@ class AppSpec:
         return [] if is_unknown(items) else [d for d in items if isinstance(d, dict)]
 
 
-def app_spec(props: dict) -> tuple[Optional[AppSpec], list[str]]:
+def app_spec(props: dict) -> tuple[AppSpec | None, list[str]]:
     """The App's spec, or the problem that it cannot be read (unknown at preview)."""
     spec = props.get("spec")
     if spec is None:
@@ -277,17 +278,17 @@ _BOUND_HOST = re.compile(r"\$\{([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_-]+))?\.HOSTNAME
 @dataclass(frozen=True)
 class BoundHost:
     binding: str  # the App spec `databases` entry
-    pool: Optional[str]  # a connection pool of that entry's cluster, when n8n connects through one
+    pool: str | None  # a connection pool of that entry's cluster, when n8n connects through one
 
 
-def bound_host(value: Any) -> Optional[BoundHost]:
+def bound_host(value: Any) -> BoundHost | None:
     """The database binding (and pool) a host env var names, or None for anything else (a literal host,
     an unknown)."""
     match = _BOUND_HOST.fullmatch(value) if isinstance(value, str) else None
     return BoundHost(match.group(1), match.group(2)) if match else None
 
 
-def broker_address(uri: Any) -> tuple[Optional[str], Optional[int]]:
+def broker_address(uri: Any) -> tuple[str | None, int | None]:
     """(service, port) a runner pool's N8N_RUNNERS_TASK_BROKER_URI names; App Platform resolves a service
     by its name. (None, None) when the URI is unknown at preview or not a URL."""
     if not isinstance(uri, str) or is_unknown(uri):

@@ -14,7 +14,6 @@ literals here; the plan cannot be checked without them).
 
 from __future__ import annotations
 
-from typing import Optional
 
 from pulumi_policy import EnforcementLevel, Severity
 
@@ -152,7 +151,7 @@ def _postgres_of(stack: Stack, app, spec: AppSpec):
     return (by_name or [c for c in clusters if stack.depends_on(app, "spec", c)] or [None])[0]
 
 
-def _pool_size(stack: Stack, spec: AppSpec, cluster) -> Optional[int]:
+def _pool_size(stack: Stack, spec: AppSpec, cluster) -> int | None:
     """Server connections of the PgBouncer pool every n8n process connects through, when that pool is
     one of this stack's on this cluster: then only the pool's connections count against the cluster.
     Any process that connects directly (or to a pool this stack does not create) counts every

@@ -10,7 +10,8 @@ n8n or DigitalOcean fact behind it; README.md § Cost and capacity lists them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
+from collections.abc import Mapping
 from urllib.parse import urlparse
 
 from . import catalog
@@ -54,7 +55,7 @@ def default_pool_size(database_size: str) -> int:
 
 
 def connection_budget(processes: Mapping[str, tuple[int, int]], database_size: str, *,
-                      pool_size: Optional[int] = None) -> ConnectionBudget:
+                      pool_size: int | None = None) -> ConnectionBudget:
     """`processes` maps each n8n component to (DB_POSTGRESDB_POOL_SIZE, instances at maximum scale).
 
     Without a PgBouncer pool every n8n connection is a server connection, counted twice for the rolling
@@ -94,7 +95,7 @@ class ExecutionCapacity:
         return self.runner_slots >= self.concurrency
 
 
-def runner_warning(c: ExecutionCapacity) -> Optional[str]:
+def runner_warning(c: ExecutionCapacity) -> str | None:
     if c.code_covered:
         return None
     return (f"each worker runs up to {c.concurrency} executions (workers.concurrency) but its runner pool "
@@ -130,7 +131,7 @@ def max_concurrency_for(size_slug: str) -> int:
     return max(0, (usable_memory_mib(size_slug) - WORKER_BASELINE_MIB) // MIB_PER_EXECUTION)
 
 
-def memory_warning(size_slug: str, concurrency: int) -> Optional[str]:
+def memory_warning(size_slug: str, concurrency: int) -> str | None:
     need, usable = worker_memory_mib(concurrency), usable_memory_mib(size_slug)
     if need <= usable:
         return None

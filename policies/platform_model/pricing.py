@@ -12,7 +12,8 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from .capacity import instance_range
 from .spec_fields import spec_value
@@ -55,7 +56,7 @@ class PriceTable:
     sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def with_overrides(self, app: Mapping[str, float] | None = None,
-                       database: Mapping[str, Mapping[str, float]] | None = None) -> "PriceTable":
+                       database: Mapping[str, Mapping[str, float]] | None = None) -> PriceTable:
         """The table with a stack's own figures (`cost.prices`) in place of the list prices."""
         def over(prices: Mapping[str, Price], new: Mapping[str, float]) -> dict[str, Price]:
             return {**prices, **{slug: Price(float(usd), "cost.prices", True) for slug, usd in new.items()}}
@@ -183,7 +184,7 @@ class MonthlyCost:
     def unconfirmed(self) -> tuple[str, ...]:
         return tuple(i.name for i in self.items if not i.confirmed)
 
-    def as_output(self, budget: Optional[float] = None) -> dict:
+    def as_output(self, budget: float | None = None) -> dict:
         """The `monthly_cost` stack output: plain numbers a dashboard or `jq` can read."""
         out: dict[str, Any] = {
             "currency": "USD",
@@ -247,7 +248,7 @@ def monthly_cost(d: Deployment, prices: PriceTable) -> MonthlyCost:
 # --- the budget ------------------------------------------------------------------------------------
 
 
-def over_budget(cost: MonthlyCost, budget: Optional[float]) -> Optional[str]:
+def over_budget(cost: MonthlyCost, budget: float | None) -> str | None:
     """The message the budget policy reports when the maximum monthly cost exceeds `cost.monthlyBudget`;
     None when there is no budget or the stack fits it."""
     if budget is None or cost.maximum <= budget:
