@@ -2,16 +2,16 @@
 
 import pulumi
 
-from components.app import N8nApp, N8nAppArgs
-from components.budget import Budget, BudgetArgs
 from builders.capacity_report import capacity_report
 from builders.deployment import stack_cost
+from components.app import N8nApp, N8nAppArgs
+from components.budget import Budget, BudgetArgs
 from components.database import ClusterArgs
 from components.network import Network, NetworkArgs
 from components.postgres import Postgres, PostgresArgs
 from components.secrets import Secrets, SecretsArgs
-from stack.loader import settings_from_pulumi
 from components.valkey import Valkey
+from stack.loader import settings_from_pulumi
 
 settings = settings_from_pulumi()
 

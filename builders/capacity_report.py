@@ -4,10 +4,17 @@ cross-checks enforce."""
 
 from __future__ import annotations
 
-
-from platform_model.capacity import (DEPLOY_OVERLAP, ConnectionBudget, ExecutionCapacity, connection_budget,
-                                     default_pool_size, memory_warning, runner_warning, usable_memory_mib,
-                                     worker_memory_mib)
+from platform_model.capacity import (
+    DEPLOY_OVERLAP,
+    ConnectionBudget,
+    ExecutionCapacity,
+    connection_budget,
+    default_pool_size,
+    memory_warning,
+    runner_warning,
+    usable_memory_mib,
+    worker_memory_mib,
+)
 from settings.model import Settings
 
 from .names import topology_for

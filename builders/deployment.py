@@ -6,8 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from platform_model import catalog
-from platform_model.pricing import (AppComponent, Cluster, Deployment, Job, MonthlyCost, PriceTable, load_prices,
-                                    monthly_cost)
+from platform_model.pricing import (
+    AppComponent,
+    Cluster,
+    Deployment,
+    Job,
+    MonthlyCost,
+    PriceTable,
+    load_prices,
+    monthly_cost,
+)
 from platform_model.topology import DB_SETUP_JOB
 from settings.model import Settings
 

@@ -9,8 +9,8 @@ registered App and clusters with them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 

@@ -6,8 +6,8 @@ Outputs are always wrapped as secrets, so they stay encrypted in state and in `p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_random as random

@@ -15,8 +15,8 @@ import argparse
 import sys
 
 from builders.capacity_report import capacity_report
-from platform_model.pricing import REFERENCE_TEMPLATE, MonthlyCost, load_prices, monthly_cost, over_budget
 from builders.deployment import stack_cost
+from platform_model.pricing import REFERENCE_TEMPLATE, MonthlyCost, load_prices, monthly_cost, over_budget
 from settings.model import Settings, SettingsError
 from stack.loader import load_stack
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 import hashlib
 import runpy
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 import pulumi
 from google.protobuf import json_format, struct_pb2

@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from builders.capacity_report import capacity_report
-from platform_model.pricing import over_budget
 from builders.deployment import stack_cost
+from offline.cost import stack_summary
+from platform_model.pricing import over_budget
 from settings.model import Settings, SettingsError
 from stack.loader import PROJECT_DIR, StackFile, config_for_engine, load_stack
-from offline.cost import stack_summary
 
 if TYPE_CHECKING:  # gRPC, Pulumi and the provider SDK load in main(), once the stack file is known to be valid
     from offline.analyzer import PolicyPack, Verdict

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Mapping
 
 from builders import capacity_report
 from builders.deployment import stack_cost

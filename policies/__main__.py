@@ -8,8 +8,20 @@ the directory works on its own: `pulumi policy publish` uploads exactly this dir
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
-from checklist import (access, configuration, cost_budget, databases, health, images, keys, monitoring, protection,
-                       recognition, runners, scaling)
+from checklist import (
+                       access,
+                       configuration,
+                       cost_budget,
+                       databases,
+                       health,
+                       images,
+                       keys,
+                       monitoring,
+                       protection,
+                       recognition,
+                       runners,
+                       scaling,
+)
 
 PolicyPack(
     name="n8n-platform",

@@ -10,8 +10,8 @@ import argparse
 import signal
 import sys
 
-from settings.model import SettingsError
 from offline.arguments import number, output_file, whole_number
+from settings.model import SettingsError
 
 from .deployment import RehearsalError
 from .n8n_api import ApiError

@@ -32,9 +32,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from offline.render import DB_ADMIN_PASSWORD, REDACTED
 from platform_model.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
 from platform_model.topology import DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
-from offline.render import DB_ADMIN_PASSWORD, REDACTED
 
 from .install import N8nInstall
 from .pgbouncer import PgBouncer

@@ -14,9 +14,9 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Iterator
 
 DEFAULT_TIMEOUT = 30
 BROWSER_ID = "n8n-platform-checks"  # n8n binds its session cookie to the editor's browser-id header

@@ -16,10 +16,10 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 
 from builders import capacity_report
 from offline.render import offline_spec
@@ -29,8 +29,19 @@ from settings.model import NAMESPACE, Settings
 from stack.loader import config_for_engine, load_settings, read_stack_file
 
 from . import scenarios
-from .deployment import (JOB, MAIN as MAIN_ROLE, RUNNERS, WEBHOOK, WORKER, Instance, LocalDeployment, RehearsalError,
-                         ingress_rules, plan_instances, substitutions_for)
+from .deployment import (
+    JOB,
+    RUNNERS,
+    WEBHOOK,
+    WORKER,
+    Instance,
+    LocalDeployment,
+    RehearsalError,
+    ingress_rules,
+    plan_instances,
+    substitutions_for,
+)
+from .deployment import MAIN as MAIN_ROLE
 from .install import ensure_n8n
 from .n8n_api import ApiError, EditorSession, PublicApi
 from .pgbouncer import PgBouncer, PoolUse, PoolWatch, observe, pool_check, start_pgbouncer

@@ -22,11 +22,11 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
-from collections.abc import Iterator
 
 from .n8n_api import ApiError, EditorSession, PublicApi, request
 

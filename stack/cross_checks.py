@@ -4,7 +4,6 @@ settings/model.py). Every problem is collected; stack/loader.py raises them toge
 
 from __future__ import annotations
 
-
 from builders.capacity_report import stack_connection_budget
 from builders.names import topology_for
 from platform_model import catalog, secret_strength

@@ -17,10 +17,10 @@ import json
 import re
 import string
 import typing
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Collection, Mapping
 
 from platform_model import catalog
 from settings.model import NAMESPACE, Problem, Settings, SettingsError, Written, is_secret_path, parse_settings

@@ -8,9 +8,9 @@ changes where the images come from would, and names the policy-pack config that 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 
 from stackedit import StackEdit
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from offline.engine import ProgramRun, run_program
 from settings.model import NAMESPACE, SECRET_KEYS
 from stack.loader import read_stack_file
-from offline.engine import ProgramRun, run_program
 
 APP = "digitalocean:index/app:App"
 CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster"

@@ -4,11 +4,10 @@ import yaml
 
 from builders import app_spec, env
 from builders.names import topology_for
-
-from platform_model import catalog, topology
-from stack.loader import load_settings
 from offline.render import main as render_main
 from offline.render import offline_spec
+from platform_model import catalog, topology
+from stack.loader import load_settings
 from stackrun import stack_config
 
 

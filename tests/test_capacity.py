@@ -3,15 +3,13 @@ capacity, worker memory — and where their verdicts surface (settings errors, w
 
 import pytest
 
-from builders import capacity_report
+from builders import capacity_report, env
+from offline.render import main as render_main
+from offline.render import offline_spec
 from platform_model import capacity, catalog
-
-from builders import env
 from platform_model.capacity import connection_budget
 from settings.model import SettingsError
 from stack.loader import load_settings
-from offline.render import main as render_main
-from offline.render import offline_spec
 from stackrun import app_spec, component, env_of, run_stack, stack_config
 
 POOL = "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool"

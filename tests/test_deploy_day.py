@@ -11,14 +11,12 @@ import yaml
 from google.protobuf import json_format
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
+from offline import gate, render
+from offline.analyzer import parse_policy_config, reconcile
 from platform_model import catalog
 from platform_model.roles import recognise
 from settings.model import SettingsError
-from stack.loader import load_settings
-from stack.loader import load_stack
-from offline import gate
-from offline import render
-from offline.analyzer import parse_policy_config, reconcile
+from stack.loader import load_settings, load_stack
 from stackedit import UNKNOWN, StackEdit
 from stackrun import APP, CLUSTER, VPC, app_spec, component, components, env_of, run_stack, stack_config
 

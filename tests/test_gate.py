@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from settings.model import SettingsError
-from stack.loader import load_settings
+from image_sources import SOURCES
 from offline import gate
 from offline.analyzer import PolicyPack, PolicyPackError, reconcile
+from settings.model import SettingsError
+from stack.loader import load_settings
 from stackedit import StackEdit
 from stackrun import run_stack, stack_config
-from image_sources import SOURCES
 from variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,18 +13,18 @@ import os
 import subprocess
 import sys
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 import pytest
 import yaml
 
-from settings.model import Settings, _nested_model
 from offline import cost, gate, render, size
 from rehearsal import __main__ as rehearse_cli
 from rehearsal import install, verify
+from settings.model import Settings, _nested_model
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = "case"

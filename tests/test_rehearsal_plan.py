@@ -14,11 +14,20 @@ from pathlib import Path
 
 import pytest
 
+from offline.render import DB_ADMIN_PASSWORD, offline_spec
 from platform_model import catalog
 from platform_model.topology import DB_NAME, DB_POOL, DB_USER
-from offline.render import DB_ADMIN_PASSWORD, offline_spec
-from rehearsal.deployment import (JOB, MAIN, RUNNERS, WORKER, LocalDeployment, RehearsalError, Substitutions,
-                                  ingress_rules, plan_instances)
+from rehearsal.deployment import (
+    JOB,
+    MAIN,
+    RUNNERS,
+    WORKER,
+    LocalDeployment,
+    RehearsalError,
+    Substitutions,
+    ingress_rules,
+    plan_instances,
+)
 from rehearsal.install import N8nInstall
 from rehearsal.pgbouncer import PoolUse, pool_check
 from rehearsal.pki import Pki

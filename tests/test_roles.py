@@ -6,11 +6,20 @@ from __future__ import annotations
 import pytest
 
 from builders import capacity_report
+from offline.render import offline_spec
 from platform_model import capacity
 from platform_model.images import image_of
-from platform_model.roles import (MAIN, N8N_COMMAND, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, parse_command,
-                                  recognise)
-from offline.render import offline_spec
+from platform_model.roles import (
+    MAIN,
+    N8N_COMMAND,
+    NOT_N8N,
+    RUNNERS,
+    UNRECOGNISED,
+    WEBHOOK,
+    WORKER,
+    parse_command,
+    recognise,
+)
 from stack.loader import load_settings
 from stackrun import app_spec, run_stack, stack_config
 

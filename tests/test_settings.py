@@ -6,8 +6,7 @@ import pytest
 
 from platform_model import catalog
 from settings.model import SettingsError
-from stack.loader import load_settings
-from stack.loader import settings_from_file
+from stack.loader import load_settings, settings_from_file
 from stackrun import stack_config
 
 

@@ -7,12 +7,11 @@ import pytest
 import yaml
 
 from builders import capacity_report
-
-from offline import sizing
 from builders.deployment import stack_cost
-from stack.loader import load_settings
-from offline.sizing import SizingError, Workload, propose
+from offline import sizing
 from offline.size import main as size_main
+from offline.sizing import SizingError, Workload, propose
+from stack.loader import load_settings
 from stackrun import stack_config
 
 TARGETS = [

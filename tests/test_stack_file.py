@@ -14,15 +14,17 @@ from pathlib import Path
 import pulumi
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from offline import gate
+from offline.engine import run_program
 from platform_model import secret_strength
 from settings.model import SECRET_KEYS, Settings, SettingsError, is_secret_path
 from stack.loader import load_stack, stack_name
 from stack.yaml_reader import parse, resolve_plain
-from offline import gate
-from offline.engine import run_program
 from stackrun import PASSWORD, stack_config
 
 ROOT = Path(__file__).resolve().parent.parent

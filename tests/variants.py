@@ -8,8 +8,8 @@ so the variant is then produced with `mutate` and sent through the pack anyway.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from stackedit import StackEdit
 

@@ -14,8 +14,19 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, Severity
 
-from .resources import (APP, CLUSTER, FIREWALL, VPC, AppSpec, Stack, StackProblems, app_check, is_unknown,
-                        resource_policy, stack_policy)
+from .resources import (
+    APP,
+    CLUSTER,
+    FIREWALL,
+    VPC,
+    AppSpec,
+    Stack,
+    StackProblems,
+    app_check,
+    is_unknown,
+    resource_policy,
+    stack_policy,
+)
 
 # --- trusted sources -----------------------------------------------------------------------------
 

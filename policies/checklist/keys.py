@@ -25,8 +25,21 @@ from pulumi_policy import PolicyResource, Severity
 
 from platform_model import catalog, secret_strength
 
-from .resources import (APP, RANDOM_PASSWORD, RANDOM_STRING, AppSpec, Component, Stack, StackProblems, app_check,
-                        broker_address, is_unknown, number, resource_policy, stack_policy)
+from .resources import (
+    APP,
+    RANDOM_PASSWORD,
+    RANDOM_STRING,
+    AppSpec,
+    Component,
+    Stack,
+    StackProblems,
+    app_check,
+    broker_address,
+    is_unknown,
+    number,
+    resource_policy,
+    stack_policy,
+)
 
 ENCRYPTION_KEY = "N8N_ENCRYPTION_KEY"
 RUNNER_TOKEN = "N8N_RUNNERS_AUTH_TOKEN"

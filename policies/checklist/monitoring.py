@@ -13,8 +13,18 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from .resources import (APP, CLUSTER, MONITOR_ALERT, AppSpec, Stack, StackProblems, app_check, is_unknown,
-                        resource_policy, stack_policy)
+from .resources import (
+    APP,
+    CLUSTER,
+    MONITOR_ALERT,
+    AppSpec,
+    Stack,
+    StackProblems,
+    app_check,
+    is_unknown,
+    resource_policy,
+    stack_policy,
+)
 
 # App Platform alert rules (DigitalOcean app spec `alerts[].rule`).
 APP_RULES = ("DEPLOYMENT_FAILED",)

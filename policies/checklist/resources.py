@@ -14,14 +14,21 @@ unknown is acceptable (README.md in this directory lists the choice of each poli
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
-from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import urlsplit
 
-from pulumi_policy import (EnforcementLevel, PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, Severity,
-                           StackValidationArgs, StackValidationPolicy)
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 from pulumi_policy import proxy as _proxy
 from pulumi_policy.deserialize import serialize_properties
 

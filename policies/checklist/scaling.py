@@ -14,14 +14,25 @@ literals here; the plan cannot be checked without them).
 
 from __future__ import annotations
 
-
 from pulumi_policy import EnforcementLevel, Severity
 
 from platform_model import catalog, roles
 from platform_model.capacity import connection_budget
 
-from .resources import (APP, CLUSTER, CONNECTION_POOL, AppSpec, Stack, StackProblems, app_check, bound_host, is_unknown,
-                        number, resource_policy, stack_policy)
+from .resources import (
+    APP,
+    CLUSTER,
+    CONNECTION_POOL,
+    AppSpec,
+    Stack,
+    StackProblems,
+    app_check,
+    bound_host,
+    is_unknown,
+    number,
+    resource_policy,
+    stack_policy,
+)
 
 MULTI_MAIN = "N8N_MULTI_MAIN_SETUP_ENABLED"
 LICENSE = "N8N_LICENSE_ACTIVATION_KEY"

@@ -9,9 +9,9 @@ n8n or DigitalOcean fact behind it; README.md § Cost and capacity lists them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Mapping
 from urllib.parse import urlparse
 
 from . import catalog

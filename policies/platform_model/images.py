@@ -17,9 +17,9 @@ Stdlib only: the policy pack imports it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable, Iterable, Mapping
 
 from . import catalog
 from .spec_fields import spec_value

@@ -10,10 +10,10 @@ a stack overrides any figure with `cost.prices` (README.md § Settings).
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable, Mapping
 
 from .capacity import instance_range
 from .spec_fields import spec_value

@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from collections.abc import Callable, Mapping
 
 from . import catalog
 from .images import Image, image_of, is_official_n8n, is_official_runners

@@ -3,8 +3,8 @@ the camelCase the Pulumi engine hands a policy pack. Stdlib only: the policy pac
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Mapping
+from typing import Any
 
 
 def spec_value(obj: Mapping[str, Any], snake: str) -> Any:
