@@ -207,7 +207,8 @@ def write_reports(report: GateReport, settings: Settings, files: dict[str, Path 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.gate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml (working directory first, then the project)")
+    parser.add_argument("stack",
+                        help="stack name: reads Pulumi.<stack>.yaml (working directory first, then the project)")
     parser.add_argument("--policy-pack-config", type=Path, metavar="FILE",
                         help="policy-pack config JSON (default: policies/config/<stack>.json if present)")
     parser.add_argument("--format", choices=sorted(FORMATS), default="table",

@@ -176,7 +176,8 @@ def propose(t: Workload, base: Mapping[str, Any] | None = None, stack: str = "pr
                 continue
             cost = stack_cost(settings)
             candidate = Proposal(t, config, settings, cost)
-            if best is None or (cost.maximum, -settings.workers.pairs) < (best.cost.maximum, -best.settings.workers.pairs):
+            if best is None or ((cost.maximum, -settings.workers.pairs)
+                                < (best.cost.maximum, -best.settings.workers.pairs)):
                 best = candidate
     if best is None and rejected is not None:
         raise SizingError(f"the base stack's settings reject every candidate that carries the load:\n{rejected}")

@@ -308,7 +308,8 @@ def describe_runners(observer: Observer | None, broker: str) -> str:
 def check_health(target: Target) -> list[Check]:
     checks = []
     endpoints = (target.observer.health_endpoints() if target.observer else
-                 [("main /healthz", f"{target.url}/healthz"), ("main /healthz/readiness", f"{target.url}/healthz/readiness")])
+                 [("main /healthz", f"{target.url}/healthz"),
+                  ("main /healthz/readiness", f"{target.url}/healthz/readiness")])
     for what, url in endpoints:
         try:
             status = request("GET", url, timeout=10)[0]
@@ -461,7 +462,8 @@ def check_schedule(target: Target, every_seconds: int = 10, timeout: float = 90)
             finished = [e for e in target.api.executions(wf["id"]) if e.get("finished") or e.get("status") in FINISHED]
         target.api.deactivate(wf["id"])
         if not finished:
-            return Check(name, False, f"no scheduled execution finished within {timeout:.0f} s (every {every_seconds} s)")
+            return Check(name, False,
+                         f"no scheduled execution finished within {timeout:.0f} s (every {every_seconds} s)")
         ex = target.api.execution(str(finished[0]["id"]))
     worker = obs.worker_of(str(ex["id"])) if obs else None
     ok = ran_code(ex) and ex.get("mode") == "trigger" and (obs is None or worker is not None)

@@ -289,9 +289,8 @@ class ConnectionPool(_Section):
 
 
 class PostgresSettings(_Section):
-    version: Annotated[str, BeforeValidator(_no_whole_objects), _one_of(catalog.POSTGRES_VERSIONS, "PostgreSQL versions")] = (
-        catalog.DEFAULT_POSTGRES_VERSION
-    )
+    version: Annotated[str, BeforeValidator(_no_whole_objects),
+                       _one_of(catalog.POSTGRES_VERSIONS, "PostgreSQL versions")] = catalog.DEFAULT_POSTGRES_VERSION
     size: DatabaseSizeSlug = "db-s-2vcpu-4gb"
     nodes: Annotated[int, _between(1, catalog.MAX_DATABASE_NODES)] = 2
     maintenance: MaintenanceWindow = MaintenanceWindow()

@@ -249,8 +249,9 @@ class _Unsealed:
 def _unseal(key: str, value: Any, found: _Unsealed, below: tuple[str, ...] = ()) -> Any:
     """`value` with every encrypted value in it replaced by a stand-in; None where one must be left out."""
     if isinstance(value, dict) and "secure" in value and not _is_encrypted(value):
-        found.problems.append(Problem(_display(("config", key, *below)), "has a `secure:` entry unlike what "
-                                      "`pulumi config set --secret` writes (a mapping with only `secure: <ciphertext>`)"))
+        found.problems.append(Problem(_display(("config", key, *below)),
+                                      "has a `secure:` entry unlike what `pulumi config set --secret` writes "
+                                      "(a mapping with only `secure: <ciphertext>`)"))
         return None
     if _is_encrypted(value):
         return _stand_in_for(key, below, found)

@@ -33,7 +33,8 @@ def test_budget_counts_every_process_twice_for_the_rolling_deploy_plus_headroom(
     assert b.needed == (2 * 1 + 2 * 1 + 3 * 4) * 2 + 5 == 37
     assert b.limit == 25 * 1 - 3 == 22 and not b.fits
     assert b.working == ("(n8n-main 2×1 + n8n-worker-1 2×1 + n8n-webhook 3×4) = 16 connections × 2 while a rolling "
-                         "deploy runs old and new instances + 5 headroom = 37; db-s-1vcpu-1gb allows 22 (25 × 1 GiB − 3)")
+                         "deploy runs old and new instances + 5 headroom = 37; "
+                         "db-s-1vcpu-1gb allows 22 (25 × 1 GiB − 3)")
 
 
 def test_with_a_pool_only_its_server_connections_count():

@@ -137,7 +137,8 @@ def test_the_pack_modules_load_without_the_programs_dependencies():
     # The pack's virtualenv has only policies/requirements.txt; a meta-path finder makes everything the
     # program needs beyond that unimportable, and every module of the pack is imported from its directory.
     pack = ROOT / "policies"
-    modules = sorted(module_name(p) for p in project_files() if layer(module_name(p)) in ("platform_model", "checklist"))
+    modules = sorted(module_name(p) for p in project_files()
+                     if layer(module_name(p)) in ("platform_model", "checklist"))
     code = "\n".join([
         "import importlib, importlib.abc, sys",
         "class Blocker(importlib.abc.MetaPathFinder):",

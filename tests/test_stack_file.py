@@ -212,7 +212,8 @@ VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=
 SECRET_SPOTS = st.sampled_from([
     {"n8n-platform:encryptionKey": PLANTED}, {"encryption_key": PLANTED}, {"n8n-platform:licenseKey": PLANTED},
     {"n8n-platform:runnerAuthTokens": {"n8n-worker-1": PLANTED}}, {"runnerAuthTokens": PLANTED},
-    {"runner_auth_tokens": [PLANTED]}, {"digitalocean:token": PLANTED}, {"n8n-platform:n8n": {"encryptionKey": PLANTED}},
+    {"runner_auth_tokens": [PLANTED]}, {"digitalocean:token": PLANTED},
+    {"n8n-platform:n8n": {"encryptionKey": PLANTED}},
     {"n8n-platform:alerts": {"slackWebhooks": [{"url": PLANTED, "channel": 1}]}},
     {"n8n-platform:alerts": {"slackWebhooks": PLANTED}}, {"n8n-platform:alerts": PLANTED},
     {"n8n-platfrom:encryptionKey": PLANTED}, {"n8n-platform:encryptionKey": {"secure": PLANTED, "x": 1}},

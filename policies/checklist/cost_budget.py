@@ -41,7 +41,8 @@ def monthly_budget_problems(stack: Stack) -> StackProblems:
         for c in stack.of_type(CLUSTER):
             p = stack.props(c)
             if p.get("engine") in ENGINES:
-                clusters.append(Cluster(str(p.get("name")), ENGINES[p["engine"]], p.get("size"), int(number(p.get("nodeCount")) or 1)))
+                clusters.append(Cluster(str(p.get("name")), ENGINES[p["engine"]], p.get("size"),
+                                        int(number(p.get("nodeCount")) or 1)))
         for app, spec, problems in stack.apps():
             if spec is None:
                 yield app.urn, f"cannot price the stack: {'; '.join(problems)}"

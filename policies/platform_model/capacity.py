@@ -46,7 +46,8 @@ class ConnectionBudget:
 def _limit_working(database_size: str) -> tuple[int, str]:
     size = catalog.DATABASE_SIZES[database_size]
     # Per node; standby nodes add no write capacity, and n8n connects to the primary only.
-    return size.postgres_connection_limit, f"{database_size} allows {size.postgres_connection_limit} (25 × {size.memory_gib} GiB − 3)"
+    return (size.postgres_connection_limit,
+            f"{database_size} allows {size.postgres_connection_limit} (25 × {size.memory_gib} GiB − 3)")
 
 
 def default_pool_size(database_size: str) -> int:
