@@ -30,7 +30,7 @@ def connection_processes(s: Settings) -> dict[str, tuple[int, int]]:
     top = topology_for(s)
     pool = s.n8n.db_pool_size
     processes = {top.main: (pool, _top(s.main.instances, s.main.autoscaling))}
-    processes.update({w: (pool, 1) for w in top.workers})
+    processes.update(dict.fromkeys(top.workers, (pool, 1)))
     if top.webhook:
         processes[top.webhook] = (pool, _top(s.webhooks.processors, s.webhooks.autoscaling))
     return processes

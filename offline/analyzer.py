@@ -238,7 +238,7 @@ class PolicyPack:
     while the program runs under mocks."""
 
     def __init__(self, pack_dir: Path = POLICY_PACK_DIR, python: str = sys.executable):
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - the pack's stderr, read and closed by this object
         self.process = subprocess.Popen(
             [python, "-u", "-m", "pulumi.policy", NO_ENGINE, "."], cwd=pack_dir,
             stdout=subprocess.PIPE, stderr=self._log,

@@ -186,7 +186,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: list[Registration] = []
         self._by_urn: dict[str, Registration] = {}
 
-    def RegisterResource(self, request):
+    def RegisterResource(self, request):  # noqa: N802 - overrides the SDK MockMonitor's gRPC method
         response = super().RegisterResource(request)
         raw = rpc.deserialize_properties(request.object)
         props = struct_pb2.Struct()
@@ -215,7 +215,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
 
-    def RegisterResourceOutputs(self, request):
+    def RegisterResourceOutputs(self, request):  # noqa: N802 - overrides the SDK MockMonitor's gRPC method
         # The SDK sends it once the resource's URN is back from RegisterResource.
         self._by_urn[request.urn].output_properties.CopyFrom(request.outputs)
         return super().RegisterResourceOutputs(request)

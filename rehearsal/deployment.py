@@ -21,6 +21,7 @@ certificate must chain to a CA Node trusts. Nothing is inherited from the caller
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -205,17 +206,13 @@ class Process:
 
     def terminate(self) -> None:
         if self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
     def kill(self) -> None:
         if self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def http_ok(url: str, timeout: float = 3) -> bool:
@@ -261,11 +258,10 @@ class LocalDeployment:
 
     def start(self, inst: Instance) -> Process:
         log = self._home(inst).parent / "output.log"
-        out = open(log, "ab")
         cwd = Path(__file__).resolve().parent.parent if inst.role == RUNNERS else self._home(inst)
-        popen = subprocess.Popen(self.command(inst), env=self.process_env(inst), cwd=cwd, stdout=out,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        out.close()
+        with open(log, "ab") as out:
+            popen = subprocess.Popen(self.command(inst), env=self.process_env(inst), cwd=cwd, stdout=out,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         proc = Process(inst, popen, log)
         self.processes[inst.name] = proc
         return proc
@@ -296,7 +292,7 @@ class LocalDeployment:
 
     def base_url_for(self, path: str) -> str:
         """Where App Platform's ingress would send `path` (longest matching prefix wins)."""
-        prefix, component = max(((p, c) for p, c in self.ingress if path.startswith(p)), key=lambda r: len(r[0]))
+        _prefix, component = max(((p, c) for p, c in self.ingress if path.startswith(p)), key=lambda r: len(r[0]))
         inst = next(i for i in self.instances if i.component == component)
         return inst.url(int(inst.spec["http_port"]))
 

@@ -69,7 +69,7 @@ def broker_ready(broker: str) -> bool:
 
 def serve_health(port: int, state: State) -> ThreadingHTTPServer:
     class Health(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             if self.path != "/healthz":
                 self.send_error(404)
                 return

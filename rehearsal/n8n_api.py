@@ -108,7 +108,7 @@ class EditorSession:
         headers = dict(self.headers)
         if self.cookie:
             headers["Cookie"] = self.cookie
-        status, resp_headers, payload = request(method, f"{self.base_url.rstrip('/')}/rest{path}", body, headers,
+        _status, resp_headers, payload = request(method, f"{self.base_url.rstrip('/')}/rest{path}", body, headers,
                                                 timeout)
         for name, value in resp_headers.items():
             if name.lower() == "set-cookie" and value.startswith("n8n-auth="):

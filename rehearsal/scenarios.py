@@ -15,6 +15,7 @@ says so instead of guessing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import statistics
@@ -149,10 +150,10 @@ class Interrupted(BaseException):
 def remove_workflow(api: PublicApi, workflow_id: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            api.deactivate(workflow_id)  # a published workflow cannot be deleted
-        except ApiError:
-            pass  # not active (or not yet): the delete below says which
+        # A published workflow cannot be deleted; one that is not active (or not yet) fails here, and the
+        # delete below says which.
+        with contextlib.suppress(ApiError):
+            api.deactivate(workflow_id)
         try:
             api.delete_workflow(workflow_id)
             return

@@ -53,7 +53,7 @@ _SECRET_SPELLINGS = {_spelling(k): k for k in SECRET_KEYS}
 
 def _holds(path: Sequence[str], pattern: Sequence[str]) -> bool:
     """Whether `path` is `pattern` (`*` matches any part), lies inside it or contains it."""
-    return all(p == "*" or _spelling(p) == _spelling(q) for p, q in zip(pattern, path))
+    return all(p == "*" or _spelling(p) == _spelling(q) for p, q in zip(pattern, path, strict=False))
 
 
 def is_secret_path(path: Sequence[str]) -> bool:

@@ -232,7 +232,7 @@ def _stand_in(seed: str, setting: tuple[str, ...]) -> str:
     digest = hashlib.sha256(seed.encode()).digest() + hashlib.sha256(seed.encode() + b"/2").digest()
     token = "".join(_STAND_IN_ALPHABET[b % len(_STAND_IN_ALPHABET)] for b in digest[:48])
     shapes = [shape for pattern, shape in _STAND_IN_SHAPES.items() if len(pattern) == len(setting)
-              and all(p == "*" or p == q for p, q in zip(pattern, setting))]
+              and all(p == "*" or p == q for p, q in zip(pattern, setting, strict=True))]
     return (shapes or ["{}"])[0].format(token)
 
 

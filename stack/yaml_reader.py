@@ -82,10 +82,8 @@ def _go_int(text: str) -> int | None:
         return None
     sign, digits = match.groups()
     base = {"0x": 16, "0o": 8, "0b": 2}.get(digits[:2].lower())
-    if base:
-        value = int(digits[2:], base)
-    else:
-        value = int(digits, 8 if digits.startswith("0") else 10)  # Go reads a leading 0 as octal
+    # Go reads a leading 0 as octal.
+    value = int(digits[2:], base) if base else int(digits, 8 if digits.startswith("0") else 10)
     value = -value if sign == "-" else value
     upper = _UINT64_MAX if not sign else _INT64_MAX  # ParseUint takes no sign
     return value if -_INT64_MAX - 1 <= value <= upper else None
@@ -140,12 +138,12 @@ class _Builder:
     def build(self, node: Node, path: Path = ()) -> Any:
         self.count += 1
         if self.count > MAX_VALUES:
-            raise _Unreadable(path, node, f"expands to more than {MAX_VALUES} values (YAML aliases?); a stack "
+            raise _UnreadableError(path, node, f"expands to more than {MAX_VALUES} values (YAML aliases?); a stack "
                                           "file holds a few dozen")
         if len(path) > MAX_DEPTH:
-            raise _Unreadable(path, node, f"is nested deeper than {MAX_DEPTH} levels; no setting is")
+            raise _UnreadableError(path, node, f"is nested deeper than {MAX_DEPTH} levels; no setting is")
         if id(node) in self.open:
-            raise _Unreadable(path, node, "is a YAML alias that contains itself")
+            raise _UnreadableError(path, node, "is a YAML alias that contains itself")
         if isinstance(node, ScalarNode):
             return self.scalar(node, path)
         self.open.add(id(node))
@@ -222,7 +220,7 @@ class _Builder:
         return key
 
 
-class _Unreadable(Exception):
+class _UnreadableError(Exception):
     """A document that cannot be turned into data at all (too deep, too large, cyclic). Reported at the
     setting it starts in (`config: <key>`), not at the endless path below it."""
 
@@ -277,7 +275,7 @@ def parse(text: str) -> Document:
         return doc
     try:
         doc.data = _Builder(doc).build(root)
-    except _Unreadable as err:
+    except _UnreadableError as err:
         doc.problems.append(err.problem)
         doc.data = None
     return doc

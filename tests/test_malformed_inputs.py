@@ -385,7 +385,7 @@ POLICY_CONFIGS = {
 }
 POLICY_CONFIG_BYTES = {"not UTF-8": (b'{"all": "advis\xf6ry"}', "not UTF-8", "byte 0xf6")}
 ARGUMENTS = [Case(f"policy-pack config: {what}", "argument", key, fragment, None,
-                  ("prod", "--policy-pack-config", f"{{dir}}/policy.json"), "gate")
+                  ("prod", "--policy-pack-config", "{dir}/policy.json"), "gate")
              for what, (_, key, fragment) in {**POLICY_CONFIGS, **POLICY_CONFIG_BYTES}.items()]
 ARGUMENTS += [
     Case("policy-pack config is a directory", "argument", "Is a directory", "cannot read the policy-pack config",

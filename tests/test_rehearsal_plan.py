@@ -252,10 +252,10 @@ class FakeBroker:
         broker = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 self._reply(200, {"status": "ok"})
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if body.get("token") != broker.token:
                     return self._reply(403, {"message": "Unauthorized"})

@@ -12,6 +12,7 @@ bits and 60%). A dictionary passphrase is not detected; the README says to gener
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -54,7 +55,7 @@ def entropy_bits(value: str) -> float:
 
 
 def _small_step_share(value: str) -> float:
-    steps = [abs(ord(b) - ord(a)) <= 1 for a, b in zip(value, value[1:])]
+    steps = [abs(ord(b) - ord(a)) <= 1 for a, b in itertools.pairwise(value)]
     return sum(steps) / len(steps)
 
 
