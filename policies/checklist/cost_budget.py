@@ -12,6 +12,8 @@ any is unknown at preview, the policy reports that it cannot price the stack.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pulumi_policy import EnforcementLevel, Severity
 
 from platform_model.pricing import Cluster, deployment_from_app_spec, load_prices, monthly_cost, over_budget
@@ -41,7 +43,8 @@ def monthly_budget_problems(stack: Stack) -> StackProblems:
         for c in stack.of_type(CLUSTER):
             p = stack.props(c)
             if p.get("engine") in ENGINES:
-                clusters.append(Cluster(str(p.get("name")), ENGINES[p["engine"]], p.get("size"),
+                size: Any = p.get("size")  # as read: a size with no price is reported below ("no price for")
+                clusters.append(Cluster(str(p.get("name")), ENGINES[p["engine"]], size,
                                         int(number(p.get("nodeCount")) or 1)))
         for app, spec, problems in stack.apps():
             if spec is None:

@@ -14,7 +14,7 @@ unknown is acceptable (README.md in this directory lists the choice of each poli
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -113,7 +113,7 @@ class Stack:
     """Every resource of the stack with its outputs as plain properties, and the dependency edges the
     engine sent."""
 
-    def __init__(self, resources: list[PolicyResource], config: dict):
+    def __init__(self, resources: list[PolicyResource], config: Mapping[str, Any]):
         self.resources = resources
         self.config = config
         self._props = {id(r): plain(r.props) for r in resources}
@@ -177,7 +177,7 @@ class Component:
         return self.role == roles.RUNNERS
 
     @property
-    def env(self) -> dict[str, dict]:
+    def env(self) -> dict[str | None, dict]:
         return {e.get("key"): e for e in self.data.get("envs") or [] if isinstance(e, dict)}
 
     def value(self, key: str, default: Any = None) -> Any:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from . import catalog
 from .spec_fields import spec_value
@@ -124,5 +124,5 @@ def is_official_n8n(image: Image | None) -> bool:
     return image is not None and image.allowed_by(OFFICIAL_N8N)
 
 
-def is_official_runners(image: Image | None) -> bool:
+def is_official_runners(image: Image | None) -> TypeGuard[Image]:
     return image is not None and image.allowed_by(OFFICIAL_RUNNERS)
