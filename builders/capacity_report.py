@@ -61,7 +61,7 @@ def session_pool_warning(s: Settings) -> str | None:
         return None
     clients = sum(p * n for p, n in connection_processes(s).values()) * DEPLOY_OVERLAP
     size = stack_pool_size(s)
-    if clients <= size:
+    if size is None or clients <= size:
         return None
     return (f"in session mode each of n8n's up to {clients} client connections holds one of the pool's {size} "
             f"server connections while open; the rest wait and n8n gives up after "

@@ -55,7 +55,7 @@ class ClusterArgs:
                              f"{self.size} does not allow; use a plan with at least 2 GiB")
 
 
-def monitor_destinations(a: AlertSettings) -> dict | None:
+def monitor_destinations(a: AlertSettings) -> do.MonitorAlertAlertsArgsDict | None:
     if not a.emails and not a.slack_webhooks:
         return None
     return {"emails": list(a.emails), "slacks": [{"url": w.url, "channel": w.channel} for w in a.slack_webhooks]}

@@ -23,8 +23,8 @@ class PoolArgs:
 
     @classmethod
     def from_settings(cls, s: Settings) -> PoolArgs | None:
-        size = stack_pool_size(s)
-        return None if size is None else cls(s.postgres.connection_pool.mode, size)
+        pool, size = s.postgres.connection_pool, stack_pool_size(s)
+        return None if pool is None or size is None else cls(pool.mode, size)
 
 
 @dataclass

@@ -350,9 +350,9 @@ def _read(stack: str, path: Path | None) -> tuple[StackFile, list[Problem]]:
     found = _Unsealed(name)
     for key, value in config.items():
         problems += _key_problems(key, value)
-        unsealed = _unseal(key, value, found)
-        if unsealed is not None and _full_key(key) is not None:
-            sf.config[_full_key(key)] = unsealed
+        unsealed, full_key = _unseal(key, value, found), _full_key(key)
+        if unsealed is not None and full_key is not None:
+            sf.config[full_key] = unsealed
     problems += _duplicate_problems(config, doc.lines) + found.problems
     sf.encrypted, sf.encrypted_paths, sf.written = found.shown, found.paths, _written(doc)
     sf.secret_keys = sorted({p.split(".")[0] for p in found.paths})
@@ -386,7 +386,7 @@ def load_stack(stack: str, path: Path | None = None) -> tuple[StackFile, Setting
         settings = load_settings(config_for_engine(sf.config), sf.stack, sf.source, encrypted=sf.encrypted_paths)
     except SettingsError as err:
         problems += _as_written(err.problems, sf.written)
-    if problems:
+    if problems or settings is None:
         raise SettingsError(problems, sf.source, in_file=sf.path is not None and sf.path.exists())
     return sf, settings
 

@@ -183,7 +183,7 @@ class _Builder:
         if not isinstance(value, kinds[tag]) or (tag != "bool" and isinstance(value, bool)):
             self.problem(path, node, f"is tagged !!{tag} but is not one")
             return None
-        return float(value) if tag == "float" else value
+        return float(value) if tag == "float" and isinstance(value, int) else value  # `!!float 1` is 1.0
 
     def mapping(self, node: MappingNode, path: Path) -> dict:
         out: dict[str, Any] = {}
@@ -254,7 +254,7 @@ def parse(text: str) -> Document:
         loader = _Loader(text)
         root = loader.get_single_node()
     except yaml.composer.ComposerError as err:
-        if "single document" in str(err.context):
+        if "single document" in str(err.context) and err.problem_mark is not None:
             line = err.problem_mark.line + 1
             doc.problems.append(YamlProblem((), line, f"holds more than one YAML document (the second starts "
                                                       f"at line {line}); a stack file holds one"))
