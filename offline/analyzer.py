@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, cast
 
 import grpc
 import jsonschema
@@ -243,6 +244,7 @@ class PolicyPack:
             [python, "-u", "-m", "pulumi.policy", NO_ENGINE, "."], cwd=pack_dir,
             stdout=subprocess.PIPE, stderr=self._log,
         )
+        self._stdout = cast(IO[bytes], self.process.stdout)  # a stream, as stdout=PIPE asks
         self.channel: grpc.Channel | None = None
         self._stub: analyzer_pb2_grpc.AnalyzerStub | None = None
         self._info: proto.AnalyzerInfo | None = None
@@ -256,7 +258,7 @@ class PolicyPack:
 
     def _read_port(self) -> int:
         line: list[bytes] = []
-        reader = threading.Thread(target=lambda: line.append(self.process.stdout.readline()), daemon=True)
+        reader = threading.Thread(target=lambda: line.append(self._stdout.readline()), daemon=True)
         reader.start()
         reader.join(START_TIMEOUT_SECONDS)
         text = line[0].decode().strip() if line else ""
@@ -282,7 +284,7 @@ class PolicyPack:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.process.stdout.close()
+        self._stdout.close()
         self._log.close()
 
     def __enter__(self) -> PolicyPack:

@@ -30,7 +30,7 @@ import pulumi
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
-from pulumi.runtime.stack import massage, run_pulumi_func
+from pulumi.runtime.stack import Stack, massage, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from stack.loader import config_for_engine
@@ -227,7 +227,9 @@ def run_program(config: Mapping[str, Any], stack: str, secret_keys: list[str] | 
     monitor = RecordingMonitor(ProviderMocks())
     # set_mocks makes a stack resource only when there is none: each run gets its own, as each
     # `pulumi up` does, rather than the previous run's.
-    pulumi.runtime.settings.set_root_resource(None)
+    # The SDK's annotation says Resource, but the variable it sets holds None until a stack exists (its own
+    # reset_options sets None).
+    pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(ProviderMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(config_for_engine(config), secret_keys or [])
 
@@ -244,4 +246,5 @@ def _run_in_stack(program: Path) -> None:
     does under `pulumi up`. (The mocks' stack registered its outputs, none yet, when it was created.)"""
     runpy.run_path(str(program), run_name="__main__")
     root = pulumi.runtime.settings.get_root_resource()
+    assert isinstance(root, Stack), "set_mocks registers the stack resource before the program runs"
     root.register_outputs(massage(root.outputs, []))

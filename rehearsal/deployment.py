@@ -131,7 +131,7 @@ class Substitutions:
 
         def bind(m: re.Match) -> str:
             scope, _, attribute = m.group(1).rpartition(".")
-            if m.group(1) == "APP_URL":
+            if m.group(1) == "APP_URL" and self.app_url is not None:
                 return self.app_url
             try:
                 return self.bindings[scope][attribute]

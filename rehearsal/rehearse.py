@@ -179,10 +179,9 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         pg_port, redis_port, pool_port = free_ports(3)
         postgres = start_postgres(run_dir / "postgres", pki, pg_port)
         redis = start_redis(run_dir / "redis", pki, redis_port)
-        pool = settings.postgres.connection_pool
-        if pool is not None:
-            pgbouncer = start_pgbouncer(run_dir / "pgbouncer", pki, postgres, pool_port, pool.mode,
-                                        capacity_report.stack_pool_size(settings))
+        pool, pool_size = settings.postgres.connection_pool, capacity_report.stack_pool_size(settings)
+        if pool is not None and pool_size is not None:
+            pgbouncer = start_pgbouncer(run_dir / "pgbouncer", pki, postgres, pool_port, pool.mode, pool_size)
         servers = "PostgreSQL + Redis" + (" + PgBouncer" if pgbouncer else "")
         report.timings[f"{servers} (TLS) up"] = round(time.monotonic() - t, 1)
         log(f"PostgreSQL on {pg_port}, Redis on {redis_port}"
@@ -192,9 +191,9 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         deployment = LocalDeployment(run_dir, install, pki, plan_instances(spec, subs), ingress_rules(spec))
         broken = deployment.of_role(RUNNERS)[-1].component if opts.negative_control else None
         if broken:
-            for pool in deployment.of_role(RUNNERS):
-                if pool.component == broken:
-                    pool.spec_env["N8N_RUNNERS_AUTH_TOKEN"] = strong_secret()
+            for runner_pool in deployment.of_role(RUNNERS):
+                if runner_pool.component == broken:
+                    runner_pool.spec_env["N8N_RUNNERS_AUTH_TOKEN"] = strong_secret()
             report.notes.append(f"negative control: {broken} was given a wrong runner auth token")
 
         for job in deployment.of_role(JOB):
@@ -226,6 +225,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         log(f"topology up: {', '.join(p for p, proc in deployment.processes.items() if proc.alive())}")
 
         main_url = subs.app_url
+        assert main_url is not None, "plan_instances sets it from the ingress"
         editor = EditorSession(main_url)
         password = "Rehearsal-" + strong_secret()
         setup_owner(editor, password)
@@ -293,9 +293,11 @@ def check_all(run: Running, opts: Options, report: scenarios.Report) -> None:
 
 
 def pool_through_pgbouncer(run: Running, use: PoolUse, report: scenarios.Report) -> scenarios.Check:
+    pool, pool_size = run.settings.postgres.connection_pool, capacity_report.stack_pool_size(run.settings)
+    assert run.pgbouncer is not None and pool is not None and pool_size is not None, "run only with a pool"
     observe(run.pgbouncer, use)
     report.pool = use.as_dict()
-    return pool_check(use, run.settings.postgres.connection_pool.mode, capacity_report.stack_pool_size(run.settings))
+    return pool_check(use, pool.mode, pool_size)
 
 
 def setup_owner(editor: EditorSession, password: str, timeout: float = 120) -> None:

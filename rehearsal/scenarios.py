@@ -377,7 +377,7 @@ def check_webhook_pairs(target: Target, max_rounds: int = 6, batch: int | None =
         url = f"{target.webhook_url}/webhook/{path}"
         batch = batch or max(4, 2 * len(workers))
         responses = [first_call(url, WEBHOOK_TIMEOUT_SECONDS)]
-        seen: dict[str, str] = {}  # execution id -> worker
+        seen: dict[str, str | None] = {}  # execution id -> worker
         for _ in range(max_rounds):
             with ThreadPoolExecutor(batch) as pool:
                 responses += list(pool.map(lambda _: call_webhook(url, WEBHOOK_TIMEOUT_SECONDS), range(batch)))
@@ -491,7 +491,7 @@ def run_load(target: Target, total: int, concurrency: int, timeout: float,
     latencies = sorted(r[2] * 1000 for r in ok) or [0.0]
     per_pair: dict[str, int] = {}
     if obs:
-        for payload, *_ in ok:
+        for payload in [r[0] for r in ok if r[0] is not None]:
             worker = obs.worker_of(str(payload.get("executionId")))
             per_pair[worker or "unknown"] = per_pair.get(worker or "unknown", 0) + 1
     p95 = statistics.quantiles(latencies, n=20)[18] if len(latencies) >= 20 else latencies[-1]

@@ -298,7 +298,7 @@ def run_launcher(tmp_path, broker_token: str, pool_token: str, seconds: float):
             health = (resp.status, json.load(resp))
     finally:
         proc.terminate()
-        out = proc.communicate(10)[0]
+        out = proc.communicate(timeout=10)[0]
         broker.server.shutdown()
     envs = [dict(line.split("=", 1) for line in p.read_text().splitlines() if "=" in line)
             for p in sorted(runs.glob("*.env"))]
