@@ -134,7 +134,7 @@ class StackEdit:
         """The edited outputs as the engine sends them: what was secret, secret again."""
         data = copy.deepcopy(self._outputs[urn])
         for path, keys in sorted(self._opened.get(urn, {}).items(), key=lambda item: -len(item[0])):
-            target = data
+            target: Any = data
             for step in path:
                 target = target.get(step) if isinstance(target, dict) else None
             for k in keys & set(target if isinstance(target, dict) else ()):

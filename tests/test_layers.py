@@ -58,7 +58,7 @@ def imported(path: Path, name: str, modules: set[str]) -> set[str]:
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = ".".join([*package[:len(package) - node.level + 1], *([node.module] if node.module else [])]) \
-                if node.level else node.module
+                if node.level else node.module or ""
             targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
         else:
             continue
@@ -96,7 +96,7 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
             elif w in stack:
                 low[v] = min(low[v], index[w])
         if low[v] == index[v]:
-            component = []
+            component: list[str] = []
             while not component or component[-1] != v:
                 component.append(stack.pop())
             if len(component) > 1:

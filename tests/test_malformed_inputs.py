@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from offline import cost, gate, render, size
 from rehearsal import __main__ as rehearse_cli
@@ -223,18 +224,18 @@ def _number_type(annotation: Any) -> type | None:
     return None
 
 
-def numeric_settings(model: type = Settings, prefix: str = "") -> list[tuple[str, type]]:
+def numeric_settings(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str, type]]:
     """Every whole-number and number setting of the model, as dotted config keys."""
     found = []
     for name, field in model.model_fields.items():
         key, inner = prefix + (field.alias or name), _nested_model(field.annotation)
         if inner is not None:
             found += numeric_settings(inner, key + ".")
-        elif _number_type(field.annotation):
-            found.append((key, _number_type(field.annotation)))
-        elif typing.get_origin(field.annotation) is dict and _number_type(typing.get_args(field.annotation)[1]):
+        elif number := _number_type(field.annotation):
+            found.append((key, number))
+        elif typing.get_origin(field.annotation) is dict and (number := _number_type(typing.get_args(field.annotation)[1])):
             slug = "apps-d-1vcpu-2gb" if key.endswith(".app") else "db-s-2vcpu-4gb"  # cost.prices.<kind>.<slug>
-            found.append((f"{key}.{slug}", _number_type(typing.get_args(field.annotation)[1])))
+            found.append((f"{key}.{slug}", number))
     return found
 
 
@@ -451,7 +452,7 @@ def _write(tmp_path: Path, case: Case) -> None:
         os.mkfifo(stack_file)
     elif isinstance(case.file, bytes):
         stack_file.write_bytes(case.file)
-    elif case.file is not None:
+    elif isinstance(case.file, str):
         stack_file.write_text(case.file)
     what = case.id.removeprefix("policy-pack config: ")
     if what in POLICY_CONFIGS:
@@ -464,6 +465,7 @@ def run_case(case: Case, index: int, tmp_path: Path, capsys) -> tuple[object, st
     _write(tmp_path, case)
     command = case.command or ROTATION[index % len(ROTATION)]
     argv = [a.format(dir=tmp_path) for a in case.argv] if case.argv else STACK_ARGV[command]
+    code: int | str | None
     try:
         code = COMMANDS[command](argv)
     except SystemExit as exit_:  # argparse's usage errors
