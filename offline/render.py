@@ -23,6 +23,7 @@ from builders.env import SecretValues
 from builders.names import cluster_name, topology_for
 from offline.arguments import output_file
 from offline.cost import stack_summary
+from platform_model import catalog
 from settings.model import Settings, SettingsError
 from stack.loader import load_stack
 
@@ -50,8 +51,8 @@ def offline_spec(s: Settings) -> dict:
     return build_app_spec(
         s,
         vpc_id=VPC_PLACEHOLDER,
-        postgres_cluster=cluster_name(s, "pg"),
-        valkey_cluster=cluster_name(s, "valkey"),
+        postgres_cluster=cluster_name(s, catalog.POSTGRES),
+        valkey_cluster=cluster_name(s, catalog.VALKEY),
         secrets=secrets,
     )
 

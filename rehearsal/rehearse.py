@@ -21,7 +21,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from builders import capacity_report
+from builders.deployment import stack_pool_size
 from offline.render import offline_spec
 from platform_model import catalog
 from platform_model.topology import DB_POOL
@@ -136,7 +136,7 @@ class Running:
 def pool_label(settings: Settings) -> str:
     pool = settings.postgres.connection_pool
     return "" if pool is None else (f", through PgBouncer pool {DB_POOL} ({pool.mode}, "
-                                    f"{capacity_report.stack_pool_size(settings)} server connections)")
+                                    f"{stack_pool_size(settings)} server connections)")
 
 
 def title_of(opts: Options, settings: Settings) -> str:
@@ -179,7 +179,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         pg_port, redis_port, pool_port = free_ports(3)
         postgres = start_postgres(run_dir / "postgres", pki, pg_port)
         redis = start_redis(run_dir / "redis", pki, redis_port)
-        pool, pool_size = settings.postgres.connection_pool, capacity_report.stack_pool_size(settings)
+        pool, pool_size = settings.postgres.connection_pool, stack_pool_size(settings)
         if pool is not None and pool_size is not None:
             pgbouncer = start_pgbouncer(run_dir / "pgbouncer", pki, postgres, pool_port, pool.mode, pool_size)
         servers = "PostgreSQL + Redis" + (" + PgBouncer" if pgbouncer else "")
@@ -293,7 +293,7 @@ def check_all(run: Running, opts: Options, report: scenarios.Report) -> None:
 
 
 def pool_through_pgbouncer(run: Running, use: PoolUse, report: scenarios.Report) -> scenarios.Check:
-    pool, pool_size = run.settings.postgres.connection_pool, capacity_report.stack_pool_size(run.settings)
+    pool, pool_size = run.settings.postgres.connection_pool, stack_pool_size(run.settings)
     assert run.pgbouncer is not None and pool is not None and pool_size is not None, "run only with a pool"
     observe(run.pgbouncer, use)
     report.pool = use.as_dict()

@@ -14,11 +14,12 @@ from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 from offline import gate, render
 from offline.analyzer import parse_policy_config, reconcile
 from platform_model import catalog
+from platform_model.catalog import APP, CLUSTER, VPC
 from platform_model.roles import recognise
 from settings.model import SettingsError
 from stack.loader import load_settings, load_stack
 from stackedit import UNKNOWN, StackEdit
-from stackrun import APP, CLUSTER, VPC, app_spec, component, components, env_of, run_stack, stack_config
+from stackrun import app_spec, component, components, env_of, run_stack, stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PROD = (ROOT / "Pulumi.prod.yaml").read_text()

@@ -22,10 +22,11 @@ from pydantic import SecretStr
 from offline import gate
 from offline.engine import run_program
 from platform_model import secret_strength
+from platform_model.catalog import RANDOM_PASSWORD as PASSWORD
 from settings.model import SECRET_KEYS, Settings, SettingsError, is_secret_path
 from stack.loader import load_stack, stack_name
 from stack.yaml_reader import parse, resolve_plain
-from stackrun import PASSWORD, stack_config
+from stackrun import stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PROD = (ROOT / "Pulumi.prod.yaml").read_text()
