@@ -3,12 +3,14 @@
 import pulumi
 
 from builders.deployment import deployment_from_settings, stack_cost
+from builders.observability import alert_rules
 from components.app import N8nApp, N8nAppArgs
 from components.budget import Budget, BudgetArgs
 from components.database import ClusterArgs
 from components.network import Network, NetworkArgs
 from components.postgres import Postgres, PostgresArgs
 from components.secrets import Secrets, SecretsArgs
+from components.uptime import Uptime, UptimeArgs
 from components.valkey import Valkey
 from platform_model import catalog
 from platform_model.capacity import capacity_report
@@ -22,6 +24,8 @@ postgres = Postgres("n8n-postgres", PostgresArgs.from_settings(settings, network
 valkey = Valkey("n8n-valkey", ClusterArgs.from_settings(settings, catalog.VALKEY, network.vpc.id))
 app = N8nApp("n8n", N8nAppArgs(settings, network.vpc.id, postgres, valkey, secrets))
 Budget("n8n-budget", BudgetArgs.from_settings(settings))
+if settings.observability.uptime.enabled:
+    Uptime("n8n-uptime", UptimeArgs(settings, app.app.live_url))
 
 pulumi.export("app_url", app.app.live_url)
 pulumi.export("app_id", app.app.id)
@@ -34,3 +38,6 @@ pulumi.export("runner_auth_tokens", secrets.runner_tokens)
 # and capacity): the same numbers `python -m offline.render` prints before anything is deployed.
 pulumi.export("monthly_cost", stack_cost(settings).as_output(settings.cost.monthly_budget))
 pulumi.export("capacity", capacity_report(deployment_from_settings(settings)))
+# Prometheus alert rules for the metrics the collector ships (docs/observability.md): load them where the
+# metrics land (Grafana Cloud, Mimir, Prometheus); `python -m offline.alert_rules <stack>` prints the same.
+pulumi.export("alert_rules", alert_rules(settings))

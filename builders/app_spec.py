@@ -16,6 +16,7 @@ from settings.model import AlertSettings, Autoscaling, Settings
 from . import env
 from .env import SecretValues
 from .names import topology_for
+from .observability_spec import collector_component, log_destinations, metrics_ingress_rules, n8n_env
 
 # Liveness of n8n's HTTP server (main, webhook processors) and readiness of workers (DB + queue).
 MAIN_HEALTH_PATH = "/healthz"
@@ -82,7 +83,7 @@ def _main(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dict:
         "http_port": catalog.N8N_HTTP_PORT,
         "health_check": _health_check(MAIN_HEALTH_PATH, catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=True),
-        "envs": env.main_env(s, top, secrets),
+        "envs": env.main_env(s, top, secrets) + n8n_env(s, is_main=True),
         "alerts": component_alerts(s.alerts),
     }
     if top.main in top.brokers:
@@ -102,7 +103,7 @@ def _worker(s: Settings, name: str, secrets: SecretValues, tag: str) -> dict:
         "internal_ports": [catalog.N8N_HTTP_PORT, catalog.BROKER_PORT],
         "health_check": _health_check(WORKER_HEALTH_PATH, catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=False),
-        "envs": env.worker_env(s, name, secrets),
+        "envs": env.worker_env(s, name, secrets) + n8n_env(s, is_main=False),
         "alerts": component_alerts(s.alerts),
     }
 
@@ -117,7 +118,7 @@ def _webhook(s: Settings, top: Topology, secrets: SecretValues, tag: str) -> dic
         "http_port": catalog.N8N_HTTP_PORT,
         "health_check": _health_check(MAIN_HEALTH_PATH, catalog.N8N_HTTP_PORT),
         "termination": _termination(s, drain=True),
-        "envs": env.webhook_env(s, secrets),
+        "envs": env.webhook_env(s, secrets) + n8n_env(s, is_main=False),
         "alerts": component_alerts(s.alerts),
     }
 
@@ -146,6 +147,19 @@ def _db_setup_job(s: Settings, secrets: SecretValues) -> dict:
     }
 
 
+def _collector(s: Settings, secrets: SecretValues) -> list[dict]:
+    pulled = image(catalog.COLLECTOR_IMAGE, catalog.COLLECTOR_TAG, secrets.docker_hub_credentials)
+    found = collector_component(s, secrets.metrics_authorization, pulled, component_alerts(s.alerts))
+    return [found] if found else []
+
+
+def _forward_logs(spec: dict, destinations: list[dict]) -> None:
+    # One setting, every component: a component without log_destinations keeps its logs in App Platform only.
+    for kind in _COMPONENT_KINDS:
+        for component in spec.get(kind, []) if destinations else []:
+            component["log_destinations"] = destinations
+
+
 def _ingress(top: Topology) -> dict:
     def rule(prefix: str, component: str) -> dict:
         # App Platform trims the matched prefix before forwarding; n8n needs the full path back. We
@@ -155,7 +169,7 @@ def _ingress(top: Topology) -> dict:
         return {"match": {"path": {"prefix": prefix}}, "component": target}
 
     rules = [rule(p, top.webhook) for p in WEBHOOK_PATHS] if top.webhook else []
-    return {"rules": rules + [rule("/", top.main)]}
+    return {"rules": metrics_ingress_rules() + rules + [rule("/", top.main)]}
 
 
 def build_app_spec(
@@ -186,9 +200,10 @@ def build_app_spec(
         "services": [_main(s, top, secrets, tag)]
         + [_worker(s, w, secrets, tag) for w in top.workers]
         + ([_webhook(s, top, secrets, tag)] if top.webhook else []),
-        "workers": [_runner_pool(s, p, secrets, tag) for p in top.runner_pools],
+        "workers": [_runner_pool(s, p, secrets, tag) for p in top.runner_pools] + _collector(s, secrets),
         "jobs": [_db_setup_job(s, secrets)],
     }
+    _forward_logs(spec, log_destinations(s, secrets.log_destination_secret))
     if s.domain:
         spec["domains"] = [{"domain": s.domain, "type": "PRIMARY"}]
     if s.app.vpc:

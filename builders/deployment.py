@@ -8,7 +8,7 @@ from platform_model import catalog, roles
 from platform_model.capacity import default_pool_size
 from platform_model.deployment import AppComponent, Cluster, ConnectionPool, Deployment, Job
 from platform_model.pricing import MonthlyCost, PriceTable, load_prices, monthly_cost
-from platform_model.topology import DB_SETUP_JOB
+from platform_model.topology import COLLECTOR, DB_SETUP_JOB
 from settings.model import Settings, instance_range
 
 from .names import topology_for
@@ -47,7 +47,15 @@ def _components(s: Settings) -> list[AppComponent]:
     components += [AppComponent(p.name, s.runners.size, *instance_range(s.runners.instances, s.runners.autoscaling),
                                 roles.RUNNERS, broker=p.broker, runner_max_concurrency=s.runners.max_concurrency)
                    for p in top.runner_pools]
+    if runs_collector(s):
+        components.append(AppComponent(COLLECTOR, s.observability.metrics.collector_size, 1, 1, roles.NOT_N8N))
     return components
+
+
+def runs_collector(s: Settings) -> bool:
+    """The metrics collector runs only when metrics are on and have somewhere to go."""
+    m = s.observability.metrics
+    return m.enabled and m.remote is not None
 
 
 def deployment_from_settings(s: Settings) -> Deployment:

@@ -26,6 +26,8 @@ class SecretValues:
     db_admin_password: Any  # doadmin, only for the pre-deploy job that grants n8n its schema
     license_key: Any | None = None
     docker_hub_credentials: Any | None = None  # "<username>:<access token>" for every Docker Hub image
+    log_destination_secret: Any | None = None  # the log destination's API key, token or password
+    metrics_authorization: Any | None = None  # the Authorization header for the metrics remote
 
 
 @dataclass(frozen=True)

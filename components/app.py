@@ -7,6 +7,7 @@ from typing import cast
 
 import pulumi
 import pulumi_digitalocean as do
+from pydantic import SecretStr
 
 from builders.app_spec import alert_destinations, build_app_spec, to_sdk_spec
 from builders.env import SecretValues
@@ -15,6 +16,10 @@ from settings.model import Settings
 from .postgres import Postgres
 from .secrets import Secrets
 from .valkey import Valkey
+
+
+def _secret(value: SecretStr | None) -> pulumi.Output[str] | None:
+    return None if value is None else pulumi.Output.secret(value.get_secret_value())
 
 
 @dataclass
@@ -37,6 +42,8 @@ class N8nApp(pulumi.ComponentResource):
             db_admin_password=pulumi.Output.secret(args.postgres.cluster.password),
             license_key=args.secrets.license_key,
             docker_hub_credentials=args.secrets.docker_hub_credentials,
+            log_destination_secret=_secret(s.log_destination_secret),
+            metrics_authorization=_secret(s.metrics_authorization),
         )
         api_spec = build_app_spec(
             s,

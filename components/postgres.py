@@ -31,10 +31,15 @@ class PoolArgs:
 class PostgresArgs:
     cluster: ClusterArgs
     pool: PoolArgs | None = None  # n8n connects through a PgBouncer pool when set
+    # DatabaseClusterStorageAutoscaleArgs(enabled, threshold_percent, increment_gib), pulumi-digitalocean 4.84.1
+    storage_autoscale: dict | None = None
 
     @classmethod
     def from_settings(cls, s: Settings, vpc_id: pulumi.Input[str]) -> PostgresArgs:
-        return cls(ClusterArgs.from_settings(s, catalog.POSTGRES, vpc_id), PoolArgs.from_settings(s))
+        grow = s.postgres.storage_autoscale
+        autoscale = {"enabled": grow.enabled, **({"threshold_percent": grow.threshold_percent,
+                                                  "increment_gib": grow.increment_gib} if grow.enabled else {})}
+        return cls(ClusterArgs.from_settings(s, catalog.POSTGRES, vpc_id), PoolArgs.from_settings(s), autoscale)
 
 
 class Postgres(pulumi.ComponentResource):
@@ -45,7 +50,9 @@ class Postgres(pulumi.ComponentResource):
         if pool is not None and pool.mode not in catalog.POOL_MODES:
             raise ValueError(f"Postgres: pool mode {pool.mode!r} does not work with n8n; use one of "
                              f"{', '.join(catalog.POOL_MODES)}")
-        self.cluster, self.alerts = managed_cluster(name, catalog.POSTGRES, args, self)
+        # Execution data grows with every run; autoscaled storage keeps a full disk from stopping n8n.
+        grow = {"storage_autoscale": postgres.storage_autoscale} if postgres.storage_autoscale else {}
+        self.cluster, self.alerts = managed_cluster(name, catalog.POSTGRES, args, self, **grow)
         child = pulumi.ResourceOptions(parent=self)
         # n8n connects as its own user to its own database, never as doadmin. Deleting the database
         # deletes every workflow and credential, so it is protected like the cluster.

@@ -47,6 +47,8 @@ def offline_spec(s: Settings) -> dict:
         db_admin_password=redacted(DB_ADMIN_PASSWORD),
         license_key=redacted("licenseKey") if s.license_key else None,
         docker_hub_credentials=redacted("dockerHubCredentials") if s.docker_hub_credentials else None,
+        log_destination_secret=redacted("logDestinationSecret") if s.log_destination_secret else None,
+        metrics_authorization=redacted("metricsAuthorization") if s.metrics_authorization else None,
     )
     return build_app_spec(
         s,

@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from offline.render import DB_ADMIN_PASSWORD, REDACTED
+from platform_model.ingress import Route, route_for, routes
 from platform_model.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
 from platform_model.spec_fields import ports
 from platform_model.spec_reader import AppSpec
-from platform_model.topology import DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
+from platform_model.topology import COLLECTOR, DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
 
 from .install import N8nInstall
 from .pgbouncer import PgBouncer
@@ -61,10 +62,15 @@ class RehearsalError(RuntimeError):
 # --- which process each spec component is ------------------------------------------------------
 
 JOB = "job"  # a job that runs no n8n: its own command, in a shell
+# The metrics collector is not started as a process: the rehearsal's Prometheus scrapes with its rendered
+# scrape configuration instead (rehearsal/observability.py).
+METRICS_COLLECTOR = "metrics collector"
 
 
 def role_of(kind: str, component: dict) -> tuple[str, tuple[str, ...]]:
     """(role, n8n's arguments), decided as the policy pack decides it (policies/platform_model/roles.py)."""
+    if component["name"] == COLLECTOR:
+        return METRICS_COLLECTOR, ()
     found = recognise(kind, component)
     if found.is_n8n_process or found.role == RUNNERS:
         return found.role, found.n8n_args
@@ -148,7 +154,9 @@ def plan_instances(spec: dict, subs: Substitutions) -> list[Instance]:
                                   n8n_args))
     first = {inst.component: inst for inst in reversed(instances)}  # the service name's address
     if subs.app_url is None:  # ${APP_URL}: where the ingress sends `/`
-        root = next(c for prefix, c in ingress_rules(spec) if prefix == "/")
+        root_route = route_for(routes(spec), "/")
+        assert root_route is not None and root_route.component is not None, "a spec routes / to a component"
+        root = root_route.component
         subs.app_url = first[root].url(int(first[root].spec["http_port"]))
 
     def remap_uri(m: re.Match) -> str:
@@ -220,7 +228,7 @@ class LocalDeployment:
     install: N8nInstall
     pki: Pki
     instances: list[Instance]
-    ingress: list[tuple[str, str]]  # (path prefix, component) from the spec's ingress rules
+    ingress: list[Route]  # the spec's ingress rules
     processes: dict[str, Process] = field(default_factory=dict)
 
     # -- process environment (see the module docstring for why each plumbing variable is there) --
@@ -279,10 +287,13 @@ class LocalDeployment:
             return None
         return inst.url(int(check["port"])) + check["http_path"]
 
-    def base_url_for(self, path: str) -> str:
-        """Where App Platform's ingress would send `path` (longest matching prefix wins)."""
-        _prefix, component = max(((p, c) for p, c in self.ingress if path.startswith(p)), key=lambda r: len(r[0]))
-        inst = next(i for i in self.instances if i.component == component)
+    def base_url_for(self, path: str) -> str | None:
+        """Where App Platform's ingress would send `path` (policies/platform_model/ingress.py), or None when the edge
+        answers it itself (a redirect) or has no rule for it."""
+        route = route_for(self.ingress, path)
+        if route is None or route.public_component is None:
+            return None
+        inst = next(i for i in self.instances if i.component == route.public_component)
         return inst.url(int(inst.spec["http_port"]))
 
     # -- lifecycle --
@@ -323,6 +334,3 @@ def tail(text: str, lines: int = 12) -> str:
     kept = [line for line in text.rstrip().splitlines() if line.strip() and not line.lstrip().startswith("at ")]
     return "\n".join(kept[-lines:])
 
-
-def ingress_rules(spec: dict) -> list[tuple[str, str]]:
-    return [(r["match"]["path"]["prefix"], r["component"]["name"]) for r in spec.get("ingress", {}).get("rules", [])]

@@ -24,6 +24,7 @@ from pathlib import Path
 from builders.deployment import stack_pool_size
 from offline.render import offline_spec
 from platform_model import catalog
+from platform_model.ingress import routes
 from platform_model.topology import DB_POOL
 from settings.model import NAMESPACE, Settings
 from stack.loader import config_for_engine, load_settings, read_stack_file
@@ -37,7 +38,6 @@ from .deployment import (
     Instance,
     LocalDeployment,
     RehearsalError,
-    ingress_rules,
     plan_instances,
     substitutions_for,
 )
@@ -46,7 +46,7 @@ from .install import ensure_n8n
 from .n8n_api import ApiError, EditorSession, PublicApi
 from .pgbouncer import PgBouncer, PoolUse, PoolWatch, observe, pool_check, start_pgbouncer
 from .pki import make_pki
-from .services import ServiceError, free_ports, start_postgres, start_redis, strong_secret
+from .services import Postgres, ServiceError, free_ports, start_postgres, start_redis, strong_secret
 
 REGISTERED = re.compile(r'Registered runner "[^"]*" \(([^)\s]+)\)')
 STARTED = re.compile(r"Worker started execution (\d+) \(job")
@@ -131,6 +131,7 @@ class Running:
     api_key: str
     owner_password: str
     pgbouncer: PgBouncer | None = None  # the connection pool n8n connects through, when the stack has one
+    postgres: Postgres | None = None  # the local cluster, for drills that take it away
 
 
 def pool_label(settings: Settings) -> str:
@@ -188,7 +189,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
             + (f", PgBouncer on {pool_port}" if pgbouncer else "") + " (TLS, throwaway CA)")
 
         subs = substitutions_for(postgres, redis, pki, pgbouncer)
-        deployment = LocalDeployment(run_dir, install, pki, plan_instances(spec, subs), ingress_rules(spec))
+        deployment = LocalDeployment(run_dir, install, pki, plan_instances(spec, subs), routes(spec))
         broken = deployment.of_role(RUNNERS)[-1].component if opts.negative_control else None
         if broken:
             for runner_pool in deployment.of_role(RUNNERS):
@@ -230,10 +231,11 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         password = "Rehearsal-" + strong_secret()
         setup_owner(editor, password)
         api_key = editor.create_api_key("n8n-platform rehearsal")
-        target = scenarios.Target(main_url, PublicApi(main_url, api_key),
-                                  deployment.base_url_for("/webhook/").rstrip("/"), editor, observer,
+        webhook_url = deployment.base_url_for("/webhook/")
+        assert webhook_url is not None, "a spec routes /webhook/ to a component"
+        target = scenarios.Target(main_url, PublicApi(main_url, api_key), webhook_url.rstrip("/"), editor, observer,
                                   settings.n8n.offload_manual_executions)
-        yield Running(settings, deployment, target, api_key, password, pgbouncer)
+        yield Running(settings, deployment, target, api_key, password, pgbouncer, postgres)
     finally:
         t = time.monotonic()
         with signals_ignored():  # a second Ctrl-C must not leave servers running

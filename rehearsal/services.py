@@ -106,6 +106,15 @@ class Postgres:
             raise ServiceError(f"psql (local superuser) failed: {done.stderr.strip()}")
         return done.stdout.strip()
 
+    def start(self) -> None:
+        done = subprocess.run([*as_postgres_user(), postgres_bin("pg_ctl"), "-D", str(self.directory / "data"),
+                               "-l", str(self.directory / "postgres.log"), "-w", "-t", "60", "start"],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            log = self.directory / "postgres.log"
+            raise ServiceError(f"PostgreSQL did not start: {done.stderr.strip()} "
+                               f"{log.read_text()[-800:] if log.exists() else ''}")
+
     def stop(self) -> None:
         subprocess.run([*as_postgres_user(), postgres_bin("pg_ctl"), "-D", str(self.directory / "data"),
                         "-m", "fast", "-w", "stop"], capture_output=True)
@@ -137,12 +146,8 @@ def start_postgres(directory: Path, pki: Pki, port: int) -> Postgres:
             f"unix_socket_directories = '{directory}'\n"
             f"ssl = on\nssl_cert_file = '{directory / 'server.pem'}'\nssl_key_file = '{directory / 'server.key'}'\n"
             "password_encryption = 'scram-sha-256'\nmax_connections = 50\nfsync = off\n")
-    done = subprocess.run([*run_as, postgres_bin("pg_ctl"), "-D", str(data), "-l", str(directory / "postgres.log"),
-                           "-w", "-t", "60", "start"], capture_output=True, text=True)
-    if done.returncode != 0:
-        log = (directory / "postgres.log").read_text() if (directory / "postgres.log").exists() else ""
-        raise ServiceError(f"PostgreSQL did not start: {done.stderr.strip()} {log[-800:]}")
     pg = Postgres(directory, port, strong_secret(), strong_secret(), directory)
+    pg.start()
     # DigitalOcean's layout: doadmin (no superuser) owns the database; n8n is a bare login role.
     pg.superuser_sql(
         f"CREATE ROLE {DB_ADMIN} LOGIN CREATEDB CREATEROLE PASSWORD '{pg.admin_password}';"

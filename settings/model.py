@@ -35,7 +35,8 @@ from platform_model import catalog
 NAMESPACE = "n8n-platform"
 
 # The settings that hold secrets: the one list every check reads (plain-text refusal, redaction, stand-ins).
-SECRET_KEYS = ("encryptionKey", "runnerAuthTokens", "licenseKey", "dockerHubCredentials")
+SECRET_KEYS = ("encryptionKey", "runnerAuthTokens", "licenseKey", "dockerHubCredentials", "logDestinationSecret",
+               "metricsAuthorization")
 # Not secrets to Pulumi, but credentials: whoever has a Slack incoming-webhook URL can post to the channel.
 # Never shown; accepted in plain text with a note (README § Settings says why).
 CREDENTIAL_PATHS = (("alerts", "slackWebhooks", "*", "url"),)
@@ -226,6 +227,126 @@ class _Section(BaseModel):
     )
 
 
+# --- observability and production hardening (README § Observability, docs/observability.md) -------
+
+
+def check_https_url(v: str) -> str:
+    if not re.fullmatch(r"https://[^\s/]+(/\S*)?", v):
+        raise ValueError("must be an https:// URL (metrics and logs leave the app over the internet)")
+    return v
+
+
+def check_syslog_endpoint(v: str) -> str:
+    if not re.fullmatch(r"(syslog\+tls://)?[a-z0-9.-]+:\d{1,5}", v):
+        raise ValueError("must be a Papertrail syslog endpoint such as logs3.papertrailapp.com:12345")
+    return v
+
+
+class LogDestination(_Section):
+    """Where App Platform forwards every component's logs; the credential is the secret logDestinationSecret."""
+
+    kind: Annotated[str, _one_of(catalog.LOG_DESTINATION_KINDS, "App Platform log destinations")] = Field(
+        description="The log service: datadog (API key), papertrail (syslog endpoint, no secret) or "
+                    "openSearch (endpoint + user, password).")
+    endpoint: str | None = Field(None, description="Datadog intake URL (optional), OpenSearch https:// URL, or "
+                                    "Papertrail host:port.")
+    user: str | None = Field(None, description="OpenSearch basic-auth user; the password is logDestinationSecret.")
+    index_name: str = Field("logs", description="OpenSearch index (App Platform's default, logs).")
+
+
+class LogSettings(_Section):
+    level: Annotated[str, _one_of(catalog.LOG_LEVELS, "n8n log levels")] = Field(
+        "info", description="N8N_LOG_LEVEL of every n8n process; info is n8n's default and logs each execution's "
+                            "problems without workflow data.")
+    format: Annotated[str, _one_of(("json", "text"), "n8n log formats")] = Field(
+        "json", description="N8N_LOG_FORMAT: json gives one object per line with timestamp and metadata, which log "
+                            "services parse without rules; text is n8n's default.")
+    destination: LogDestination | None = Field(
+        None, description="Forward every component's logs there (App Platform log_destinations); none keeps "
+                          "them in App Platform's own 7-day log view.")
+
+
+class MetricsRemote(_Section):
+    protocol: Annotated[str, _one_of(("prometheusRemoteWrite", "otlpHttp"), "metrics protocols")] = Field(
+        "prometheusRemoteWrite",
+        description="How the collector ships metrics: Prometheus remote-write (Grafana Cloud, Mimir, "
+                    "VictoriaMetrics) or OTLP over HTTP (Datadog, Honeycomb...).")
+    endpoint: Annotated[str, AfterValidator(check_https_url)] = Field(
+        description="The remote's write URL, e.g. https://prometheus-prod-01-eu-west-0.grafana.net/api/prom/push.")
+
+
+class MetricsSettings(_Section):
+    enabled: bool = Field(True, description="N8N_METRICS on main and workers (internal only: the ingress never "
+                                            "routes /metrics); off removes the collector too.")
+    remote: MetricsRemote | None = Field(
+        None, description="Where the in-app collector sends what it scrapes; without it no collector runs (its "
+                          "Authorization header is the secret metricsAuthorization).")
+    scrape_interval_seconds: Annotated[int, _between(10, 300)] = Field(
+        30, description="How often the collector scrapes each n8n process, in seconds; 30 resolves the 20-second "
+                        "queue poll without loading main.")
+    collector_size: AppSizeSlug = Field("apps-s-1vcpu-0.5gb", description="App Platform size of the collector; "
+                                        "scraping a few processes fits the smallest size.")
+    backlog_minutes: Annotated[int, _between(1, 120)] = Field(
+        5, description="Minutes the queue must hold more jobs than the worker slots before the backlog alert fires.")
+    stuck_minutes: Annotated[int, _between(1, 1440)] = Field(
+        10, description="Minutes with jobs active but none finishing before the stuck-executions alert fires; "
+                        "raise it above your longest workflow.")
+
+
+class UptimeSettings(_Section):
+    enabled: bool = Field(True, description="A DigitalOcean uptime check on main's /healthz from outside, with "
+                                            "down, latency and TLS-expiry alerts to the stack's alert destinations.")
+    regions: list[Annotated[str, _one_of(catalog.UPTIME_REGIONS, "uptime check regions")]] = Field(
+        ["eu_west", "us_east"], description="Where DigitalOcean probes from; two regions tell an outage from a "
+                                            "network blip.")
+    latency_ms: Annotated[int, _between(100, 60000)] = Field(
+        2000, description="Latency alert threshold in milliseconds for /healthz, which answers in a few ms.")
+    tls_expiry_days: Annotated[int, _between(1, 60)] = Field(
+        14, description="Alert this many days before the TLS certificate expires (App Platform renews ~30 days ahead).")
+    period: Annotated[str, _one_of(catalog.UPTIME_PERIODS, "uptime alert periods")] = Field(
+        "2m", description="How long a condition must hold before DigitalOcean alerts; 2m is the shortest.")
+
+
+class ObservabilitySettings(_Section):
+    logs: LogSettings = Field(LogSettings(), description="n8n's log format and level, and where logs go.")
+    metrics: MetricsSettings = Field(MetricsSettings(), description="n8n's Prometheus metrics and the collector.")
+    uptime: UptimeSettings = Field(UptimeSettings(), description="Reachability from outside the app.")
+
+
+class ExecutionDataSettings(_Section):
+    prune: bool = Field(True, description="EXECUTIONS_DATA_PRUNE: delete old execution data, so it cannot fill "
+                                          "PostgreSQL (the policy pack requires it).")
+    max_age_hours: Annotated[int, _between(1, 8760)] = Field(
+        336, description="EXECUTIONS_DATA_MAX_AGE in hours; 336 (14 days) is n8n's default.")
+    max_count: Annotated[int, _between(0, 10_000_000)] = Field(
+        10000,
+        description="EXECUTIONS_DATA_PRUNE_MAX_COUNT, executions kept at most (0 = no count limit); n8n's default.")
+    save_successful: bool = Field(True, description="EXECUTIONS_DATA_SAVE_ON_SUCCESS=all; false keeps only failed "
+                                                    "executions' data (much less disk, less to debug with).")
+    save_manual: bool = Field(True, description="EXECUTIONS_DATA_SAVE_MANUAL_EXECUTIONS: keep editor test runs.")
+
+
+class HardeningSettings(_Section):
+    """n8n 2.41.1 settings a production instance should state explicitly, whatever n8n's defaults become."""
+
+    diagnostics: bool = Field(False, description="N8N_DIAGNOSTICS_ENABLED: off, so n8n sends no telemetry to "
+                                                 "telemetry.n8n.io / ph.n8n.io.")
+    version_notifications: bool = Field(False, description="N8N_VERSION_NOTIFICATIONS_ENABLED: off, so the editor "
+                                        "does not call api.n8n.io; upgrades go through this stack's n8n.version.")
+    block_env_access: bool = Field(True, description="N8N_BLOCK_ENV_ACCESS_IN_NODE: Code nodes and expressions "
+                                   "cannot read the process environment (which holds the database password).")
+    restrict_file_access_to: str = Field("/home/node/.n8n-files", description="N8N_RESTRICT_FILE_ACCESS_TO: the "
+                                         "only directory file nodes may read or write (n8n 2.x's ~/.n8n-files).")
+
+
+class StorageAutoscale(_Section):
+    enabled: bool = Field(True, description="DigitalOcean grows the PostgreSQL disk before it fills, so execution "
+                                            "data cannot stop n8n unnoticed.")
+    threshold_percent: Annotated[int, _between(50, 95)] = Field(
+        80, description="Disk use (percent) at which DigitalOcean adds storage; the disk alert fires at 90.")
+    increment_gib: Annotated[int, _between(10, 500)] = Field(10, description="GiB added each time.")
+
+
 class Autoscaling(_Section):
     """CPU autoscaling; App Platform offers it only on dedicated (apps-d-*) sizes."""
 
@@ -295,6 +416,7 @@ class PostgresSettings(_Section):
     nodes: Annotated[int, _between(1, catalog.MAX_DATABASE_NODES)] = 2
     maintenance: MaintenanceWindow = MaintenanceWindow()
     connection_pool: ConnectionPool | None = None
+    storage_autoscale: StorageAutoscale = Field(StorageAutoscale(), description="Disk autoscaling of the cluster.")
 
 
 class ValkeySettings(_Section):
@@ -362,12 +484,20 @@ class Settings(_Section):
     valkey: ValkeySettings = ValkeySettings()
     alerts: AlertSettings = AlertSettings()
     cost: CostSettings = CostSettings()
+    observability: ObservabilitySettings = Field(ObservabilitySettings(), description="Logs, metrics, uptime.")
+    executions: ExecutionDataSettings = Field(ExecutionDataSettings(), description="Execution data retention.")
+    hardening: HardeningSettings = Field(HardeningSettings(), description="n8n's privacy and sandbox settings.")
     # Secrets: set with `pulumi config set --secret`; generated when absent (see components/secrets.py).
     encryption_key: SecretStr | None = None
     runner_auth_tokens: dict[str, SecretStr] = Field(default_factory=dict)
     license_key: SecretStr | None = None
     # "<username>:<access token>" for every image App Platform pulls from Docker Hub; anonymous without it.
     docker_hub_credentials: SecretStr | None = None
+    log_destination_secret: SecretStr | None = Field(
+        None, description="The log destination's API key (datadog) or password (openSearch).")
+    metrics_authorization: SecretStr | None = Field(
+        None, description="The Authorization header value the collector sends to metrics remote, e.g. "
+                          "`Basic <base64 user:token>` for Grafana Cloud or `Bearer <token>`.")
 
     # The stack name, set by `parse_settings`; not a config key.
     _stack: str = PrivateAttr(default="dev")

@@ -41,12 +41,13 @@ def test_a_prod_stack_with_a_connection_pool_passes_the_gate(tmp_path):
     done = subprocess.run([sys.executable, "-m", "offline.gate", "pooled"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stdout + done.stderr
-    # prod's 24 resources (the stack itself among them) and the pool
-    assert re.search(r"^PASS pooled: 0 mandatory, 0 advisory violation\(s\); \d+ policies over 25 resources",
+    # prod's 29 resources (the stack itself and the uptime check with its 3 alerts among them) and the pool
+    assert re.search(r"^PASS pooled: 0 mandatory, 0 advisory violation\(s\); \d+ policies over 30 resources",
                      done.stdout, re.M)
     assert "client connections to the PgBouncer pool, which opens 92 server connections" in done.stdout
 
 
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_staging_passes_with_its_documented_advisories(capsys):
     assert gate.main(["staging"]) == gate.PASS
     out = capsys.readouterr().out
@@ -60,6 +61,7 @@ def test_staging_passes_with_its_documented_advisories(capsys):
     assert "n8n-staging: $92.00/month at minimum scale" in out  # the cost comes with the verdicts
 
 
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_staging_with_production_levels_fails(tmp_path, capsys):
     strict = tmp_path / "strict.json"
     strict.write_text("{}")
@@ -69,6 +71,7 @@ def test_staging_with_production_levels_fails(tmp_path, capsys):
     assert re.search(r"^database-high-availability\s+n8n-postgres-cluster\s+mandatory\s+", out, re.M)
 
 
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_one_run_prints_the_table_and_writes_both_reports(tmp_path, capsys):
     json_file, markdown_file = tmp_path / "staging.json", tmp_path / "staging.md"
     assert gate.main(["staging", "--json", str(json_file), "--markdown", str(markdown_file)]) == gate.PASS
@@ -80,6 +83,7 @@ def test_one_run_prints_the_table_and_writes_both_reports(tmp_path, capsys):
     assert markdown.startswith("### `staging`: ✅ PASS") and markdown.count("| advisory |") == 6
 
 
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_one_gate_run_reads_the_stack_file_once_and_reports_the_exported_numbers(tmp_path, monkeypatch, capsys):
     reads = []
     read_text = loader._read_text
@@ -106,6 +110,7 @@ def test_one_gate_run_reads_the_stack_file_once_and_reports_the_exported_numbers
     assert "| **total** | | **365.00** | **1,539.50** |" in markdown
 
 
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_an_unwritable_report_is_bad_input(tmp_path, capsys):
     target = tmp_path / "missing-dir" / "gate.md"
     assert gate.main(["prod", "--markdown", str(target)]) == gate.BAD_INPUT
@@ -130,6 +135,7 @@ def test_unknown_stack_is_bad_input(capsys):
     ({"image-sources": {"allowedImages": "docker.io/n8nio/n8n"}},
      "image-sources.allowedImages: 'docker.io/n8nio/n8n' is not of type 'array' (a list of the images"),
 ])
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_bad_policy_pack_config_is_bad_input(tmp_path, capsys, config, fragment):
     path = tmp_path / "levels.json"
     path.write_text(json.dumps(config))

@@ -4,6 +4,7 @@ its own, no import circle anywhere, and the policy pack's modules load with only
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -42,11 +43,12 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def project_files() -> list[Path]:
+@functools.cache  # one walk of the tree for every test here; they only read it
+def project_files() -> tuple[Path, ...]:
     skip = {"venv", "tests", "__pycache__"}
-    return sorted(p for p in ROOT.rglob("*.py")
-                  if not any(part in skip or part.startswith(".") or part.endswith(".egg-info")
-                             for part in p.relative_to(ROOT).parts[:-1]))
+    return tuple(sorted(p for p in ROOT.rglob("*.py")
+                        if not any(part in skip or part.startswith(".") or part.endswith(".egg-info")
+                                   for part in p.relative_to(ROOT).parts[:-1])))
 
 
 def imported(path: Path, name: str, modules: set[str]) -> set[str]:
@@ -70,6 +72,7 @@ def imported(path: Path, name: str, modules: set[str]) -> set[str]:
     return found
 
 
+@functools.cache  # parsed once for every test here; they only read it
 def import_graph() -> dict[str, set[str]]:
     files = {module_name(p): p for p in project_files()}
     return {name: imported(path, name, set(files)) for name, path in files.items()}

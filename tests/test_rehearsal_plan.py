@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 
 from offline.render import DB_ADMIN_PASSWORD, offline_spec
 from platform_model import catalog
+from platform_model.ingress import routes
 from platform_model.topology import DB_NAME, DB_POOL, DB_USER
 from rehearsal.deployment import (
     JOB,
@@ -25,7 +27,6 @@ from rehearsal.deployment import (
     LocalDeployment,
     RehearsalError,
     Substitutions,
-    ingress_rules,
     plan_instances,
 )
 from rehearsal.install import N8nInstall
@@ -36,6 +37,7 @@ from rehearsal.scenarios import Check, Report
 from rehearsal.services import free_ports
 
 PROJECT = Path(__file__).resolve().parent.parent
+LAUNCHER_PATIENCE = 30  # seconds for the launcher to reach the state a test waits for (a loaded CI machine)
 CA = "-----BEGIN CERTIFICATE-----\nlocal CA\n-----END CERTIFICATE-----\n"
 
 
@@ -193,7 +195,7 @@ def test_processes_get_the_spec_env_plus_plumbing_and_nothing_from_the_caller(tm
     monkeypatch.setenv("N8N_RUNNERS_TASK_REQUEST_TIMEOUT", "5")  # must not leak into any component
     spec, _, instances = planned()
     pki = Pki(tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key")
-    d = LocalDeployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, ingress_rules(spec))
+    d = LocalDeployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, routes(spec))
     for inst in instances:
         env = d.process_env(inst)
         plumbing = set(env) - set(inst.spec_env)
@@ -218,7 +220,7 @@ def test_either_run_command_form_runs_the_same_n8n_command(tmp_path, form):
 
     spec, _, instances = planned(spec_edit=set_form)
     pki = Pki(tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key")
-    d = LocalDeployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, ingress_rules(spec))
+    d = LocalDeployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, routes(spec))
     workers = [i for i in instances if i.role == WORKER]
     assert len(workers) == 2
     assert all(d.command(w) == [str(d.install.node), str(d.install.n8n), "worker"] for w in workers)
@@ -277,7 +279,17 @@ class FakeBroker:
         self.uri = f"http://127.0.0.1:{self.server.server_address[1]}"
 
 
-def run_launcher(tmp_path, broker_token: str, pool_token: str, seconds: float):
+def launcher_health(port: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            return json.load(resp) if resp.status == 200 else None
+    except OSError:  # not listening yet
+        return None
+
+
+def run_launcher(tmp_path, broker_token: str, pool_token: str, until: Callable[[dict, Path], bool]):
+    """Run the launcher against a fake broker until its health check and the runs recorded in `runs/`
+    satisfy `until` (at most LAUNCHER_PATIENCE seconds), then stop it."""
     broker = FakeBroker(broker_token)
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -292,10 +304,12 @@ def run_launcher(tmp_path, broker_token: str, pool_token: str, seconds: float):
     proc = subprocess.Popen([sys.executable, "-m", "rehearsal.launcher", "--node", str(fake_node),
                              "--runner", "/opt/start.js", "--pool", "n8n-runners-1"], env=env, cwd=PROJECT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + LAUNCHER_PATIENCE
     try:
-        time.sleep(seconds)
-        with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=5) as resp:
-            health = (resp.status, json.load(resp))
+        health = launcher_health(health_port)
+        while not (health and until(health, runs)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            health = launcher_health(health_port)
     finally:
         proc.terminate()
         out = proc.communicate(timeout=10)[0]
@@ -307,8 +321,10 @@ def run_launcher(tmp_path, broker_token: str, pool_token: str, seconds: float):
 
 
 def test_launcher_exchanges_the_auth_token_for_a_grant_starts_the_runner_and_restarts_it(tmp_path):
-    health, envs, args, _ = run_launcher(tmp_path, "right", "right", seconds=3.5)
-    assert health[0] == 200 and health[1]["starts"] >= 2  # the runner exits; the launcher starts it again
+    # The runner writes its arguments after its environment: two argument files mean two complete runs.
+    health, envs, args, _ = run_launcher(tmp_path, "right", "right",
+                                         until=lambda h, runs: h["starts"] >= 2 and len(list(runs.glob("*.args"))) >= 2)
+    assert health["starts"] >= 2  # the runner exits; the launcher starts it again
     assert len(envs) >= 2
     first = envs[0]
     assert first["N8N_RUNNERS_GRANT_TOKEN"].startswith("grant-") and first["N8N_RUNNERS_GRANT_TOKEN"] != "right"
@@ -322,6 +338,18 @@ def test_launcher_exchanges_the_auth_token_for_a_grant_starts_the_runner_and_res
 
 
 def test_launcher_with_a_wrong_token_never_starts_a_runner_and_says_why(tmp_path):
-    health, envs, _, out = run_launcher(tmp_path, "right", "wrong", seconds=2.5)
-    assert envs == [] and health[1]["starts"] == 0
-    assert "HTTP 403" in health[1]["lastError"] and "grant token refused" in out
+    health, envs, _, out = run_launcher(tmp_path, "right", "wrong", until=lambda h, _: "HTTP 403" in h["lastError"])
+    assert envs == [] and health["starts"] == 0
+    assert "HTTP 403" in health["lastError"] and "grant token refused" in out
+
+
+def test_a_stack_with_a_metrics_collector_plans_it_as_the_one_component_prometheus_plays():
+    from platform_model.topology import COLLECTOR
+    from rehearsal.deployment import METRICS_COLLECTOR
+    from stack.loader import load_settings
+    from stackrun import stack_config
+
+    remote = {"observability": {"metrics": {"remote": {"endpoint": "https://prometheus.example.net/push"}}}}
+    spec = offline_spec(load_settings(stack_config("prod", remote), "prod"))
+    instances = plan_instances(spec, substitutions(False))
+    assert [(i.name, i.role) for i in instances if i.role == METRICS_COLLECTOR] == [(COLLECTOR, METRICS_COLLECTOR)]

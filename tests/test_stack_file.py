@@ -108,6 +108,7 @@ def test_nested_encrypted_runner_tokens_are_understood_and_stand_ins_checked(tmp
     assert "runnerAuthTokens.n8n-worker-1 is encrypted" in sf.notes[0]
 
 
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_the_gate_passes_a_stack_whose_secrets_are_encrypted(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "Pulumi.enc.yaml").write_text(

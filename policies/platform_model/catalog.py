@@ -260,3 +260,34 @@ PROVIDER_NAMESPACES = ("digitalocean", "random", "pulumi")
 # The digitalocean provider's config keys (pulumi-digitalocean 4.84.1 schema, `config.variables`).
 DIGITALOCEAN_PROVIDER_CONFIG = ("apiEndpoint", "httpRetryMax", "httpRetryWaitMax", "httpRetryWaitMin",
                                 "requestsPerSecond", "spacesAccessId", "spacesEndpoint", "spacesSecretKey", "token")
+
+# --- observability ---------------------------------------------------------------------------------
+
+# n8n 2.41.1 serves Prometheus metrics at GET /metrics when N8N_METRICS=true (@n8n/config
+# endpoints.config.js PrometheusMetricsConfig; n8n/dist/metrics/prometheus/prometheus.service.js mounts
+# `app.get('/metrics')`): main and webhook processors on their HTTP port, workers on
+# QUEUE_HEALTH_CHECK_PORT. Express routes are case-insensitive, so `/METRICS` reaches it too.
+METRICS_PATH = "/metrics"
+# The queue gauges (`n8n_scaling_mode_queue_jobs_waiting`/`_active`, counters `_completed`/`_failed`)
+# exist only on main, polled every N8N_METRICS_QUEUE_METRICS_INTERVAL seconds (default 20;
+# n8n/dist/metrics/prometheus/queue-metrics.service.js).
+QUEUE_METRICS_INTERVAL_SECONDS = 20
+# The metrics collector: OpenTelemetry Collector contrib, which reads its whole configuration from an
+# environment variable (`--config=env:<VAR>`, opentelemetry.io/docs/collector/configuration), so App
+# Platform (which cannot mount files) runs the published image unchanged. The image's ENTRYPOINT is the
+# binary below and its CMD `--config /etc/otelcol-contrib/config.yaml` (images built FROM it override
+# only CMD; seen for 0.106.1 and 0.123.0 in public Dockerfiles). Pinned: 0.123.0 is a published tag.
+COLLECTOR_IMAGE = ("otel", "opentelemetry-collector-contrib")
+COLLECTOR_TAG = "0.123.0"
+COLLECTOR_EXECUTABLE = "/otelcol-contrib"
+COLLECTOR_CONFIG_ENV = "OTELCOL_CONFIG"
+# The log levels n8n accepts (N8N_LOG_LEVEL, @n8n/config logging.config.js).
+LOG_LEVELS = ("error", "warn", "info", "debug")
+# App Platform `log_destinations` providers (DigitalOcean OpenAPI app_log_destination_definition.yml;
+# pulumi-digitalocean 4.84.1 AppSpecServiceLogDestinationArgs), as settings name them. Not Logtail: the
+# OpenAPI definition requires `logtail.endpoint`, a field the SDK (and the provider schema) does not have —
+# no spec satisfies both, so a first `pulumi up` could not be trusted to work.
+LOG_DESTINATION_KINDS = ("datadog", "papertrail", "openSearch")
+# DigitalOcean UptimeCheck regions (pulumi-digitalocean 4.84.1 uptime_check.py) and UptimeAlert periods.
+UPTIME_REGIONS = ("us_east", "us_west", "eu_west", "se_asia")
+UPTIME_PERIODS = ("2m", "3m", "5m", "10m", "15m", "30m", "1h")

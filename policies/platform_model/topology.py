@@ -16,6 +16,7 @@ from . import catalog
 MAIN = "n8n-main"
 WEBHOOK = "n8n-webhook"
 DB_SETUP_JOB = "n8n-db-grants"
+COLLECTOR = "n8n-metrics-collector"  # the App Platform worker that scrapes n8n's metrics and ships them
 # Names of the App spec `databases` entries; bindable variables read `${postgres.HOSTNAME}` etc.
 POSTGRES_BINDING = "postgres"
 VALKEY_BINDING = "valkey"
