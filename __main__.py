@@ -2,19 +2,19 @@
 
 import pulumi
 
+from builders.deployment import deployment_from_settings, stack_cost
+from builders.observability import alert_rules
 from components.app import N8nApp, N8nAppArgs
 from components.budget import Budget, BudgetArgs
-from builders.deployment import deployment_from_settings, stack_cost
 from components.database import ClusterArgs
 from components.network import Network, NetworkArgs
 from components.postgres import Postgres, PostgresArgs
 from components.secrets import Secrets, SecretsArgs
-from builders.observability import alert_rules
 from components.uptime import Uptime, UptimeArgs
-from stack.loader import settings_from_pulumi
 from components.valkey import Valkey
 from platform_model import catalog
 from platform_model.capacity import capacity_report
+from stack.loader import settings_from_pulumi
 
 settings = settings_from_pulumi()
 

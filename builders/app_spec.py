@@ -7,11 +7,11 @@ component passes them, or plain strings when the spec is rendered offline.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from platform_model import catalog
-from platform_model.upgrade import downgrade_guard_sql
 from platform_model.topology import DB_NAME, DB_SETUP_JOB, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
+from platform_model.upgrade import downgrade_guard_sql
 from settings.model import AlertSettings, Autoscaling, Settings
 
 from . import env
@@ -62,7 +62,7 @@ def _n8n_checks(port: int) -> dict:
             "liveness_health_check": _health_check(catalog.LIVENESS_PATH, port)}
 
 
-def _scaling(instances: int, auto: Optional[Autoscaling]) -> dict:
+def _scaling(instances: int, auto: Autoscaling | None) -> dict:
     if auto is None:
         return {"instance_count": instances}
     return {
@@ -155,7 +155,8 @@ def _db_setup_job(s: Settings, secrets: SecretValues) -> dict:
     return {
         "name": DB_SETUP_JOB,
         "kind": "PRE_DEPLOY",
-        "image": image(("library", "postgres"), {"tag": f"{s.postgres.version}-alpine"}, secrets.docker_hub_credentials),
+        "image": image(("library", "postgres"), {"tag": f"{s.postgres.version}-alpine"},
+                       secrets.docker_hub_credentials),
         "instance_size_slug": catalog.DB_SETUP_JOB_SIZE,
         "instance_count": 1,
         "run_command": env.DB_SETUP_COMMAND,
@@ -207,10 +208,10 @@ def build_app_spec(
         "region": s.app_region,
         "alerts": [{"rule": r} for r in APP_ALERT_RULES],
         "databases": [
-            {"name": POSTGRES_BINDING, "engine": catalog.POSTGRES.app_spec, "production": True, "cluster_name": postgres_cluster,
-             "db_name": DB_NAME, "db_user": DB_USER, "version": s.postgres.version},
-            {"name": VALKEY_BINDING, "engine": catalog.VALKEY.app_spec, "production": True, "cluster_name": valkey_cluster,
-             "version": s.valkey.version},
+            {"name": POSTGRES_BINDING, "engine": catalog.POSTGRES.app_spec, "production": True,
+             "cluster_name": postgres_cluster, "db_name": DB_NAME, "db_user": DB_USER, "version": s.postgres.version},
+            {"name": VALKEY_BINDING, "engine": catalog.VALKEY.app_spec, "production": True,
+             "cluster_name": valkey_cluster, "version": s.valkey.version},
         ],
         "ingress": _ingress(top),
         "services": [_main(s, top, secrets, pins["n8n"])]
@@ -232,7 +233,7 @@ def build_app_spec(
 _COMPONENT_KINDS = ("services", "workers", "jobs")
 
 
-def alert_destinations(a: AlertSettings, slack_key: str = "slack_webhooks") -> Optional[dict]:
+def alert_destinations(a: AlertSettings, slack_key: str = "slack_webhooks") -> dict | None:
     """Who the stack's alerts notify. App alerts and DigitalOcean Monitoring alerts take the same emails
     and Slack webhooks under different keys: `slack_webhooks` in the App spec, `slacks` in a MonitorAlert
     (pulumi-digitalocean 4.84.1 schema)."""
@@ -241,7 +242,7 @@ def alert_destinations(a: AlertSettings, slack_key: str = "slack_webhooks") -> O
     return {"emails": list(a.emails), slack_key: [{"url": w.url, "channel": w.channel} for w in a.slack_webhooks]}
 
 
-def to_sdk_spec(api_spec: dict, destinations: Optional[dict] = None) -> dict:
+def to_sdk_spec(api_spec: dict, destinations: dict | None = None) -> dict:
     """Rename what the SDK spells differently (`domains`->`domain_names` with `domain`->`name`,
     `egress`->`egresses`, `vpc`->`vpcs`, `image.deploy_on_push`->`deploy_on_pushes`) and attach alert
     destinations, which the API sets through a separate call but the SDK takes inside each alert."""

@@ -4,8 +4,6 @@ database clusters and n8n's PostgreSQL with its pool; and what that costs and ca
 
 from __future__ import annotations
 
-from typing import Optional
-
 from platform_model import catalog, roles
 from platform_model.capacity import default_pool_size
 from platform_model.deployment import AppComponent, Cluster, ConnectionPool, Deployment, Job
@@ -21,13 +19,13 @@ def database_prices(s: Settings) -> dict[str, dict[str, float]]:
     return {e.setting: dict(getattr(s.cost.prices, e.setting)) for e in catalog.ENGINES}
 
 
-def prices_for(s: Settings, table: Optional[PriceTable] = None) -> PriceTable:
+def prices_for(s: Settings, table: PriceTable | None = None) -> PriceTable:
     """The price table as this stack sees it: list prices with the stack's `cost.prices` on top."""
     table = table or load_prices()
     return table.with_overrides(app=s.cost.prices.app, database=database_prices(s))
 
 
-def stack_pool_size(s: Settings) -> Optional[int]:
+def stack_pool_size(s: Settings) -> int | None:
     """Server connections of the stack's PgBouncer pool, when it has one."""
     pool = s.postgres.connection_pool
     if pool is None:
@@ -61,16 +59,16 @@ def runs_collector(s: Settings) -> bool:
 
 
 def deployment_from_settings(s: Settings) -> Deployment:
-    pool = stack_pool_size(s)
+    pool, pool_size = s.postgres.connection_pool, stack_pool_size(s)
     return Deployment(
         components=tuple(_components(s)),
         jobs=(Job(DB_SETUP_JOB, catalog.DB_SETUP_JOB_SIZE),),
         clusters=tuple(Cluster(e.setting, e, db.size, db.nodes) for e, db in ((catalog.POSTGRES, s.postgres),
                                                                               (catalog.VALKEY, s.valkey))),
         postgres=s.postgres.size,
-        connection_pool=None if pool is None else ConnectionPool(pool, s.postgres.connection_pool.mode),
+        connection_pool=None if pool is None or pool_size is None else ConnectionPool(pool_size, pool.mode),
     )
 
 
-def stack_cost(s: Settings, table: Optional[PriceTable] = None) -> MonthlyCost:
+def stack_cost(s: Settings, table: PriceTable | None = None) -> MonthlyCost:
     return monthly_cost(deployment_from_settings(s), prices_for(s, table))

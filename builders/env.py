@@ -8,8 +8,9 @@ password ever passes through this program.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from platform_model import catalog
 from platform_model.topology import DB_NAME, DB_POOL, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
@@ -23,10 +24,10 @@ class SecretValues:
     encryption_key: Any
     runner_tokens: Mapping[str, Any]  # broker service name -> its runners' auth token
     db_admin_password: Any  # doadmin, only for the pre-deploy job that grants n8n its schema
-    license_key: Optional[Any] = None
-    docker_hub_credentials: Optional[Any] = None  # "<username>:<access token>" for every Docker Hub image
-    log_destination_secret: Optional[Any] = None  # the log destination's API key, token or password
-    metrics_authorization: Optional[Any] = None  # the Authorization header for the metrics remote
+    license_key: Any | None = None
+    docker_hub_credentials: Any | None = None  # "<username>:<access token>" for every Docker Hub image
+    log_destination_secret: Any | None = None  # the log destination's API key, token or password
+    metrics_authorization: Any | None = None  # the Authorization header for the metrics remote
 
 
 @dataclass(frozen=True)

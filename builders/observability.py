@@ -8,12 +8,13 @@ docs/observability.md explains every signal and alert.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Optional
+from typing import Any
 
 from platform_model import catalog
 from platform_model.capacity import CONNECTION_HEADROOM, deployment_connection_budget, execution_capacity
-from platform_model.topology import COLLECTOR, Topology
+from platform_model.topology import Topology
 from settings.model import Settings
 
 from .deployment import deployment_from_settings
@@ -44,7 +45,7 @@ def _single_instance(instances: int, auto: Any) -> bool:
     return auto is None and instances == 1
 
 
-def scrape_targets(s: Settings, top: Optional[Topology] = None) -> list[ScrapeTarget]:
+def scrape_targets(s: Settings, top: Topology | None = None) -> list[ScrapeTarget]:
     """main and every worker (each worker pair's worker is one instance, so one clean target each), and the
     webhook processor only when it runs exactly one instance: behind one name, several instances would be
     scraped at random and their counters interleaved. main is scraped even under multi-main: any main
@@ -84,7 +85,7 @@ class AlertTiming:
     down: int = DOWN_SECONDS
     task_timeout: int = catalog.DEFAULT_TASK_TIMEOUT_SECONDS
 
-    def scaled(self, factor: float, floor: int = 10) -> "AlertTiming":
+    def scaled(self, factor: float, floor: int = 10) -> AlertTiming:
         return replace(self, **{k: max(floor, int(v * factor)) for k, v in vars(self).items()})
 
 
@@ -102,7 +103,7 @@ WAITING, ACTIVE = "n8n_scaling_mode_queue_jobs_waiting", "n8n_scaling_mode_queue
 COMPLETED, FAILED = "n8n_scaling_mode_queue_jobs_completed", "n8n_scaling_mode_queue_jobs_failed"
 
 
-def alert_rules(s: Settings, timing: Optional[AlertTiming] = None) -> dict:
+def alert_rules(s: Settings, timing: AlertTiming | None = None) -> dict:
     """Prometheus rule groups (the format Grafana Cloud, Mimir and Prometheus load)."""
     t = timing or alert_timing(s)
     slots = execution_capacity(deployment_from_settings(s)).concurrent_executions
@@ -157,14 +158,15 @@ def connection_alert_threshold(s: Settings) -> int:
 # --- the collector -----------------------------------------------------------------------------------
 
 
-def collector_config(s: Settings, authorization: Optional[str]) -> dict:
+def collector_config(s: Settings, authorization: str | None) -> dict:
     """The OpenTelemetry Collector's whole configuration: scrape every target, ship to the remote with the
     Authorization header. The header is written in, not referenced as `${env:...}`: App Platform reads
     `${...}` in env values as its own bindable variables, so the whole configuration becomes a secret."""
     remote = s.observability.metrics.remote
+    assert remote is not None, "called only for a stack that ships metrics to a remote"
     headers = {"headers": {"Authorization": authorization}} if authorization is not None else {}
     if remote.protocol == "otlpHttp":
-        exporter = ("otlphttp", {"metrics_endpoint": remote.endpoint, **headers})
+        exporter: tuple[str, dict[str, Any]] = ("otlphttp", {"metrics_endpoint": remote.endpoint, **headers})
     else:
         # The receiver keeps n8n's metric names; without this the exporter would append `_total` to n8n's
         # queue counters, and the rules would not find them (prometheusremotewrite `add_metric_suffixes`).

@@ -9,17 +9,19 @@ security.config.js, auth.config.js) and n8n-workflow's workflow-data-proxy-env-p
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import yaml
 
 from platform_model import catalog
 from platform_model.ingress import redirect_rule
+from platform_model.topology import COLLECTOR
 from settings.model import LogDestination, Settings
 
-from .env import secret, var
 from .deployment import runs_collector
-from .observability import COLLECTOR, collector_config
+from .env import secret, var
+from .observability import collector_config
 
 LOG_DESTINATION_NAME = "n8n-logs"
 # Where a request for /metrics through the public URL is sent instead: the editor's start page.
@@ -71,7 +73,7 @@ def _when_known(value: Any, build: Callable[[Any], Any]) -> Any:
 
 
 def log_destinations(s: Settings, credential: Any) -> list[dict]:
-    dest: Optional[LogDestination] = s.observability.logs.destination
+    dest: LogDestination | None = s.observability.logs.destination
     if dest is None:
         return []
     if dest.kind == "datadog":
@@ -90,7 +92,7 @@ def collector_run_command(replaces: str) -> str:
 
 
 def collector_env(s: Settings, authorization: Any) -> list[dict]:
-    def render(header: Optional[str]) -> str:
+    def render(header: str | None) -> str:
         return yaml.safe_dump(collector_config(s, header), sort_keys=False)
 
     if authorization is None:
@@ -98,7 +100,7 @@ def collector_env(s: Settings, authorization: Any) -> list[dict]:
     return [secret(catalog.COLLECTOR_CONFIG_ENV, _when_known(authorization, render))]
 
 
-def collector_component(s: Settings, authorization: Any, image: dict, alerts: list[dict]) -> Optional[dict]:
+def collector_component(s: Settings, authorization: Any, image: dict, alerts: list[dict]) -> dict | None:
     """An App Platform worker (no inbound traffic) that scrapes every n8n process and ships the metrics."""
     if not runs_collector(s):
         return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import cast
 
 import pulumi
 import pulumi_digitalocean as do
@@ -18,7 +18,7 @@ from .secrets import Secrets
 from .valkey import Valkey
 
 
-def _secret(value: Optional[SecretStr]) -> Optional[pulumi.Output[str]]:
+def _secret(value: SecretStr | None) -> pulumi.Output[str] | None:
     return None if value is None else pulumi.Output.secret(value.get_secret_value())
 
 
@@ -55,7 +55,9 @@ class N8nApp(pulumi.ComponentResource):
         )
         self.app = do.App(
             f"{name}-app",
-            spec=to_sdk_spec(api_spec, alert_destinations(s.alerts)),
+            # The nested dict that AppSpecArgsDict describes (checked against the provider's schema by
+            # `pytest -m schemas`); mypy cannot see that through the builder's plain dict.
+            spec=cast(do.AppSpecArgsDict, to_sdk_spec(api_spec, alert_destinations(s.alerts))),
             # The spec binds n8n's database, user and pool by name: App Platform resolves them when it
             # deploys, so they must exist first.
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.postgres.bound_by_name()),

@@ -4,7 +4,6 @@ optionally a PgBouncer connection pool n8n connects through."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_digitalocean as do
@@ -23,20 +22,20 @@ class PoolArgs:
     size: int  # server connections the pool may open
 
     @classmethod
-    def from_settings(cls, s: Settings) -> Optional["PoolArgs"]:
-        size = stack_pool_size(s)
-        return None if size is None else cls(s.postgres.connection_pool.mode, size)
+    def from_settings(cls, s: Settings) -> PoolArgs | None:
+        pool, size = s.postgres.connection_pool, stack_pool_size(s)
+        return None if pool is None or size is None else cls(pool.mode, size)
 
 
 @dataclass
 class PostgresArgs:
     cluster: ClusterArgs
-    pool: Optional[PoolArgs] = None  # n8n connects through a PgBouncer pool when set
+    pool: PoolArgs | None = None  # n8n connects through a PgBouncer pool when set
     # DatabaseClusterStorageAutoscaleArgs(enabled, threshold_percent, increment_gib), pulumi-digitalocean 4.84.1
-    storage_autoscale: Optional[dict] = None
+    storage_autoscale: dict | None = None
 
     @classmethod
-    def from_settings(cls, s: Settings, vpc_id: pulumi.Input[str]) -> "PostgresArgs":
+    def from_settings(cls, s: Settings, vpc_id: pulumi.Input[str]) -> PostgresArgs:
         grow = s.postgres.storage_autoscale
         autoscale = {"enabled": grow.enabled, **({"threshold_percent": grow.threshold_percent,
                                                   "increment_gib": grow.increment_gib} if grow.enabled else {})}

@@ -9,7 +9,7 @@ type in latency|down|down_global|ssl_expiry, notifications (required), compariso
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import cast
 
 import pulumi
 import pulumi_digitalocean as do
@@ -18,7 +18,7 @@ from platform_model import catalog
 from settings.model import AlertSettings, Settings, UptimeSettings
 
 
-def uptime_notifications(a: AlertSettings) -> Optional[dict]:
+def uptime_notifications(a: AlertSettings) -> dict | None:
     if not a.emails and not a.slack_webhooks:
         return None
     return {"emails": list(a.emails), "slacks": [{"url": w.url, "channel": w.channel} for w in a.slack_webhooks]}
@@ -53,7 +53,9 @@ class Uptime(pulumi.ComponentResource):
         notifications = uptime_notifications(s.alerts)
         self.alerts = [] if notifications is None else [
             do.UptimeAlert(f"{name}-{suffix}", check_id=self.check.id, name=f"{s.app_name} {suffix}",
-                           notifications=[notifications], opts=child, **inputs)
+                           # The dict UptimeAlertNotificationArgsDict describes (builders/observability.py).
+                           notifications=[cast("do.UptimeAlertNotificationArgsDict", notifications)], opts=child,
+                           **inputs)
             for suffix, inputs in uptime_alerts(u).items()
         ]
         self.register_outputs({"check_id": self.check.id, "target": self.check.target})

@@ -19,14 +19,13 @@ import sys
 import yaml
 
 from builders.app_spec import build_app_spec
-from builders.names import cluster_name
 from builders.env import SecretValues
+from builders.names import cluster_name, topology_for
+from offline.arguments import output_file
+from offline.cost import stack_summary
 from platform_model import catalog
 from settings.model import Settings, SettingsError
 from stack.loader import load_stack
-from builders.names import topology_for
-from offline.arguments import output_file
-from offline.cost import stack_summary
 
 VPC_PLACEHOLDER = "<vpc-id: known after pulumi up>"
 # A redacted secret reads `<redacted: what>`; the rehearsal fills each in by what it stands for (the

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Optional
 
 from platform_model.upgrade import RESTORE_TIME_FORMAT, VersionChange, release, restore_command
 from settings.model import Settings, SettingsError
@@ -27,7 +26,7 @@ from stack.loader import load_stack
 from .arguments import output_file
 
 
-def deployed_release(text: str) -> Optional[str]:
+def deployed_release(text: str) -> str | None:
     """The --deployed value: a pinned release, or None when nothing (known) is deployed."""
     if not text.strip():
         return None

@@ -10,8 +10,8 @@ import argparse
 import signal
 import sys
 
-from settings.model import SettingsError
 from offline.arguments import number, output_file, whole_number
+from settings.model import SettingsError
 
 from .deployment import RehearsalError
 from .drills import DEFAULT_SETTLE_SECONDS, DRILLS, drill_names, rehearse_drills
@@ -19,7 +19,7 @@ from .n8n_api import ApiError
 from .rehearse import OWNER_EMAIL, Options, rehearse, running
 from .scenarios import MAX_LOAD_CONCURRENCY, MAX_LOAD_REQUESTS, MAX_REQUEST_TIMEOUT_SECONDS, Report
 from .services import ServiceError
-from .upgrade import UpgradeOptions, UpgradeRefused, rehearse_upgrade
+from .upgrade import UpgradeOptions, UpgradeRefusedError, rehearse_upgrade
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.drills is not None:
             return rehearse_drills(opts, args.drills, args.settle, log).emit(args.report_json)
         report = rehearse(opts, log=log)
-    except (SettingsError, UpgradeRefused) as err:
+    except (SettingsError, UpgradeRefusedError) as err:
         print(err, file=sys.stderr)
         return 2
     return report.emit(args.report_json)

@@ -20,9 +20,9 @@ import argparse
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from platform_model.roles import MAIN, RUNNERS, WEBHOOK, WORKER
 from platform_model.topology import DB_NAME
@@ -32,11 +32,11 @@ from .deployment import JOB, Instance, RehearsalError
 from .edge import Edge
 from .n8n_api import ApiError, PublicApi
 from .rehearse import Options, Running, running
-from .services import ServiceError, free_ports
+from .services import Postgres, Redis, ServiceError, free_ports
 from .supervisor import Supervisor, stop_gracefully
 
 LONG_CODE_SECONDS = 3
-LONG_CODE = ("await new Promise((resolve) => setTimeout(resolve, %d));\n" % (LONG_CODE_SECONDS * 1000)
+LONG_CODE = (f"await new Promise((resolve) => setTimeout(resolve, {LONG_CODE_SECONDS * 1000}));\n"
              + scenarios.CODE)
 LOAD_REQUESTS = 40
 LOAD_CONCURRENCY = 8
@@ -54,7 +54,7 @@ UNFINISHED = ("new", "running", "waiting")
 class Drill:
     name: str
     what: str
-    inject: Callable[["Context"], str]  # applies (and, for an outage, lifts) the fault; says what it did
+    inject: Callable[[Context], str]  # applies (and, for an outage, lifts) the fault; says what it did
     zero_failures: bool = False  # the rolling restart: no call may fail
 
 
@@ -70,6 +70,16 @@ class Context:
 
     def process(self, role: str):
         return self.run.deployment.processes[self.instance(role).name]
+
+    @property
+    def postgres(self) -> Postgres:
+        assert self.run.postgres is not None, "the drills run on the rehearsal's own PostgreSQL"
+        return self.run.postgres
+
+    @property
+    def redis(self) -> Redis:
+        assert self.run.redis is not None, "the drills run on the rehearsal's own Redis"
+        return self.run.redis
 
 
 # --- the faults ---------------------------------------------------------------------------------
@@ -98,13 +108,13 @@ def outage(down: Callable[[Context], None], up: Callable[[Context], None], what:
 
 
 def postgres_outage(seconds: int) -> Callable[[Context], str]:
-    return outage(lambda c: faults.postgres_down(c.run.postgres), lambda c: faults.postgres_up(c.run.postgres),
+    return outage(lambda c: faults.postgres_down(c.postgres), lambda c: faults.postgres_up(c.postgres),
                   "PostgreSQL", seconds)
 
 
 def redis_outage(seconds: int) -> Callable[[Context], str]:
     ca = lambda c: c.run.deployment.pki.ca_cert  # noqa: E731
-    return outage(lambda c: faults.redis_down(c.run.redis, ca(c)), lambda c: faults.redis_up(c.run.redis, ca(c)),
+    return outage(lambda c: faults.redis_down(c.redis, ca(c)), lambda c: faults.redis_up(c.redis, ca(c)),
                   "Redis", seconds)
 
 
@@ -127,7 +137,7 @@ def replace(ctx: Context, old: Instance) -> None:
     termination = old.spec.get("termination") or {}
     if "http_port" in old.spec and not old.spec.get("internal_ports"):
         new = Instance(old.component, old.role, old.index + 100, dict(old.spec_env), {}, old.spec, old.n8n_args)
-        new.ports = dict(zip(old.ports, free_ports(len(old.ports))))
+        new.ports = dict(zip(old.ports, free_ports(len(old.ports)), strict=False))
         new.spec_env["N8N_PORT"] = str(new.ports[int(old.spec["http_port"])])
         d.instances.append(new)
         sup.add(new)
@@ -170,7 +180,7 @@ class DrillResult:
     failed: int = 0
     no_answer: int = 0
     failures: dict[str, int] = field(default_factory=dict)  # first words of each error -> count
-    recovery_seconds: Optional[float] = None  # from the fault until a new call succeeded
+    recovery_seconds: float | None = None  # from the fault until a new call succeeded
     recovery_ok: int = 0
     recovery_sent: int = 0
     executions: dict[str, int] = field(default_factory=dict)  # the load's executions by final status
@@ -221,7 +231,7 @@ def tally(result: DrillResult, calls: list[tuple]) -> None:
             result.failures[reason] = result.failures.get(reason, 0) + 1
 
 
-def wait_recovered(url: str, since: float) -> Optional[float]:
+def wait_recovered(url: str, since: float) -> float | None:
     deadline = time.monotonic() + RECOVERY_LIMIT_SECONDS
     while time.monotonic() < deadline:
         if correct(scenarios.call_webhook(url, REQUEST_TIMEOUT_SECONDS)):
@@ -263,6 +273,7 @@ def count_statuses(run: Running, workflow_id: str) -> dict[str, int]:
     and a drill must see every one."""
     if not workflow_id.isalnum():
         raise RehearsalError(f"unexpected workflow id {workflow_id!r}")
+    assert run.postgres is not None, "the rehearsal runs its own PostgreSQL"
     rows = run.postgres.superuser_sql(f"SELECT status, count(*) FROM execution_entity WHERE \"workflowId\" = "
                                       f"'{workflow_id}' GROUP BY status ORDER BY status", database=DB_NAME)
     return {status: int(n) for status, n in (line.split("|") for line in rows.splitlines() if line)}
@@ -302,9 +313,9 @@ def run_drills(ctx: Context, names: list[str], settle_seconds: float) -> list[Dr
 def rehearse_drills(opts: Options, names: list[str], settle_seconds: float, log=print) -> scenarios.Report:
     report = scenarios.Report(f"Fault drills on stack {opts.stack}: {', '.join(names)}")
     try:
-        with running(opts, report, log) as run:
-            with Supervisor(run.deployment, log) as sup, Edge(run.deployment.ingress, sup.ready_instances) as edge:
-                results = run_drills(Context(run, sup, edge, log), names, settle_seconds)
+        with (running(opts, report, log) as run, Supervisor(run.deployment, log) as sup,
+              Edge(run.deployment.ingress, sup.ready_instances) as edge):
+            results = run_drills(Context(run, sup, edge, log), names, settle_seconds)
     except (RehearsalError, ApiError, ServiceError) as err:
         report.checks.append(scenarios.Check("fault drills ran", False, str(err)))
         return report

@@ -13,8 +13,10 @@ from __future__ import annotations
 import http.client
 import itertools
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional
+
+from platform_model.ingress import Route, route_for
 
 from .deployment import Instance
 from .pki import LOOPBACK_IP
@@ -24,14 +26,8 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
 UPSTREAM_TIMEOUT_SECONDS = 600
 
 
-def route(rules: list[tuple[str, str]], path: str) -> Optional[str]:
-    """The component App Platform's ingress sends `path` to: the longest matching prefix."""
-    matching = [(prefix, component) for prefix, component in rules if path.startswith(prefix)]
-    return max(matching, key=lambda r: len(r[0]))[1] if matching else None
-
-
 class Edge:
-    def __init__(self, rules: list[tuple[str, str]], ready: Callable[[str], list[Instance]], port: int = 0):
+    def __init__(self, rules: list[Route], ready: Callable[[str], list[Instance]], port: int = 0):
         self.rules = rules
         self.ready = ready
         self._turn = itertools.count()
@@ -42,12 +38,13 @@ class Edge:
     def url(self) -> str:
         return f"http://{LOOPBACK_IP}:{self.server.server_address[1]}"
 
-    def pick(self, path: str) -> Optional[Instance]:
-        component = route(self.rules, path)
+    def pick(self, path: str) -> Instance | None:
+        found = route_for(self.rules, path)
+        component = found.public_component if found else None
         instances = self.ready(component) if component else []
         return instances[next(self._turn) % len(instances)] if instances else None
 
-    def __enter__(self) -> "Edge":
+    def __enter__(self) -> Edge:
         threading.Thread(target=self.server.serve_forever, daemon=True, name="edge").start()
         return self
 
@@ -63,6 +60,11 @@ class Edge:
 
             def _relay(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                found = route_for(edge.rules, self.path)
+                if found is not None and found.redirect:  # e.g. /metrics, kept off the public URL
+                    self._answer(int(found.redirect.get("redirect_code") or 302), b"",
+                                 {"Location": str(found.redirect.get("uri") or "/")})
+                    return
                 inst = edge.pick(self.path)
                 if inst is None:
                     self._answer(503, b"no healthy instance\n", {"Content-Type": "text/plain"})
@@ -95,7 +97,7 @@ class Edge:
                 except OSError:  # the caller gave up (its timeout) before the answer came
                     pass
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _relay
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _relay  # noqa: N815 - http.server looks these names up
 
             def log_message(self, *args) -> None:
                 pass

@@ -63,21 +63,21 @@ def postgres_up(pg: Postgres) -> None:
 
 def redis_down(redis: Redis, ca: Path) -> None:
     context = ssl.create_default_context(cafile=str(ca))
-    with socket.create_connection((LOOPBACK_IP, redis.port), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname=LOOPBACK_HOST) as tls:
-            tls.sendall(f"AUTH {redis.bindings()['USERNAME']} {redis.password}\r\nSHUTDOWN SAVE\r\n".encode())
-            try:
-                while tls.recv(256):  # the server closes the connection when it has saved and stops
-                    pass
-            except OSError:
+    with (socket.create_connection((LOOPBACK_IP, redis.port), timeout=5) as raw,
+          context.wrap_socket(raw, server_hostname=LOOPBACK_HOST) as tls):
+        tls.sendall(f"AUTH {redis.bindings()['USERNAME']} {redis.password}\r\nSHUTDOWN SAVE\r\n".encode())
+        try:
+            while tls.recv(256):  # the server closes the connection when it has saved and stops
                 pass
+        except OSError:
+            pass
     redis.process.wait(30)
 
 
 def redis_up(redis: Redis, ca: Path) -> None:
-    log = open(Path(redis.process.args[1]).parent / "redis.log", "a")
-    redis.process = subprocess.Popen(redis.process.args, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-    log.close()
+    args = list(redis.process.args)  # type: ignore[arg-type]  # typeshed: args may be a str; ours is a list
+    with open(Path(str(args[1])).parent / "redis.log", "a") as log:  # the child keeps its own copy
+        redis.process = subprocess.Popen(redis.process.args, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
     if not redis_answers(redis, ca, 30):
         raise ServiceError("redis-server did not answer again within 30 s")

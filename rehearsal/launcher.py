@@ -92,7 +92,7 @@ def grant_token_within(broker: str, auth_token: str, pool: str, limit: float = G
 
 def serve_health(port: int) -> ThreadingHTTPServer:
     class Health(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             if self.path != "/healthz":
                 self.send_error(404)
                 return
@@ -103,7 +103,7 @@ def serve_health(port: int) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.send_error(405)
 
         def log_message(self, *args) -> None:
@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         state.stopping = True
         if state.runner is not None and state.runner.poll() is None:
             state.runner.send_signal(signum)
+        else:  # nothing to hand the signal to: stop now, even mid-way through the grant-token retries
+            raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

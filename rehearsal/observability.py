@@ -22,10 +22,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 import yaml
 
@@ -66,7 +66,7 @@ class Prometheus:
             found[name] = "firing" if "firing" in (a["state"], found.get(name)) else a["state"]
         return found
 
-    def value(self, expr: str) -> Optional[float]:
+    def value(self, expr: str) -> float | None:
         result = self._get("/api/v1/query", query=expr)["result"]
         return float(result[0]["value"][1]) if result else None
 
@@ -111,11 +111,10 @@ def prometheus(run: Running, directory: Path) -> Iterator[Prometheus]:
     directory.mkdir(parents=True, exist_ok=True)
     config = prometheus_files(run, directory)
     port = free_ports(1)[0]
-    log = open(directory / "prometheus.log", "ab")
-    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
-                             f"--web.listen-address={LOOPBACK_IP}:{port}"], stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    log.close()
+    with open(directory / "prometheus.log", "ab") as log:
+        proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
+                                 f"--web.listen-address={LOOPBACK_IP}:{port}"], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     prom = Prometheus(proc, f"http://{LOOPBACK_IP}:{port}", directory)
     try:
         deadline = time.monotonic() + 60
@@ -132,13 +131,17 @@ def prometheus(run: Running, directory: Path) -> Iterator[Prometheus]:
 
 
 def public_get(deployment: LocalDeployment, path: str) -> tuple[int, str]:
-    """GET `path` on the app's public URL, as App Platform's edge would answer it (policies/platform_model/ingress.py)."""
+    """GET `path` on the app's public URL, as App Platform's edge would answer it
+    (policies/platform_model/ingress.py)."""
     route = route_for(deployment.ingress, path)
     if route is None:
         return 404, ""
     if route.public_component is None:
+        assert route.redirect is not None, "a rule forwards to a component or redirects"
         return int(route.redirect.get("redirect_code", 302)), f"redirect to {route.redirect.get('uri')}"
-    return _get(deployment.base_url_for(path) + path)
+    base = deployment.base_url_for(path)
+    assert base is not None, "a rule without a redirect forwards to a component"
+    return _get(base + path)
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -236,7 +239,7 @@ def keep_calling(url: str, stop: threading.Event, every: float, timeout: float) 
     return threads
 
 
-def time_to(prom: Prometheus, alert: str, state: str, timeout: float) -> Optional[float]:
+def time_to(prom: Prometheus, alert: str, state: str, timeout: float) -> float | None:
     started = time.monotonic()
     found = wait_for(lambda: prom.alerts().get(alert) == state or (state == "resolved" and alert not in prom.alerts()),
                      timeout)
@@ -247,7 +250,8 @@ def steady(run: Running, prom: Prometheus, requests: int = 200) -> list[scenario
     """Load at the rehearsal's usual concurrency for a while: nothing may even go pending."""
     wait_for(lambda: prom.value("n8n_scaling_mode_queue_jobs_waiting") is not None, 60)
     with watching(prom) as watch:
-        load = scenarios.run_load(run.target, requests, 8, 30, run.settings.workers.pairs * run.settings.workers.concurrency)
+        load = scenarios.run_load(run.target, requests, 8, 30,
+                                  run.settings.workers.pairs * run.settings.workers.concurrency)
         time.sleep(alert_timing(run.settings).scaled(TIME_SCALE).backlog + 2 * SCRAPE_SECONDS)
     fired = sorted(name for name, states in watch.seen.items() if "firing" in states)
     return [scenarios.load_check(load),
@@ -284,23 +288,26 @@ def backlog(run: Running, prom: Prometheus) -> list[scenarios.Check]:
                             f"fired {fired} s after the last worker stopped (for: {timing.backlog} s; bound {bound} s "
                             f"= for + {catalog.QUEUE_METRICS_INTERVAL_SECONDS} s queue poll + 3 scrapes)"),
             scenarios.Check("workers back: N8nQueueBacklog resolves", resolved is not None,
-                            f"resolved {resolved} s after the workers were healthy again; still active: {also or 'none'}")]
+                            f"resolved {resolved} s after the workers were healthy again; "
+                            f"still active: {also or 'none'}")]
 
 
 def postgres_down(run: Running, prom: Prometheus) -> list[scenarios.Check]:
     """PostgreSQL stopped under a trickle of webhooks. Every n8n process's /metrics then waits on a database-backed
     gauge past the scrape timeout (seen in the first proof runs), so the outage shows as N8nMainDown."""
+    postgres = run.postgres
+    assert postgres is not None, "the rehearsal always runs its own PostgreSQL"
     timing = alert_timing(run.settings).scaled(TIME_SCALE)
     bound = timing.down + 3 * SCRAPE_SECONDS + 10  # + the scrape timeout of the first failed scrape
     with webhook(run) as url:
         stop = threading.Event()
         keep_calling(url, stop, 0.5, 120)
         time.sleep(5)
-        run.postgres.stop()
+        postgres.stop()
         fired = time_to(prom, "N8nMainDown", "firing", bound + 60)
         others = prom.alerts()
         stop.set()
-        run.postgres.start()
+        postgres.start()
         resolved = time_to(prom, "N8nMainDown", "resolved", 180)
     return [scenarios.Check("PostgreSQL down: N8nMainDown fires", fired is not None and fired <= bound,
                             f"fired {fired} s after PostgreSQL stopped (for: {timing.down} s; bound {bound} s); "
@@ -315,7 +322,8 @@ def hung_workflow(path: str, seconds: int) -> dict:
                            {"httpMethod": "POST", "path": path, "responseMode": "lastNode", "options": {}},
                            webhookId=str(uuid.uuid4()))
     code = scenarios._node("Code", "n8n-nodes-base.code", 2, 1, {
-        "jsCode": f"await new Promise(r => setTimeout(r, {seconds * 1000})); return [{{ json: {{ waited: {seconds} }} }}];"})
+        "jsCode": (f"await new Promise(r => setTimeout(r, {seconds * 1000})); "
+                   f"return [{{ json: {{ waited: {seconds} }} }}];")})
     return {"name": f"{scenarios.TEMP_PREFIX} hung {uuid.uuid4().hex[:8]}", "nodes": [hook, code],
             "connections": {"Webhook": {"main": [[{"node": "Code", "type": "main", "index": 0}]]}},
             "settings": {"executionOrder": "v1"}}
@@ -357,13 +365,13 @@ def run_drills(opts: Options, drills: tuple[str, ...], log=print) -> scenarios.R
                 report.timings[f"drill {name}"] = round(time.monotonic() - t, 1)
             if "route" in drills:
                 report.notes.append(case_variant_note(run))
-    except Exception as err:  # noqa: BLE001 - the report says what stopped the proof
+    except Exception as err:
         report.checks.append(scenarios.Check("observability proof runs", False, f"{type(err).__name__}: {err}"))
     report.timings["total"] = round(time.monotonic() - started, 1)
     return report
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rehearsal.observability", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack")
     parser.add_argument("--drill", default=",".join(DRILLS), help=f"comma-separated, from {', '.join(DRILLS)}")

@@ -13,7 +13,6 @@ Pure: the clock is passed in, so the rules are tested without a process (tests/t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 READINESS = "health_check"
 LIVENESS = "liveness_health_check"
@@ -39,7 +38,7 @@ class Probe:
     failure_threshold: int
 
     @classmethod
-    def from_spec(cls, kind: str, component: dict) -> Optional["Probe"]:
+    def from_spec(cls, kind: str, component: dict) -> Probe | None:
         check = component.get(kind)
         if not check:
             return None

@@ -12,11 +12,18 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Optional
 
 from .n8n_api import ApiError, PublicApi, request
-from .scenarios import (CODE_RESULT, _node, _workflow, call_webhook, first_call, ran_code, schedule_workflow,
-                        webhook_workflow)
+from .scenarios import (
+    CODE_RESULT,
+    _node,
+    _workflow,
+    call_webhook,
+    first_call,
+    ran_code,
+    schedule_workflow,
+    webhook_workflow,
+)
 
 NAME_PREFIX = "upgrade rehearsal"
 CREDENTIAL_HEADER = "X-Rehearsal-Key"
@@ -71,9 +78,9 @@ def seed(api: PublicApi, webhook_base: str, secret: str, executions: int, concur
 
 def code_webhook_works(webhook_base: str, seeded: Seeded) -> tuple[bool, str]:
     payload, error, seconds, _ = first_call(f"{webhook_base}/webhook/{seeded.code_path}", 60)
-    ok = error is None and payload is not None and payload.get("squares") == CODE_RESULT
-    return ok, (f"Code node answered {payload.get('squares')} in {seconds:.1f} s" if ok else
-                f"failed: {error or payload}")
+    if error is not None or payload is None or payload.get("squares") != CODE_RESULT:
+        return False, f"failed: {error or payload}"
+    return True, f"Code node answered {payload.get('squares')} in {seconds:.1f} s"
 
 
 def credential_works(webhook_base: str, seeded: Seeded) -> tuple[bool, str]:
@@ -84,7 +91,7 @@ def credential_works(webhook_base: str, seeded: Seeded) -> tuple[bool, str]:
     return ok, f"right header -> {right}, wrong header -> {wrong} (want 200 and 403)"
 
 
-def _status(url: str, header_value: str) -> Optional[int]:
+def _status(url: str, header_value: str) -> int | None:
     try:
         return request("POST", url, {"from": NAME_PREFIX}, {CREDENTIAL_HEADER: header_value}, timeout=60)[0]
     except ApiError as err:

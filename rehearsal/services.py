@@ -73,7 +73,8 @@ def as_postgres_user() -> list[str]:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        raise ServiceError("running as root needs the `postgres` system user (Debian's `postgresql` package)")
+        raise ServiceError(
+            "running as root needs the `postgres` system user (Debian's `postgresql` package)") from None
     return ["runuser", "-u", "postgres", "--"]
 
 
@@ -178,16 +179,16 @@ class Redis:
 def _redis_ping(port: int, password: str, ca: Path) -> bool:
     context = ssl.create_default_context(cafile=str(ca))
     try:
-        with socket.create_connection((LOOPBACK_IP, port), timeout=2) as raw:
-            with context.wrap_socket(raw, server_hostname=LOOPBACK_HOST) as tls:
-                tls.sendall(f"AUTH {VALKEY_USER} {password}\r\nPING\r\n".encode())
-                reply = b""
-                while b"PONG" not in reply:
-                    chunk = tls.recv(256)
-                    if not chunk:
-                        return False
-                    reply += chunk
-                return True
+        with (socket.create_connection((LOOPBACK_IP, port), timeout=2) as raw,
+              context.wrap_socket(raw, server_hostname=LOOPBACK_HOST) as tls):
+            tls.sendall(f"AUTH {VALKEY_USER} {password}\r\nPING\r\n".encode())
+            reply = b""
+            while b"PONG" not in reply:
+                chunk = tls.recv(256)
+                if not chunk:
+                    return False
+                reply += chunk
+            return True
     except OSError:
         return False
 
@@ -207,9 +208,9 @@ def start_redis(directory: Path, pki: Pki, port: int) -> Redis:
         "tls-auth-clients no\n"
         f"requirepass {password}\nmaxmemory-policy {catalog.VALKEY_EVICTION_POLICY}\n"
         f"dir {directory}\nsave \"\"\nappendonly no\ndaemonize no\n")
-    log = open(directory / "redis.log", "w")
-    process = subprocess.Popen([server, str(config)], stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    with open(directory / "redis.log", "w") as log:
+        process = subprocess.Popen([server, str(config)], stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     redis = Redis(process, port, password)
     if redis_answers(redis, pki.ca_cert, 30):
         return redis

@@ -13,8 +13,8 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from .deployment import JOB, Instance, LocalDeployment, Process, http_ok
 from .probes import LIVENESS, READINESS, Probe, ProbeState
@@ -28,8 +28,8 @@ class Watched:
     """One instance under supervision: its probes' state and what happened to it."""
 
     instance: Instance
-    readiness: Optional[ProbeState] = None
-    liveness: Optional[ProbeState] = None
+    readiness: ProbeState | None = None
+    liveness: ProbeState | None = None
     held: bool = False  # deliberately stopped (a drill's fault, a deployment step): not restarted
     restarts: list[str] = field(default_factory=list)  # why each restart happened
 
@@ -39,7 +39,7 @@ class Watched:
         self.liveness = self._state(Probe.from_spec(LIVENESS, spec), now)
 
     @staticmethod
-    def _state(probe: Optional[Probe], now: float) -> Optional[ProbeState]:
+    def _state(probe: Probe | None, now: float) -> ProbeState | None:
         return None if probe is None else ProbeState(probe, now)
 
     @property
@@ -124,7 +124,7 @@ class Supervisor:
 
     # -- the loop --
 
-    def __enter__(self) -> "Supervisor":
+    def __enter__(self) -> Supervisor:
         for w in self.watched.values():
             self._spawn(w)
         return self

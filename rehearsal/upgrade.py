@@ -23,31 +23,32 @@ downgrade that must be refused, and the way back.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
+from offline.render import DB_ADMIN_PASSWORD, offline_spec
+from platform_model.ingress import routes
 from platform_model.roles import MAIN, RUNNERS, WEBHOOK, WORKER
 from platform_model.topology import DB_NAME
 from platform_model.upgrade import VERSION_TABLE, release
 from settings.model import Settings
-from offline.render import DB_ADMIN_PASSWORD, offline_spec
-from platform_model.ingress import routes
 
-from . import scenarios, seed as seeding
-from .scenarios import Check
-from .deployment import (JOB, LocalDeployment, RehearsalError, Substitutions, http_ok, plan_instances,
-                         substitutions_for)
+from . import scenarios
+from . import seed as seeding
+from .deployment import JOB, LocalDeployment, RehearsalError, Substitutions, http_ok, plan_instances, substitutions_for
 from .install import N8nInstall, ensure_n8n
 from .n8n_api import EditorSession, PublicApi
 from .pki import Pki, make_pki
-from .rehearse import LocalObserver, OWNER_EMAIL, setup_owner, stack_settings, wait_registered
+from .rehearse import OWNER_EMAIL, LocalObserver, setup_owner, stack_settings, wait_registered
+from .scenarios import Check
 from .services import Postgres, as_postgres_user, free_ports, postgres_bin, start_postgres, start_redis, strong_secret
 
 STARTED_MIGRATION = "Starting migration "
@@ -56,7 +57,7 @@ TRAFFIC_INTERVAL_SECONDS = 0.5
 ROLL_TIMEOUT_SECONDS = 300
 
 
-class UpgradeRefused(ValueError):
+class UpgradeRefusedError(ValueError):
     """--upgrade-from cannot be rehearsed for this stack (exit 2, like bad settings)."""
 
 
@@ -76,7 +77,7 @@ class Router:
 
     def __init__(self, url: str):
         self.url = url
-        self.moved_at: Optional[float] = None
+        self.moved_at: float | None = None
 
     def move(self, url: str) -> None:
         self.url, self.moved_at = url, time.monotonic()
@@ -134,7 +135,7 @@ class MigrationWatch(threading.Thread):
                 self.samples.append((time.monotonic(), finished))
 
     @property
-    def seconds(self) -> Optional[float]:
+    def seconds(self) -> float | None:
         """From the first migration seen starting to the last one seen finishing."""
         if not self.samples or not self.samples[-1][1]:
             return None
@@ -162,7 +163,7 @@ def migration_names(pg: Postgres) -> list[str]:
 
 
 def recorded_versions(pg: Postgres) -> list[str]:
-    if not db_value(pg, f"SELECT to_regclass('{VERSION_TABLE}') IS NOT NULL") == "t":
+    if db_value(pg, f"SELECT to_regclass('{VERSION_TABLE}') IS NOT NULL") != "t":
         return []
     return db_value(pg, f"SELECT format('%s.%s.%s', major, minor, patch) FROM {VERSION_TABLE} ORDER BY id").splitlines()
 
@@ -265,14 +266,15 @@ def roll(old: LocalDeployment, new: LocalDeployment, router: Router, log: Callab
             if component not in replaced and _healthy(new, component):
                 if component == new.main.component:
                     router.move(main_url(new))
-                for name, proc in old.processes.items():
+                for _name, proc in old.processes.items():
                     if proc.instance.component == component:
                         proc.terminate()
                 replaced[component] = round(time.monotonic() - began, 1)
                 log(f"  {component}: new instance healthy after {replaced[component]} s; old instance stopping")
         if time.monotonic() - began > ROLL_TIMEOUT_SECONDS:
             late = sorted(set(components) - set(replaced))
-            raise RehearsalError(f"the roll did not finish in {ROLL_TIMEOUT_SECONDS} s: {', '.join(late)} never healthy")
+            raise RehearsalError(f"the roll did not finish in {ROLL_TIMEOUT_SECONDS} s: "
+                                 f"{', '.join(late)} never healthy")
         time.sleep(0.5)
     old.stop()  # waits for the old instances' graceful shutdown
     return replaced
@@ -316,8 +318,8 @@ def schedule_verdict(starts: list[float], since: float, settled: float, until: f
     if len(starts) < 2:
         return Check(label, False, f"{len(starts)} scheduled run(s) in {until - since:.0f} s")
     every = seeding.SCHEDULE_SECONDS
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
-    settled_gaps = [b - a for a, b in zip(starts, starts[1:]) if a >= settled]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    settled_gaps = [b - a for a, b in itertools.pairwise(starts) if a >= settled]
     missed = sum(max(0, round(g / every) - 1) for g in gaps)
     doubled = sum(1 for g in gaps if g < every / 2)
     ok = bool(settled_gaps) and max(settled_gaps) <= 2 * every
@@ -335,7 +337,8 @@ def traffic_check(calls: list[Call], began: float, settled: float) -> Check:
     window = (f" between {failed[0].at - began:.1f} s and {failed[-1].at - began:.1f} s into the roll"
               if failed else "")
     errors = sorted({c.error.split(":", 1)[0] for c in failed})[:3]  # "POST /webhook/... -> 404"
-    detail = (f"{len(during)} calls until the new main was ready ({settled - began:.1f} s), {len(failed)} failed{window}"
+    detail = (f"{len(during)} calls until the new main was ready ({settled - began:.1f} s), "
+              f"{len(failed)} failed{window}"
               + (f" ({'; '.join(errors)})" if errors else "")
               + f"; {sum(c.ok for c in after)} of {len(after)} after it succeeded")
     return Check("webhook through the router answers again once the new main is ready",
@@ -384,14 +387,14 @@ def upgrade_settings(opts: UpgradeOptions) -> tuple[Settings, Settings]:
     """(old, new): the stack's settings with n8n.version = --upgrade-from, and as written."""
     new = stack_settings(opts.stack, None)
     if new.postgres.connection_pool is not None:
-        raise UpgradeRefused(f"stack {opts.stack} has postgres.connectionPool: the upgrade rehearsal runs without "
+        raise UpgradeRefusedError(f"stack {opts.stack} has postgres.connectionPool: the upgrade rehearsal runs without "
                              "PgBouncer; rehearse the stack's copy without the pool")
     try:
         older = release(opts.from_version) < release(new.n8n.version)
     except ValueError as err:
-        raise UpgradeRefused(f"--upgrade-from: {err}") from None
+        raise UpgradeRefusedError(f"--upgrade-from: {err}") from None
     if not older:
-        raise UpgradeRefused(f"--upgrade-from {opts.from_version} is not older than the stack's n8n.version "
+        raise UpgradeRefusedError(f"--upgrade-from {opts.from_version} is not older than the stack's n8n.version "
                              f"{new.n8n.version}")
     return stack_settings(opts.stack, None, version=opts.from_version), new
 
@@ -399,7 +402,8 @@ def upgrade_settings(opts: UpgradeOptions) -> tuple[Settings, Settings]:
 def rehearse_upgrade(opts: UpgradeOptions, log: Callable[[str], None] = print) -> scenarios.Report:
     began = time.monotonic()
     old_s, new_s = upgrade_settings(opts)
-    report = scenarios.Report(f"Upgrade rehearsal of stack {opts.stack}: n8n {opts.from_version} -> {new_s.n8n.version} "
+    report = scenarios.Report(f"Upgrade rehearsal of stack {opts.stack}: "
+                              f"n8n {opts.from_version} -> {new_s.n8n.version} "
                               f"({new_s.workers.pairs} worker pair(s))")
     t = time.monotonic()
     old_install, new_install = ensure_n8n(opts.from_version, log=log), ensure_n8n(new_s.n8n.version, log=log)
@@ -469,7 +473,10 @@ def _phases(stage: Stage, opts: UpgradeOptions, old_s: Settings, new_s: Settings
     settled_at, settled = time.monotonic(), db_now(pg)
     report.timings["until the new main was ready"] = round(settled_at - t, 1)
     report.notes.append("components replaced after (s): " + ", ".join(f"{c} {s}" for c, s in replaced.items()))
-    report.notes.append(f"the router moved to the new main when its health check {new.health_url(new.main).split('/', 3)[3]} "
+    check_url = new.health_url(new.main)
+    assert check_url is not None, "main always has a health check"
+    check_path = check_url.split('/', 3)[3]
+    report.notes.append(f"the router moved to the new main when its health check {check_path} "
                         "answered (App Platform routes on the component's health check)")
     wait_registered(LocalObserver(new), skip=set())
     time.sleep(3 * seeding.SCHEDULE_SECONDS)  # let the schedule and the caller run on the new release alone
@@ -525,7 +532,8 @@ def _phases(stage: Stage, opts: UpgradeOptions, old_s: Settings, new_s: Settings
     time.sleep(3 * seeding.SCHEDULE_SECONDS + 1)
     report.checks.append(schedule_check(back_pg, seeded, resumed, resumed, db_now(back_pg),
                                         f"way back to {old_v}: schedule fires"))
-    report.checks += scenarios.guarded(f"way back to {old_v}: the owner logs in", owner_logs_in, main_url(back), password)
+    report.checks += scenarios.guarded(f"way back to {old_v}: the owner logs in", owner_logs_in, main_url(back),
+                                       password)
 
 
 def owner_logs_in(url: str, password: str) -> Check:

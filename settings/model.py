@@ -14,11 +14,20 @@ import json
 import re
 import typing
 import zoneinfo
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Collection, Mapping, Optional, Sequence
+from typing import Annotated, Any
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, SecretStr,
-                      ValidationError)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel
 
 from platform_model import catalog
@@ -45,7 +54,7 @@ _SECRET_SPELLINGS = {_spelling(k): k for k in SECRET_KEYS}
 
 def _holds(path: Sequence[str], pattern: Sequence[str]) -> bool:
     """Whether `path` is `pattern` (`*` matches any part), lies inside it or contains it."""
-    return all(p == "*" or _spelling(p) == _spelling(q) for p, q in zip(pattern, path))
+    return all(p == "*" or _spelling(p) == _spelling(q) for p, q in zip(pattern, path, strict=False))
 
 
 def is_secret_path(path: Sequence[str]) -> bool:
@@ -239,9 +248,9 @@ class LogDestination(_Section):
     kind: Annotated[str, _one_of(catalog.LOG_DESTINATION_KINDS, "App Platform log destinations")] = Field(
         description="The log service: datadog (API key), papertrail (syslog endpoint, no secret) or "
                     "openSearch (endpoint + user, password).")
-    endpoint: Optional[str] = Field(None, description="Datadog intake URL (optional), OpenSearch https:// URL, or "
+    endpoint: str | None = Field(None, description="Datadog intake URL (optional), OpenSearch https:// URL, or "
                                     "Papertrail host:port.")
-    user: Optional[str] = Field(None, description="OpenSearch basic-auth user; the password is logDestinationSecret.")
+    user: str | None = Field(None, description="OpenSearch basic-auth user; the password is logDestinationSecret.")
     index_name: str = Field("logs", description="OpenSearch index (App Platform's default, logs).")
 
 
@@ -252,15 +261,16 @@ class LogSettings(_Section):
     format: Annotated[str, _one_of(("json", "text"), "n8n log formats")] = Field(
         "json", description="N8N_LOG_FORMAT: json gives one object per line with timestamp and metadata, which log "
                             "services parse without rules; text is n8n's default.")
-    destination: Optional[LogDestination] = Field(
+    destination: LogDestination | None = Field(
         None, description="Forward every component's logs there (App Platform log_destinations); none keeps "
                           "them in App Platform's own 7-day log view.")
 
 
 class MetricsRemote(_Section):
     protocol: Annotated[str, _one_of(("prometheusRemoteWrite", "otlpHttp"), "metrics protocols")] = Field(
-        "prometheusRemoteWrite", description="How the collector ships metrics: Prometheus remote-write (Grafana "
-                                             "Cloud, Mimir, VictoriaMetrics) or OTLP over HTTP (Datadog, Honeycomb...).")
+        "prometheusRemoteWrite",
+        description="How the collector ships metrics: Prometheus remote-write (Grafana Cloud, Mimir, "
+                    "VictoriaMetrics) or OTLP over HTTP (Datadog, Honeycomb...).")
     endpoint: Annotated[str, AfterValidator(check_https_url)] = Field(
         description="The remote's write URL, e.g. https://prometheus-prod-01-eu-west-0.grafana.net/api/prom/push.")
 
@@ -268,7 +278,7 @@ class MetricsRemote(_Section):
 class MetricsSettings(_Section):
     enabled: bool = Field(True, description="N8N_METRICS on main and workers (internal only: the ingress never "
                                             "routes /metrics); off removes the collector too.")
-    remote: Optional[MetricsRemote] = Field(
+    remote: MetricsRemote | None = Field(
         None, description="Where the in-app collector sends what it scrapes; without it no collector runs (its "
                           "Authorization header is the secret metricsAuthorization).")
     scrape_interval_seconds: Annotated[int, _between(10, 300)] = Field(
@@ -309,7 +319,8 @@ class ExecutionDataSettings(_Section):
     max_age_hours: Annotated[int, _between(1, 8760)] = Field(
         336, description="EXECUTIONS_DATA_MAX_AGE in hours; 336 (14 days) is n8n's default.")
     max_count: Annotated[int, _between(0, 10_000_000)] = Field(
-        10000, description="EXECUTIONS_DATA_PRUNE_MAX_COUNT, executions kept at most (0 = no count limit); n8n's default.")
+        10000,
+        description="EXECUTIONS_DATA_PRUNE_MAX_COUNT, executions kept at most (0 = no count limit); n8n's default.")
     save_successful: bool = Field(True, description="EXECUTIONS_DATA_SAVE_ON_SUCCESS=all; false keeps only failed "
                                                     "executions' data (much less disk, less to debug with).")
     save_manual: bool = Field(True, description="EXECUTIONS_DATA_SAVE_MANUAL_EXECUTIONS: keep editor test runs.")
@@ -366,7 +377,7 @@ class ImageDigests(_Section):
 class UpgradeSettings(_Section):
     """How version changes are allowed (docs/upgrades.md)."""
 
-    acknowledge_major: Optional[Annotated[int, _between(3, 99)]] = Field(
+    acknowledge_major: Annotated[int, _between(3, 99)] | None = Field(
         default=None,
         description="The n8n major you have read the migration report for (Settings > Migration Report in the "
                     "running editor); the deploy workflow refuses a change to a new major without it. "
@@ -392,7 +403,7 @@ class N8nSettings(_Section):
                      "(e.g. a worker that could not save during a database outage) as crashed; n8n's default "
                      "180 leaves them stuck for hours, 3 keeps every drill under five minutes."))
     db_pool_size: Annotated[int, _between(1, 50)] = catalog.DEFAULT_DB_POOL_SIZE
-    digests: Optional[ImageDigests] = Field(
+    digests: ImageDigests | None = Field(
         default=None, description="Pin n8nio/n8n and n8nio/runners by digest instead of by the version's tag. "
                                   "Default: unset, the tag n8n.version names.")
 
@@ -400,7 +411,7 @@ class N8nSettings(_Section):
 class MainSettings(_Section):
     size: AppSizeSlug = "apps-d-1vcpu-2gb"
     instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 1
-    autoscaling: Optional[Autoscaling] = None
+    autoscaling: Autoscaling | None = None
 
 
 class WorkerSettings(_Section):
@@ -413,13 +424,13 @@ class RunnerSettings(_Section):
     size: AppSizeSlug = "apps-d-1vcpu-1gb"
     instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 1
     max_concurrency: Annotated[int, _between(1, 100)] = catalog.DEFAULT_RUNNER_MAX_CONCURRENCY
-    autoscaling: Optional[Autoscaling] = None
+    autoscaling: Autoscaling | None = None
 
 
 class WebhookSettings(_Section):
     processors: Annotated[int, _between(0, catalog.MAX_INSTANCES_PER_COMPONENT)] = 0
     size: AppSizeSlug = "apps-d-1vcpu-1gb"
-    autoscaling: Optional[Autoscaling] = None
+    autoscaling: Autoscaling | None = None
 
 
 class MaintenanceWindow(_Section):
@@ -432,17 +443,16 @@ class ConnectionPool(_Section):
 
     mode: Annotated[str, _one_of(catalog.POOL_MODES, "PgBouncer modes n8n works with")] = catalog.DEFAULT_POOL_MODE
     # Server connections the pool may open; default: all the cluster allows beyond the headroom.
-    size: Optional[Annotated[int, _between(1, 5000)]] = None
+    size: Annotated[int, _between(1, 5000)] | None = None
 
 
 class PostgresSettings(_Section):
-    version: Annotated[str, BeforeValidator(_no_whole_objects), _one_of(catalog.POSTGRES_VERSIONS, "PostgreSQL versions")] = (
-        catalog.DEFAULT_POSTGRES_VERSION
-    )
+    version: Annotated[str, BeforeValidator(_no_whole_objects),
+                       _one_of(catalog.POSTGRES_VERSIONS, "PostgreSQL versions")] = catalog.DEFAULT_POSTGRES_VERSION
     size: DatabaseSizeSlug = "db-s-2vcpu-4gb"
     nodes: Annotated[int, _between(1, catalog.MAX_DATABASE_NODES)] = 2
     maintenance: MaintenanceWindow = MaintenanceWindow()
-    connection_pool: Optional[ConnectionPool] = None
+    connection_pool: ConnectionPool | None = None
     storage_autoscale: StorageAutoscale = Field(StorageAutoscale(), description="Disk autoscaling of the cluster.")
 
 
@@ -476,7 +486,7 @@ class PriceOverrides(_Section):
 
 
 class CostSettings(_Section):
-    monthly_budget: Optional[Annotated[float, _between(1, 1_000_000)]] = None
+    monthly_budget: Annotated[float, _between(1, 1000000)] | None = None
     prices: PriceOverrides = PriceOverrides()
 
 
@@ -497,8 +507,8 @@ class Settings(_Section):
     """Every setting of one stack. Field names map to config keys in camelCase."""
 
     region: Annotated[str, AfterValidator(_check_region)] = "ams3"
-    name: Optional[Annotated[str, AfterValidator(_check_name)]] = None  # default: n8n-<stack>
-    domain: Optional[Annotated[str, AfterValidator(_check_hostname)]] = None
+    name: Annotated[str, AfterValidator(_check_name)] | None = None  # default: n8n-<stack>
+    domain: Annotated[str, AfterValidator(_check_hostname)] | None = None
     # `protect` on database clusters and the encryption key; turning it off is asked for by name.
     protect: Annotated[bool, BeforeValidator(_engine_bool)] = True
     n8n: N8nSettings = Field(default=N8nSettings(), alias="n8n")  # to_camel would say n8N
@@ -516,14 +526,14 @@ class Settings(_Section):
     hardening: HardeningSettings = Field(HardeningSettings(), description="n8n's privacy and sandbox settings.")
     upgrade: UpgradeSettings = Field(UpgradeSettings(), description="Guards for changing n8n's version.")
     # Secrets: set with `pulumi config set --secret`; generated when absent (see components/secrets.py).
-    encryption_key: Optional[SecretStr] = None
+    encryption_key: SecretStr | None = None
     runner_auth_tokens: dict[str, SecretStr] = Field(default_factory=dict)
-    license_key: Optional[SecretStr] = None
+    license_key: SecretStr | None = None
     # "<username>:<access token>" for every image App Platform pulls from Docker Hub; anonymous without it.
-    docker_hub_credentials: Optional[SecretStr] = None
-    log_destination_secret: Optional[SecretStr] = Field(
+    docker_hub_credentials: SecretStr | None = None
+    log_destination_secret: SecretStr | None = Field(
         None, description="The log destination's API key (datadog) or password (openSearch).")
-    metrics_authorization: Optional[SecretStr] = Field(
+    metrics_authorization: SecretStr | None = Field(
         None, description="The Authorization header value the collector sends to metrics remote, e.g. "
                           "`Basic <base64 user:token>` for Grafana Cloud or `Bearer <token>`.")
 
@@ -608,8 +618,8 @@ def _lookup(raw: Mapping[str, Any], loc: list[str]) -> Any:
     return node
 
 
-def _nested_model(annotation: Any) -> Optional[type[BaseModel]]:
-    """The settings section inside `X`, `Optional[X]` or `list[X]`, if any."""
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The settings section inside `X`, `X | None` or `list[X]`, if any."""
     for candidate in (annotation, *typing.get_args(annotation)):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate
@@ -677,7 +687,7 @@ def _plaintext_problems(config: Mapping[str, Any], encrypted: Collection[str], s
 
 
 def parse_settings(config: Mapping[str, Any], stack: str, source: str,
-                   encrypted: Optional[Collection[str]] = None) -> tuple[Settings, list[Problem]]:
+                   encrypted: Collection[str] | None = None) -> tuple[Settings, list[Problem]]:
     """The first phase of loading: Settings from a stack's config mapping (`n8n-platform:key` -> value, as
     the engine hands it over: text and JSON text; or as read from YAML); other namespaces are ignored.
     With `encrypted` (the config keys, or `key.entry` paths, the source holds encrypted), a secret in plain
@@ -695,7 +705,7 @@ def parse_settings(config: Mapping[str, Any], stack: str, source: str,
     return settings, problems
 
 
-def instance_range(instances: Optional[int], autoscaling: Optional[Autoscaling]) -> tuple[int, int]:
+def instance_range(instances: int | None, autoscaling: Autoscaling | None) -> tuple[int, int]:
     """A component's (minimum, maximum) instances: its autoscaling range, else its fixed count, else App
     Platform's default of one."""
     if autoscaling is not None:

@@ -4,13 +4,11 @@ settings/model.py). Every problem is collected; stack/loader.py raises them toge
 
 from __future__ import annotations
 
-from typing import Optional
-
 from builders.deployment import deployment_from_settings
 from builders.names import topology_for
 from platform_model import catalog, secret_strength
 from platform_model.capacity import deployment_connection_budget
-from settings.model import Autoscaling, Problem, Settings, instance_range, check_https_url, check_syslog_endpoint
+from settings.model import Autoscaling, Problem, Settings, check_https_url, check_syslog_endpoint, instance_range
 
 
 def cross_check_problems(s: Settings) -> list[Problem]:
@@ -25,7 +23,7 @@ def cross_check_problems(s: Settings) -> list[Problem]:
         add(Problem("app.vpc", f"an app in App Platform region {s.app_region} can join {where}, and the stack's "
                     f"VPC is in {s.region}; {fix} or leave app.vpc off", True))
 
-    def check_scaling(section: str, size_slug: str, instances: Optional[int], auto: Optional[Autoscaling]):
+    def check_scaling(section: str, size_slug: str, instances: int | None, auto: Autoscaling | None):
         size = catalog.APP_SIZES[size_slug]
         if auto is not None:
             if not size.dedicated:

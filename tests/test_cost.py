@@ -4,16 +4,15 @@ minimum vs maximum scale, price overrides, the budget check, and the cost as a s
 import pytest
 import yaml
 
-from platform_model import catalog
-from platform_model.deployment import Cluster, from_app_spec
-from platform_model.pricing import REFERENCE_TEMPLATE, load_prices, monthly_cost, over_budget
 from builders.deployment import deployment_from_settings, stack_cost
-from settings.model import SettingsError
-from stack.loader import load_settings
-from stack.loader import settings_from_file
 from offline.cost import main as cost_main
 from offline.render import main as render_main
 from offline.render import offline_spec
+from platform_model import catalog
+from platform_model.deployment import Cluster, from_app_spec
+from platform_model.pricing import REFERENCE_TEMPLATE, load_prices, monthly_cost, over_budget
+from settings.model import SettingsError
+from stack.loader import load_settings, settings_from_file
 from stackrun import app_spec, run_stack, stack_config
 
 # The pre-deploy job: 30 assumed deployments × 60 billed seconds × apps-s-1vcpu-0.5gb's $0.000002066799/s.

@@ -11,16 +11,14 @@ import yaml
 from google.protobuf import json_format
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
+from offline import gate, render
+from pack_in_process import PackInProcess
 from platform_model import catalog
+from platform_model.catalog import APP, CLUSTER, VPC
 from platform_model.roles import recognise
 from settings.model import SettingsError
-from stack.loader import load_settings
-from stack.loader import load_stack
-from offline import gate
-from offline import render
-from pack_in_process import PackInProcess
+from stack.loader import load_settings, load_stack
 from stackedit import UNKNOWN, StackEdit
-from platform_model.catalog import APP, CLUSTER, VPC
 from stackrun import app_spec, component, components, env_of, run_stack, stack_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from platform_model.ingress import Route
 from rehearsal.deployment import Instance, Process
 from rehearsal.drills import DRILLS, drill_names
-from rehearsal.edge import Edge, route
+from rehearsal.edge import Edge
 from rehearsal.probes import LIVENESS, READINESS, Probe, ProbeState
 from rehearsal.supervisor import Supervisor
 
@@ -160,17 +161,9 @@ def test_a_held_container_is_neither_restarted_nor_routed_to(deployment):
 # --- edge -----------------------------------------------------------------------------------------
 
 
-def test_the_ingress_sends_a_path_to_its_longest_matching_prefix():
-    rules = [("/", "main"), ("/webhook/", "hooks"), ("/webhook-test/", "main")]
-    assert route(rules, "/webhook/abc") == "hooks"
-    assert route(rules, "/webhook-test/abc") == "main"
-    assert route(rules, "/rest/login") == "main"
-    assert route([("/api", "main")], "/other") is None
-
-
 def upstream(name: str) -> ThreadingHTTPServer:
     class Answer(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = json.dumps({"by": name, "got": self.rfile.read(int(self.headers["Content-Length"])).decode(),
                                "path": self.path}).encode()
             self.send_response(200)
@@ -200,7 +193,7 @@ def test_the_edge_relays_to_ready_instances_in_turn_and_answers_503_when_none_is
                  for i, s in enumerate(servers)]
     ready = {"main": list(instances)}
     try:
-        with Edge([("/", "main")], lambda c: ready.get(c, [])) as edge:
+        with Edge([Route("/", "main")], lambda c: ready.get(c, [])) as edge:
             answers = [json.loads(post(f"{edge.url}/webhook/x?y=1")[1]) for _ in range(4)]
             assert sorted(a["by"] for a in answers) == ["a", "a", "b", "b"]
             assert answers[0]["got"] == "hello" and answers[0]["path"] == "/webhook/x?y=1"
@@ -220,5 +213,5 @@ def test_the_edge_relays_to_ready_instances_in_turn_and_answers_503_when_none_is
 def test_drills_are_selected_by_name_and_an_unknown_name_lists_the_real_ones():
     assert drill_names("") == list(DRILLS)
     assert drill_names("kill-worker, postgres-60s") == ["kill-worker", "postgres-60s"]
-    with pytest.raises(argparse.ArgumentTypeError, match="unknown drill.*kill-nothing.*kill-runner"):
+    with pytest.raises(argparse.ArgumentTypeError, match=r"unknown drill.*kill-nothing.*kill-runner"):
         drill_names("kill-worker,kill-nothing")

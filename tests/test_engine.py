@@ -10,8 +10,8 @@ from pulumi.runtime import rpc
 from offline import gate
 from offline.analyzer import analyze_request, stack_resource
 from offline.engine import STACK, provider_outputs
-from stackedit import StackEdit
 from platform_model.catalog import APP, BUDGET
+from stackedit import StackEdit
 from stackrun import run_stack
 
 SECRETS = "n8n-platform:secrets:Secrets"

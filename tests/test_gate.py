@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from image_sources import SOURCES
+from offline import engine, gate
+from offline.analyzer import PolicyPack, PolicyPackError, reconcile
 from settings.model import SettingsError
 from stack import loader
 from stack.loader import load_settings
-from offline import engine, gate
-from offline.analyzer import PolicyPack, PolicyPackError, reconcile
 from stackedit import StackEdit
 from stackrun import run_stack, stack_config
-from image_sources import SOURCES
 from variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,9 +145,8 @@ def test_bad_policy_pack_config_is_bad_input(tmp_path, capsys, config, fragment)
 
 def test_a_pack_that_cannot_start_is_reported_with_its_error(tmp_path):
     (tmp_path / "__main__.py").write_text("raise SystemExit('policies could not load')\n")
-    with PolicyPack(pack_dir=tmp_path) as broken:
-        with pytest.raises(PolicyPackError, match="policies could not load"):
-            broken.info()
+    with PolicyPack(pack_dir=tmp_path) as broken, pytest.raises(PolicyPackError, match="policies could not load"):
+        broken.info()
 
 
 def test_a_policy_that_crashes_is_a_pack_failure_not_a_verdict(tmp_path, prod):
@@ -155,9 +154,9 @@ def test_a_policy_that_crashes_is_a_pack_failure_not_a_verdict(tmp_path, prod):
         "from pulumi_policy import PolicyPack, ResourceValidationPolicy\n"
         "def broken(args, report):\n    raise RuntimeError('bug in a policy')\n"
         "PolicyPack('broken', [ResourceValidationPolicy('broken', 'Always crashes.', broken)])\n")
-    with PolicyPack(pack_dir=tmp_path) as broken:
-        with pytest.raises(PolicyPackError, match=r"failed on Analyze\(n8n-[a-z-]+\): .*bug in a policy"):
-            broken.check(prod.resources)
+    with (PolicyPack(pack_dir=tmp_path) as broken,
+          pytest.raises(PolicyPackError, match=r"failed on Analyze\(n8n-[a-z-]+\): .*bug in a policy")):
+        broken.check(prod.resources)
 
 
 def test_verdicts_are_data_and_the_table_shows_each(pack, prod):

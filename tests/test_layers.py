@@ -60,7 +60,7 @@ def imported(path: Path, name: str, modules: set[str]) -> set[str]:
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = ".".join([*package[:len(package) - node.level + 1], *([node.module] if node.module else [])]) \
-                if node.level else node.module
+                if node.level else node.module or ""
             targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
         else:
             continue
@@ -99,7 +99,7 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
             elif w in stack:
                 low[v] = min(low[v], index[w])
         if low[v] == index[v]:
-            component = []
+            component: list[str] = []
             while not component or component[-1] != v:
                 component.append(stack.pop())
             if len(component) > 1:
@@ -140,7 +140,8 @@ def test_the_pack_modules_load_without_the_programs_dependencies():
     # The pack's virtualenv has only policies/requirements.txt; a meta-path finder makes everything the
     # program needs beyond that unimportable, and every module of the pack is imported from its directory.
     pack = ROOT / "policies"
-    modules = sorted(module_name(p) for p in project_files() if layer(module_name(p)) in ("platform_model", "checklist"))
+    modules = sorted(module_name(p) for p in project_files()
+                     if layer(module_name(p)) in ("platform_model", "checklist"))
     code = "\n".join([
         "import importlib, importlib.abc, sys",
         "class Blocker(importlib.abc.MetaPathFinder):",

@@ -7,13 +7,14 @@ import subprocess
 import pytest
 import yaml
 
-from builders.observability import COLLECTOR, alert_rules, scrape_targets
+from builders.observability import alert_rules, scrape_targets
 from offline.render import offline_spec
 from platform_model import catalog
+from platform_model.catalog import CLUSTER
 from platform_model.ingress import spec_route
+from platform_model.topology import COLLECTOR
 from settings.model import SettingsError
 from stack.loader import load_settings
-from platform_model.catalog import CLUSTER
 from stackrun import app_spec, component, components, env_entry, env_of, run_stack, stack_config
 
 REMOTE = {"metrics": {"remote": {"endpoint": "https://prometheus.example.net/api/prom/push"}}}
@@ -29,7 +30,8 @@ def rules_by_name(s):
     return {r["alert"]: r for r in alert_rules(s)["groups"][0]["rules"]}
 
 
-@pytest.mark.parametrize("overrides", [{}, {"webhooks": {"processors": 2}}, {"n8n": {"offloadManualExecutions": False}}])
+@pytest.mark.parametrize("overrides",
+                         [{}, {"webhooks": {"processors": 2}}, {"n8n": {"offloadManualExecutions": False}}])
 @pytest.mark.parametrize("path", ["/metrics", "/metrics/", "/metrics?format=json", "/metrics/anything"])
 def test_the_public_url_never_routes_metrics_to_an_n8n_process(overrides, path):
     route = spec_route(offline_spec(settings(overrides)), path)

@@ -151,7 +151,7 @@ def test_negative_control_fails_and_names_the_broken_pair_while_the_other_keeps_
 
 
 def test_without_the_pre_deploy_job_n8n_cannot_migrate(tmp_path):
-    code, report, output = rehearse(tmp_path, "--skip-db-grants")
+    code, report, _output = rehearse(tmp_path, "--skip-db-grants")
     assert code == 1
     [start] = checks(report, "topology starts")
     assert "n8n-main exited" in start["detail"] and "permission denied for schema public" in start["detail"]

@@ -9,18 +9,27 @@ import sys
 import threading
 import time
 import urllib.request
+from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from offline.render import DB_ADMIN_PASSWORD, offline_spec
 from platform_model import catalog
 from platform_model.ingress import routes
 from platform_model.topology import DB_NAME, DB_POOL, DB_USER
-from offline.render import DB_ADMIN_PASSWORD, offline_spec
 from rehearsal import launcher
-from rehearsal.deployment import (JOB, MAIN, RUNNERS, WORKER, LocalDeployment, RehearsalError, Substitutions,
-                                  plan_instances)
+from rehearsal.deployment import (
+    JOB,
+    MAIN,
+    RUNNERS,
+    WORKER,
+    LocalDeployment,
+    RehearsalError,
+    Substitutions,
+    plan_instances,
+)
 from rehearsal.install import N8nInstall
 from rehearsal.pgbouncer import PoolUse, pool_check
 from rehearsal.pki import Pki
@@ -245,10 +254,10 @@ class FakeBroker:
         broker = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 self._reply(200, {"status": "ok"})
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if body.get("token") != broker.token:
                     return self._reply(403, {"message": "Unauthorized"})
@@ -291,7 +300,7 @@ def run_launcher(tmp_path, broker_token: str, pool_token: str, seconds: float):
             health = (resp.status, json.load(resp))
     finally:
         proc.terminate()
-        out = proc.communicate(10)[0]
+        out = proc.communicate(timeout=10)[0]
         broker.server.shutdown()
     envs = [dict(line.split("=", 1) for line in p.read_text().splitlines() if "=" in line)
             for p in sorted(runs.glob("*.env"))]
@@ -344,11 +353,11 @@ class ListedExecutions:
 
 
 def test_verify_lists_executions_running_or_new_for_longer_than_allowed():
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from rehearsal.scenarios import check_unfinished
 
-    ago = lambda minutes: (datetime.now(timezone.utc) - timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    ago = lambda minutes: (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()  # noqa: E731
     api = ListedExecutions([{"id": "7", "status": "running", "startedAt": ago(90), "workflowId": "w1"},
                             {"id": "8", "status": "running", "startedAt": ago(1), "workflowId": "w1"},
                             {"id": "9", "status": "new", "startedAt": ago(200), "workflowId": "w2"},
@@ -359,9 +368,9 @@ def test_verify_lists_executions_running_or_new_for_longer_than_allowed():
 
 
 def test_a_stack_with_a_metrics_collector_plans_it_as_the_one_component_prometheus_plays():
-    from builders.observability import COLLECTOR
-    from stack.loader import load_settings
+    from platform_model.topology import COLLECTOR
     from rehearsal.deployment import METRICS_COLLECTOR
+    from stack.loader import load_settings
     from stackrun import stack_config
 
     remote = {"observability": {"metrics": {"remote": {"endpoint": "https://prometheus.example.net/push"}}}}

@@ -5,8 +5,8 @@ from collections import Counter
 import pulumi
 import pytest
 
-from platform_model import catalog
 from offline.engine import run_program
+from platform_model import catalog
 from platform_model.catalog import APP, CLUSTER, FIREWALL, VPC
 from platform_model.catalog import RANDOM_PASSWORD as PASSWORD
 from stackrun import app_spec, component, components, env_entry, env_of, run_stack, stack_config

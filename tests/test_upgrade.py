@@ -5,9 +5,9 @@ test_upgrade_rehearsal.py; the whole upgrade on real n8n there too."""
 import pytest
 
 from builders import env
+from offline.render import offline_spec
 from platform_model.upgrade import VersionChange, downgrade_guard_sql, release, restore_command
 from stack.loader import load_settings
-from offline.render import offline_spec
 from stackrun import component, env_of, stack_config
 
 
@@ -119,6 +119,7 @@ def test_a_bad_deployed_version_is_a_usage_error(capsys):
 
 def test_the_deploy_workflow_checks_the_version_change_before_every_pulumi_up():
     from pathlib import Path
+
     import yaml
     workflow = yaml.safe_load((Path(__file__).resolve().parent.parent / ".github/workflows/deploy.yml").read_text())
     for name, job in workflow["jobs"].items():

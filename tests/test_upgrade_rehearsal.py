@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from offline.render import offline_spec
 from platform_model import catalog
 from platform_model.topology import DB_NAME, DB_USER
-from stack.loader import load_settings
-from offline.render import offline_spec
 from rehearsal.deployment import JOB, substitutions_for
 from rehearsal.install import N8nInstall
 from rehearsal.pki import make_pki
 from rehearsal.services import free_ports, start_postgres
 from rehearsal.upgrade import fingerprint, plan
+from stack.loader import load_settings
 from stackrun import stack_config
 
 pytestmark = pytest.mark.rehearsal
@@ -44,7 +44,7 @@ def postgres():
 
 def run_job(tmp_path, pg, pki, version: str) -> tuple[int, str]:
     s = load_settings(stack_config("prod", {"n8n": {"version": version}}), "prod")
-    subs = substitutions_for(pg, _NoRedis(), pki)
+    subs = substitutions_for(pg, _NoRedis(), pki)  # type: ignore[arg-type]  # the job never reaches Redis
     d = plan(tmp_path / f"job-{version}", N8nInstall(tmp_path, version), pki, offline_spec(s), subs)
     [job] = d.of_role(JOB)
     return d.run_job(job)
@@ -104,7 +104,8 @@ def test_upgrade_rehearsal_from_the_previous_release_passes_and_refuses_the_down
     assert done.returncode == 0 and not failed, done.stdout[-3000:] + done.stderr[-3000:]
     names = " | ".join(c["name"] for c in report["checks"])
     for expected in ("migrations to", "credential still decrypts", "schedule kept firing through the roll",
-                     "webhook through the router kept answering", f"downgrade to {catalog.PREVIOUS_N8N_RELEASE} refused",
+                     "webhook through the router kept answering",
+                     f"downgrade to {catalog.PREVIOUS_N8N_RELEASE} refused",
                      "way back to", "history as at the restore point"):
         assert expected in names, expected
     assert report["timings"]["migrations"] > 0

@@ -92,11 +92,12 @@ def shutdown_problems(spec: AppSpec, _args) -> list[str]:
         grace = (termination if is_unknown(termination) else
                  termination.get("gracePeriodSeconds", catalog.APP_PLATFORM_DEFAULT_GRACE_PERIOD_SECONDS))
         shutdown = float(raw) if isinstance(raw, str) and raw.isdigit() else None
-        if shutdown is None or number(grace) is None:
+        limit = number(grace)
+        if shutdown is None or limit is None:
             problems.append(f"{process.name}: {SHUTDOWN} or termination.grace_period_seconds is not a known "
                             "number")
             continue
-        if shutdown + catalog.SHUTDOWN_MARGIN_SECONDS > number(grace):
+        if shutdown + catalog.SHUTDOWN_MARGIN_SECONDS > limit:
             problems.append(f"{process.name}: n8n may take {shutdown:.0f} s to shut down ({SHUTDOWN}) but App "
                             f"Platform kills it after {number(grace):.0f} s; running executions would be cut. "
                             f"Give termination.grace_period_seconds at least "

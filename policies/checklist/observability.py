@@ -18,8 +18,9 @@ from .resources import APP, AppSpec, app_check, resource_policy
 
 def public_metrics_problems(spec: AppSpec, _args) -> list[str]:
     route = spec_route(spec.data, METRICS_PATH)
-    target = route.public_component if route else None
-    exposed = [c for c in spec.n8n_processes() if c.name == target and c.flag("N8N_METRICS") is True]
+    if route is None:
+        return []
+    exposed = [c for c in spec.n8n_processes() if c.name == route.public_component and c.flag("N8N_METRICS") is True]
     return [f"the public URL routes {METRICS_PATH} to {c.name}, which serves n8n's unauthenticated Prometheus "
             f"metrics (ingress rule prefix {route.prefix!r})" for c in exposed]
 

@@ -8,19 +8,19 @@ either forwards to a `component` or answers with a `redirect` (only one of the t
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
-
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Route:
     prefix: str
-    component: Optional[str] = None  # forwarded to this component ...
-    redirect: Optional[Mapping[str, Any]] = None  # ... or answered with this redirect
+    component: str | None = None  # forwarded to this component ...
+    redirect: Mapping[str, Any] | None = None  # ... or answered with this redirect
 
     @property
-    def public_component(self) -> Optional[str]:
+    def public_component(self) -> str | None:
         return None if self.redirect else self.component
 
 
@@ -38,13 +38,13 @@ def routes(spec: Mapping[str, Any]) -> list[Route]:
     return found
 
 
-def route_for(rules: Sequence[Route], path: str) -> Optional[Route]:
+def route_for(rules: Sequence[Route], path: str) -> Route | None:
     """The rule App Platform applies to `path`: the longest matching prefix, or None (App Platform's 404)."""
     found = [r for r in rules if path.startswith(r.prefix)]
     return max(found, key=lambda r: len(r.prefix)) if found else None
 
 
-def spec_route(spec: Mapping[str, Any], path: str) -> Optional[Route]:
+def spec_route(spec: Mapping[str, Any], path: str) -> Route | None:
     return route_for(routes(spec), path)
 
 

@@ -9,9 +9,10 @@ a stack overrides any figure with `cost.prices` (README.md § Settings).
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 from . import catalog
 from .deployment import AppComponent, Cluster, Deployment
@@ -54,7 +55,7 @@ class PriceTable:
     sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def with_overrides(self, app: Mapping[str, float] | None = None,
-                       database: Mapping[str, Mapping[str, float]] | None = None) -> "PriceTable":
+                       database: Mapping[str, Mapping[str, float]] | None = None) -> PriceTable:
         """The table with a stack's own figures (`cost.prices`) in place of the list prices."""
         def over(prices: Mapping[str, Price], new: Mapping[str, float]) -> dict[str, Price]:
             return {**prices, **{slug: Price(float(usd), "cost.prices", True) for slug, usd in new.items()}}
@@ -127,7 +128,7 @@ class MonthlyCost:
     bandwidth_allowance_gib: tuple[int, int]  # public egress included at minimum and maximum scale
     # The totals as exported, when read back from the `monthly_cost` output: its items are rounded to the
     # cent, so summing them again could miss the exported total by a cent.
-    exported_totals: Optional[tuple[float, float]] = None
+    exported_totals: tuple[float, float] | None = None
 
     @property
     def minimum(self) -> float:
@@ -141,7 +142,7 @@ class MonthlyCost:
     def unconfirmed(self) -> tuple[str, ...]:
         return tuple(i.name for i in self.items if not i.confirmed)
 
-    def as_output(self, budget: Optional[float] = None) -> dict:
+    def as_output(self, budget: float | None = None) -> dict:
         """The `monthly_cost` stack output: plain numbers a dashboard or `jq` can read."""
         out: dict[str, Any] = {
             "currency": "USD",
@@ -159,14 +160,15 @@ class MonthlyCost:
         return out
 
     @classmethod
-    def from_output(cls, out: Mapping[str, Any], order: Sequence[str] = ()) -> "MonthlyCost":
+    def from_output(cls, out: Mapping[str, Any], order: Sequence[str] = ()) -> MonthlyCost:
         """The cost back from its `monthly_cost` stack output as the engine holds it: every number a float,
         the components unordered. They are listed App components first in `order` (the App spec's), then
         the clusters and the VPC, as `monthly_cost` lists them."""
         rank = {name: i for i, name in enumerate([*order, *(e.setting for e in catalog.ENGINES), VPC_ITEM])}
         unconfirmed = set(out["unconfirmed_prices"])
         items = tuple(LineItem(name, c["what"], float(c["min"]), float(c["max"]), name not in unconfirmed)
-                      for name, c in sorted(out["components"].items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+                      for name, c in sorted(out["components"].items(),
+                                            key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
         allowance = out["bandwidth_allowance_gib"]
         return cls(items, out["prices_as_of"], (int(allowance["min"]), int(allowance["max"])),
                    exported_totals=(float(out["min"]), float(out["max"])))
@@ -186,7 +188,7 @@ class MonthlyCost:
         return "\n".join(lines)
 
 
-def _instances(low: int, high: int) -> str:
+def _instances(low: int | None, high: int | None) -> str:
     return f"{low}" if low == high else f"{low}–{high}"
 
 
@@ -195,10 +197,13 @@ def monthly_cost(d: Deployment, prices: PriceTable) -> MonthlyCost:
     allowance = [0, 0]
     for c in d.components:
         p = prices.app[c.size]
+        # An instance count an App spec leaves unknown is None here: the TypeError it raises is what the
+        # budget policy reports as "cannot price the stack" (checklist/cost_budget.py).
         items.append(LineItem(c.name, f"{c.size} × {_instances(c.min_instances, c.max_instances)}",
-                              p.usd * c.min_instances, p.usd * c.max_instances, p.confirmed))
-        allowance[0] += prices.app_bandwidth_gib.get(c.size, 0) * c.min_instances
-        allowance[1] += prices.app_bandwidth_gib.get(c.size, 0) * c.max_instances
+                              p.usd * c.min_instances, p.usd * c.max_instances,  # type: ignore[operator]
+                              p.confirmed))
+        allowance[0] += prices.app_bandwidth_gib.get(c.size, 0) * c.min_instances  # type: ignore[operator]
+        allowance[1] += prices.app_bandwidth_gib.get(c.size, 0) * c.max_instances  # type: ignore[operator]
     jobs = prices.jobs
     for j in d.jobs:
         # Billed per second of runtime: (deploys per month) × (seconds per run, at least the minimum).
@@ -218,7 +223,7 @@ def monthly_cost(d: Deployment, prices: PriceTable) -> MonthlyCost:
 # --- the budget ------------------------------------------------------------------------------------
 
 
-def over_budget(cost: MonthlyCost, budget: Optional[float]) -> Optional[str]:
+def over_budget(cost: MonthlyCost, budget: float | None) -> str | None:
     """The message the budget policy reports when the maximum monthly cost exceeds `cost.monthlyBudget`;
     None when there is no budget or the stack fits it."""
     if budget is None or cost.maximum <= budget:

@@ -10,7 +10,6 @@ offloaded to workers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from . import catalog
 
@@ -59,7 +58,7 @@ class RunnerPool:
 class Topology:
     main: str
     workers: tuple[str, ...]
-    webhook: Optional[str]
+    webhook: str | None
     runner_pools: tuple[RunnerPool, ...]
 
     @property

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 VERSION_TABLE = "instance_version_history"
 RELEASE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
@@ -63,7 +62,7 @@ def _quoted(sql: str) -> str:
 
 @dataclass(frozen=True)
 class VersionChange:
-    deployed: Optional[str]  # None: nothing deployed yet (a new stack, or a restore into one)
+    deployed: str | None  # None: nothing deployed yet (a new stack, or a restore into one)
     target: str
 
     @property
@@ -72,13 +71,13 @@ class VersionChange:
 
     @property
     def is_downgrade(self) -> bool:
-        return self.changes and release(self.target) < release(self.deployed)
+        return self.deployed is not None and self.changes and release(self.target) < release(self.deployed)
 
     @property
     def crosses_major(self) -> bool:
-        return self.changes and release(self.target)[0] > release(self.deployed)[0]
+        return self.deployed is not None and self.changes and release(self.target)[0] > release(self.deployed)[0]
 
-    def problems(self, acknowledged_major: Optional[int], stack_file: str) -> list[str]:
+    def problems(self, acknowledged_major: int | None, stack_file: str) -> list[str]:
         """Why this change must not be deployed as it is written (empty: it may)."""
         if self.is_downgrade:
             return [f"n8n.version {self.target} in {stack_file} is older than the deployed {self.deployed}: n8n "
@@ -88,6 +87,7 @@ class VersionChange:
         target_major = release(self.target)[0]
         if self.crosses_major and acknowledged_major != target_major:
             written = "not set" if acknowledged_major is None else f"{acknowledged_major}"
+            assert self.deployed is not None  # crosses_major implies a deployed release
             return [f"n8n.version {self.target} in {stack_file} moves n8n from major {release(self.deployed)[0]} to "
                     f"{target_major}, and upgrade.acknowledgeMajor is {written}: read n8n's migration report for "
                     f"{target_major}.0 in the running editor (Settings > Migration Report), fix what it lists, "
