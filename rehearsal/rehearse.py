@@ -48,7 +48,8 @@ from .pgbouncer import PgBouncer, PoolUse, PoolWatch, observe, pool_check, start
 from .pki import make_pki
 from .services import Postgres, Redis, ServiceError, free_ports, start_postgres, start_redis, strong_secret
 
-REGISTERED = re.compile(r'Registered runner "[^"]*" \(([^)\s]+)\)')
+# n8n's broker logs `Registered runner "<name>" (<id>)`; with N8N_LOG_FORMAT=json the quotes are escaped.
+REGISTERED = re.compile(r'Registered runner \\?".*?\\?" \(([^)\s]+)\)')
 STARTED = re.compile(r"Worker started execution (\d+) \(job")
 OWNER_EMAIL = "owner@rehearsal.invalid"
 

@@ -377,3 +377,11 @@ def test_a_stack_with_a_metrics_collector_plans_it_as_the_one_component_promethe
     spec = offline_spec(load_settings(stack_config("prod", remote), "prod"))
     instances = plan_instances(spec, substitutions(False))
     assert [(i.name, i.role) for i in instances if i.role == METRICS_COLLECTOR] == [(COLLECTOR, METRICS_COLLECTOR)]
+
+
+def test_runner_registrations_are_read_from_plain_and_json_logs():
+    from rehearsal.rehearse import REGISTERED
+
+    line = 'Registered runner "JS Task Runner" (n8n-runners-1-ab12) '
+    for log in (line, json.dumps({"level": "info", "message": line})):  # N8N_LOG_FORMAT text or json
+        assert REGISTERED.findall(log) == ["n8n-runners-1-ab12"]
