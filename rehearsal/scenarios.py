@@ -163,6 +163,8 @@ def remove_workflow(api: PublicApi, workflow_id: str, timeout: float = 60) -> No
             api.delete_workflow(workflow_id)
             return
         except ApiError as err:
+            if err.status == 404:  # already gone: e.g. `rehearsal.verify` removed it as a leftover meanwhile
+                return
             # 409: n8n still (un)publishes in the background — an activation interrupted by a signal
             # can even complete after our deactivation; a delete racing that activation can also get
             # a 500. Deactivate again and retry.
