@@ -56,7 +56,7 @@ class ClusterArgs:
 
 
 def cluster_name(s: Settings, engine: str) -> str:
-    return f"{s.app_name}-{'pg' if engine == 'pg' else 'valkey'}"
+    return s.cluster_name(engine)
 
 
 def resource_tags(s: Settings) -> list[str]:
