@@ -3,6 +3,7 @@
 import pulumi
 
 from components.app import N8nApp, N8nAppArgs
+from components.backup_storage import BackupStorage, BackupStorageArgs
 from components.budget import Budget, BudgetArgs
 from components.capacity import capacity_report
 from components.cost import stack_cost
@@ -19,7 +20,9 @@ network = Network("n8n-network", NetworkArgs.from_settings(settings))
 secrets = Secrets("n8n-secrets", SecretsArgs.from_settings(settings))
 postgres = Postgres("n8n-postgres", PostgresArgs.from_settings(settings, network.vpc.id))
 valkey = Valkey("n8n-valkey", ClusterArgs.from_settings(settings, "valkey", network.vpc.id))
-app = N8nApp("n8n", N8nAppArgs(settings, network.vpc.id, postgres, valkey, secrets))
+backup_args = BackupStorageArgs.from_settings(settings)
+backups = BackupStorage("n8n-backups", backup_args) if backup_args else None
+app = N8nApp("n8n", N8nAppArgs(settings, network.vpc.id, postgres, valkey, secrets, backups))
 Budget("n8n-budget", BudgetArgs.from_settings(settings))
 
 pulumi.export("app_url", app.app.live_url)
@@ -28,6 +31,11 @@ pulumi.export("postgres_cluster", postgres.cluster.name)
 pulumi.export("valkey_cluster", valkey.cluster.name)
 pulumi.export("worker_pairs", settings.workers.pairs)
 pulumi.export("encryption_key", secrets.encryption_key)
+if backups:
+    # For `python -m rehearsal.verify --backups` and restores: a key that can only read the bucket.
+    pulumi.export("backup_reader", backups.read_credentials())
+if postgres.replica:
+    pulumi.export("postgres_replica", postgres.replica.name)
 pulumi.export("runner_auth_tokens", secrets.runner_tokens)
 # What the stack costs per month at its minimum and maximum scale, and what it can carry (README.md § Cost
 # and capacity): the same numbers `python -m offline.render` prints before anything is deployed.

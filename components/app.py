@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import pulumi
 import pulumi_digitalocean as do
 
 from .app_spec import alert_destinations, build_app_spec, to_sdk_spec
+from .backup_storage import BackupStorage
 from .env import SecretValues
 from .postgres import Postgres
 from .secrets import Secrets
@@ -22,6 +24,7 @@ class N8nAppArgs:
     postgres: Postgres
     valkey: Valkey
     secrets: Secrets
+    backups: Optional[BackupStorage] = None
 
 
 class N8nApp(pulumi.ComponentResource):
@@ -35,6 +38,8 @@ class N8nApp(pulumi.ComponentResource):
             db_admin_password=pulumi.Output.secret(args.postgres.cluster.password),
             license_key=args.secrets.license_key,
             docker_hub_credentials=args.secrets.docker_hub_credentials,
+            backup_access_key=pulumi.Output.secret(args.backups.writer.access_key) if args.backups else None,
+            backup_secret_key=pulumi.Output.secret(args.backups.writer.secret_key) if args.backups else None,
         )
         api_spec = build_app_spec(
             s,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import catalog, env
+from .backup_spec import backup_worker
 from .env import SecretValues
 from .settings import AlertSettings, Autoscaling, Settings
 from .topology import (DB_NAME, DB_SETUP_JOB, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology,
@@ -184,7 +185,8 @@ def build_app_spec(
         "services": [_main(s, top, secrets, tag)]
         + [_worker(s, w, secrets, tag) for w in top.workers]
         + ([_webhook(s, top, secrets, tag)] if top.webhook else []),
-        "workers": [_runner_pool(s, p, secrets, tag) for p in top.runner_pools],
+        "workers": [_runner_pool(s, p, secrets, tag) for p in top.runner_pools]
+        + ([backup_worker(s, secrets, component_alerts(s.alerts))] if s.backups else []),
         "jobs": [_db_setup_job(s, secrets)],
     }
     if s.domain:

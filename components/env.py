@@ -25,6 +25,8 @@ class SecretValues:
     db_admin_password: Any  # doadmin, only for the pre-deploy job that grants n8n its schema
     license_key: Optional[Any] = None
     docker_hub_credentials: Optional[Any] = None  # "<username>:<access token>" for every Docker Hub image
+    backup_access_key: Optional[Any] = None  # the Spaces key that may write only to the backup bucket
+    backup_secret_key: Optional[Any] = None
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,32 @@ class PoolArgs:
 
 
 @dataclass
+class RestoreArgs:
+    source_cluster: str  # an existing cluster's name
+    time: Optional[str] = None  # RFC 3339; None: its newest backup
+
+
+@dataclass
+class ReplicaArgs:
+    region: str
+    size: str
+
+
+@dataclass
 class PostgresArgs:
     cluster: ClusterArgs
     pool: Optional[PoolArgs] = None  # n8n connects through a PgBouncer pool when set
+    restore: Optional[RestoreArgs] = None  # create the cluster as a fork of another's backups
+    replica: Optional[ReplicaArgs] = None  # a read-only copy in another region
 
     @classmethod
     def from_settings(cls, s: Settings, vpc_id: pulumi.Input[str]) -> "PostgresArgs":
-        return cls(ClusterArgs.from_settings(s, "pg", vpc_id), PoolArgs.from_settings(s))
+        restore, replica = s.postgres.restore_from, s.postgres.replica
+        return cls(
+            ClusterArgs.from_settings(s, "pg", vpc_id), PoolArgs.from_settings(s),
+            RestoreArgs(restore.cluster, None if restore.time == "latest" else restore.time) if restore else None,
+            ReplicaArgs(replica.region, replica.size or s.postgres.size) if replica else None,
+        )
 
 
 class Postgres(pulumi.ComponentResource):
@@ -44,7 +63,7 @@ class Postgres(pulumi.ComponentResource):
         if pool is not None and pool.mode not in catalog.POOL_MODES:
             raise ValueError(f"Postgres: pool mode {pool.mode!r} does not work with n8n; use one of "
                              f"{', '.join(catalog.POOL_MODES)}")
-        self.cluster, self.alerts = managed_cluster(name, "pg", args, self)
+        self.cluster, self.alerts = managed_cluster(name, "pg", args, self, **_restore_args(postgres.restore))
         child = pulumi.ResourceOptions(parent=self)
         # n8n connects as its own user to its own database, never as doadmin. Deleting the database
         # deletes every workflow and credential, so it is protected like the cluster.
@@ -58,14 +77,37 @@ class Postgres(pulumi.ComponentResource):
                 f"{name}-pool", cluster_id=self.cluster.id, name=DB_POOL, mode=pool.mode, size=pool.size,
                 db_name=self.database.name, user=self.user.name, opts=child,
             )
+        self.replica = None
+        if postgres.replica is not None:
+            # Its own region's default VPC: a VPC never spans datacenters. Protected like the cluster:
+            # after a regional outage it is the copy the new stack is built on.
+            self.replica = do.DatabaseReplica(
+                f"{name}-replica", cluster_id=self.cluster.id, name=f"{args.cluster_name}-{postgres.replica.region}",
+                region=postgres.replica.region, size=postgres.replica.size, tags=args.tags,
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            )
         self.register_outputs({
             "cluster_id": self.cluster.id,
             "cluster_name": self.cluster.name,
             "database": self.database.name,
             "user": self.user.name,
             "pool": self.pool.name if self.pool else None,
+            "replica": self.replica.name if self.replica else None,
         })
 
     def bound_by_name(self) -> list[pulumi.Resource]:
         """What the App spec names without an Output (its `db_name`, `db_user` and pool bindings)."""
         return [self.database, self.user, *([self.pool] if self.pool else [])]
+
+
+def _restore_args(restore: Optional[RestoreArgs]) -> dict:
+    """`backup_restore` (pulumi-digitalocean 4.84.1 DatabaseClusterBackupRestoreArgs: `database_name` is
+    the source cluster's name, `backup_created_at` the moment, the newest backup when absent). DigitalOcean
+    restores only into a new cluster, so restoreFrom belongs in a new stack (docs/backups.md says what a
+    changed restoreFrom does to an existing, protected one)."""
+    if restore is None:
+        return {}
+    chosen = {"database_name": restore.source_cluster}
+    if restore.time is not None:
+        chosen["backup_created_at"] = restore.time
+    return {"backup_restore": chosen}
