@@ -60,7 +60,7 @@ def backup_env(s: Settings, secrets: SecretValues) -> list[dict]:
         var("PGPORT", bind(pg, "PORT")),
         var("PGDATABASE", DB_NAME),
         var("PGUSER", bind(pg, "USERNAME")),
-        var("PGPASSWORD", bind(pg, "PASSWORD")),
+        secret("PGPASSWORD", bind(pg, "PASSWORD")),
         var("PGSSLMODE", "verify-full"),
         var("DB_CA_CERT", bind(pg, "CA_CERT")),
         # rclone's on-the-fly `:s3:` remote reads its options from RCLONE_S3_* variables. The key may write

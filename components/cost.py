@@ -55,6 +55,7 @@ class PriceTable:
     app_bandwidth_gib: Mapping[str, int]  # outbound allowance per instance and month
     database: Mapping[str, Mapping[str, Price]]  # engine -> size slug -> monthly price of one node
     vpc: Price
+    spaces: Price  # the Spaces subscription the backup bucket needs
     jobs: JobBilling
     bandwidth_overage: Price  # per GiB beyond the allowance
     sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -88,6 +89,7 @@ def load_prices(path: Path = PRICE_TABLE) -> PriceTable:
         database={engine: {slug: price(row, "usd_per_month_per_node") for slug, row in data[engine].items()}
                   for engine in ENGINES},
         vpc=price(data["vpc"], "usd_per_month"),
+        spaces=price(data["spaces"], "usd_per_month"),
         jobs=JobBilling(int(jobs["minimum_billed_seconds"]), int(jobs["assumed_deployments_per_month"]),
                         int(jobs["assumed_seconds_per_run"])),
         bandwidth_overage=price(data["bandwidth"], "usd_per_gib_over_allowance"),
@@ -135,6 +137,7 @@ class Deployment:
     jobs: tuple[Job, ...]
     clusters: tuple[Cluster, ...]
     vpc: bool = True  # a VPC network of its own
+    spaces: bool = False  # a Spaces bucket (the backups')
 
 
 def _range(instances: Optional[int], auto: Any) -> tuple[int, int]:
@@ -152,22 +155,34 @@ def deployment_from_settings(s: "Settings") -> Deployment:
                                     *_range(s.webhooks.processors, s.webhooks.autoscaling)))
     components += [Component(p.name, s.runners.size, *_range(s.runners.instances, s.runners.autoscaling))
                    for p in top.runner_pools]
+    if s.backups:
+        components.append(Component(catalog.BACKUP_COMPONENT, catalog.BACKUP_WORKER_SIZE, 1, 1))
+    clusters = [Cluster("postgres", "postgres", s.postgres.size, s.postgres.nodes),
+                Cluster("valkey", "valkey", s.valkey.size, s.valkey.nodes)]
+    if s.postgres.replica:
+        clusters.append(replica_cluster("postgres replica", s.postgres.replica.size or s.postgres.size))
     return Deployment(
         components=tuple(components),
         jobs=(Job(DB_SETUP_JOB, catalog.DB_SETUP_JOB_SIZE),),
-        clusters=(Cluster("postgres", "postgres", s.postgres.size, s.postgres.nodes),
-                  Cluster("valkey", "valkey", s.valkey.size, s.valkey.nodes)),
+        clusters=tuple(clusters),
+        spaces=s.backups is not None,
     )
 
 
-def deployment_from_app_spec(spec: Mapping[str, Any], clusters: Iterable[Cluster], vpc: bool = True) -> Deployment:
+def replica_cluster(name: str, size: str) -> Cluster:
+    # A read-only replica is billed as one node of its size (DigitalOcean prices replicas like nodes).
+    return Cluster(name, "postgres", size, 1)
+
+
+def deployment_from_app_spec(spec: Mapping[str, Any], clusters: Iterable[Cluster], vpc: bool = True,
+                             spaces: bool = False) -> Deployment:
     """The App spec's services, workers and jobs (API or engine shape, as the policy pack receives it),
     plus the clusters it attaches and whether the stack has a VPC, which the spec does not tell: the
     clusters sit in it whether or not the app joins."""
     components = [Component(c["name"], spec_value(c, "instance_size_slug"), *instance_range(c))
                   for kind in ("services", "workers") for c in spec.get(kind) or []]
     jobs = [Job(j["name"], spec_value(j, "instance_size_slug")) for j in spec.get("jobs") or []]
-    return Deployment(tuple(components), tuple(jobs), tuple(clusters), vpc=vpc)
+    return Deployment(tuple(components), tuple(jobs), tuple(clusters), vpc=vpc, spaces=spaces)
 
 
 # The deployment DigitalOcean's n8n template describes (AppPlatform-Templates/n8n-appplatform,
@@ -276,6 +291,9 @@ def monthly_cost(d: Deployment, prices: PriceTable) -> MonthlyCost:
         items.append(LineItem(cl.name, f"{cl.size} × {nodes}", p.usd * cl.nodes, p.usd * cl.nodes, p.confirmed))
     if d.vpc:
         items.append(LineItem("vpc", "VPC network", prices.vpc.usd, prices.vpc.usd, prices.vpc.confirmed))
+    if d.spaces:
+        s = prices.spaces
+        items.append(LineItem("spaces", "Spaces subscription (backups)", s.usd, s.usd, s.confirmed))
     return MonthlyCost(tuple(items), prices.as_of, (allowance[0], allowance[1]))
 
 

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
-from policies import (access, configuration, cost, databases, health, images, keys, monitoring,  # noqa: E402
+from policies import (access, backups, configuration, cost, databases, health, images, keys, monitoring,  # noqa: E402
                       protection, recognition, runners, scaling)
 
 PolicyPack(
@@ -22,6 +22,6 @@ PolicyPack(
                  "alerts, cost."),
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=[*recognition.POLICIES, *keys.POLICIES, *databases.POLICIES, *access.POLICIES, *runners.POLICIES,
-              *images.POLICIES, *scaling.POLICIES, *health.POLICIES, *monitoring.POLICIES, *protection.POLICIES,
+              *images.POLICIES, *scaling.POLICIES, *health.POLICIES, *monitoring.POLICIES, *protection.POLICIES, *backups.POLICIES,
               *configuration.POLICIES, *cost.POLICIES],
 )

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Severity
 
-from components.cost import Cluster, deployment_from_app_spec, load_prices, monthly_cost, over_budget
+from components.cost import (Cluster, deployment_from_app_spec, load_prices, monthly_cost, over_budget,
+                             replica_cluster)
 
-from .resources import BUDGET, CLUSTER, VPC, Stack, StackProblems, is_unknown, number, stack_policy
+from .resources import BUDGET, CLUSTER, REPLICA, SPACES_BUCKET, VPC, Stack, StackProblems, is_unknown, number, stack_policy
 
 ENGINES = {"pg": "postgres", "valkey": "valkey"}
 
@@ -42,12 +43,15 @@ def budget_problems(stack: Stack) -> StackProblems:
             p = stack.props(c)
             if p.get("engine") in ENGINES:
                 clusters.append(Cluster(str(p.get("name")), ENGINES[p["engine"]], p.get("size"), int(number(p.get("nodeCount")) or 1)))
+        clusters += [replica_cluster(str(stack.props(r).get("name")), stack.props(r).get("size"))
+                     for r in stack.of_type(REPLICA)]
         for app, spec, problems in stack.apps():
             if spec is None:
                 yield app.urn, f"cannot price the stack: {'; '.join(problems)}"
                 continue
             try:
-                cost = monthly_cost(deployment_from_app_spec(spec.data, clusters, bool(stack.of_type(VPC))), table)
+                cost = monthly_cost(deployment_from_app_spec(spec.data, clusters, bool(stack.of_type(VPC)),
+                                                             bool(stack.of_type(SPACES_BUCKET))), table)
             except (KeyError, TypeError, ValueError) as err:
                 yield app.urn, f"cannot price the stack: no price for {err} (components/prices.toml, cost.prices)"
                 continue

@@ -35,6 +35,8 @@ FIREWALL = "digitalocean:index/databaseFirewall:DatabaseFirewall"
 MONITOR_ALERT = "digitalocean:index/monitorAlert:MonitorAlert"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 RANDOM_STRING = "random:index/randomString:RandomString"
+SPACES_BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
+REPLICA = "digitalocean:index/databaseReplica:DatabaseReplica"
 VPC = "digitalocean:index/vpc:Vpc"
 
 _UNKNOWNS = frozenset({

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from components import catalog
 from components.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
 from components.topology import DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
 from offline.render import DB_ADMIN_PASSWORD, REDACTED
@@ -59,6 +60,7 @@ class RehearsalError(RuntimeError):
 # --- which process each spec component is ------------------------------------------------------
 
 JOB = "job"  # a job that runs no n8n: its own command, in a shell
+BACKUP = "backup"  # the backup worker: only the restore drill runs its command (rehearsal/restore_drill.py)
 
 
 def role_of(kind: str, component: dict) -> tuple[str, tuple[str, ...]]:
@@ -68,6 +70,8 @@ def role_of(kind: str, component: dict) -> tuple[str, tuple[str, ...]]:
         return found.role, found.n8n_args
     if found.role == NOT_N8N and kind == "jobs":
         return JOB, ()
+    if found.role == NOT_N8N and component["name"] == catalog.BACKUP_COMPONENT:
+        return BACKUP, ()
     if found.role == UNRECOGNISED:
         raise RehearsalError(found.problem(f"component {component['name']}"))
     raise RehearsalError(f"component {component['name']} runs {found.role}, which the rehearsal does not run")

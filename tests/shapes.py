@@ -61,4 +61,13 @@ SHAPES = STACK_FILES + [
           {"app": {"vpc": True}, "postgres": {"connectionPool": {"mode": "transaction"}}}),
     Shape("run_command replaces the image's CMD", "prod", {"app": {"runCommandReplaces": "cmd"}}),
     Shape("Docker Hub credentials", "prod", {"dockerHubCredentials": DOCKER_HUB_CREDENTIALS}),
+    Shape("restored from a fork at a time, replica, backups in another region", "prod",
+          {"encryptionKey": ENCRYPTION_KEY,
+           "postgres": {"restoreFrom": {"cluster": "n8n-old-pg", "time": "2026-11-27T03:00:00Z"},
+                        "replica": {"region": "fra1", "size": "db-s-4vcpu-8gb"}},
+           "backups": {"recipient": "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+                       "schedule": "1h", "retentionDays": 7, "region": "fra1", "bucket": "acme-n8n-dumps"}}),
+    Shape("restored from the latest backup, with a pool", "prod",
+          {"encryptionKey": ENCRYPTION_KEY, "postgres": {"restoreFrom": {"cluster": "n8n-old-pg"},
+                                                         "connectionPool": {"mode": "transaction"}}}),
 ]

@@ -40,7 +40,7 @@ def test_a_prod_stack_with_a_connection_pool_passes_the_gate(tmp_path):
                           text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stdout + done.stderr
     # prod's 24 resources (the stack itself among them) and the pool
-    assert re.search(r"^PASS pooled: 0 mandatory, 0 advisory violation\(s\); \d+ policies over 25 resources",
+    assert re.search(r"^PASS pooled: 0 mandatory, 0 advisory violation\(s\); \d+ policies over 29 resources",
                      done.stdout, re.M)
     assert "client connections to the PgBouncer pool, which opens 92 server connections" in done.stdout
 
@@ -53,7 +53,8 @@ def test_staging_passes_with_its_documented_advisories(capsys):
     assert verdict_table[0].split() == ["POLICY", "RESOURCE", "LEVEL", "MESSAGE"]
     rows = [line.split() for line in verdict_table[1:]]
     assert rows and {r[2] for r in rows} == {"advisory"}
-    assert {r[0] for r in rows} == {"database-high-availability", "stateful-resources-protected"}
+    assert {r[0] for r in rows} == {"database-high-availability", "stateful-resources-protected",
+                                    "off-cluster-backups"}
     assert out.splitlines()[-1].startswith(f"PASS staging: 0 mandatory, {len(rows)} advisory")
     assert "n8n-staging: $92.00/month at minimum scale" in out  # the cost comes with the verdicts
 
@@ -63,7 +64,7 @@ def test_staging_with_production_levels_fails(tmp_path, capsys):
     strict.write_text("{}")
     assert gate.main(["staging", "--policy-pack-config", str(strict)]) == gate.VIOLATION
     out = capsys.readouterr().out
-    assert "FAIL staging: 6 mandatory" in out
+    assert "FAIL staging: 7 mandatory" in out
     assert re.search(r"^database-high-availability\s+n8n-postgres-cluster\s+mandatory\s+", out, re.M)
 
 
@@ -71,7 +72,7 @@ def test_one_run_prints_the_table_and_writes_both_reports(tmp_path, capsys):
     json_file, markdown_file = tmp_path / "staging.json", tmp_path / "staging.md"
     assert gate.main(["staging", "--json", str(json_file), "--markdown", str(markdown_file)]) == gate.PASS
     out = capsys.readouterr().out
-    assert out.splitlines()[-1].startswith("PASS staging: 0 mandatory, 6 advisory")
+    assert out.splitlines()[-1].startswith("PASS staging: 0 mandatory, 7 advisory")
     report = json.loads(json_file.read_text())
     assert report["result"] == "pass" and report["advisory"] == 6 == len(report["verdicts"])
     markdown = markdown_file.read_text()

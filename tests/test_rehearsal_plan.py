@@ -17,7 +17,7 @@ import pytest
 from components import catalog
 from components.topology import DB_NAME, DB_POOL, DB_USER
 from offline.render import DB_ADMIN_PASSWORD, offline_spec
-from rehearsal.deployment import (JOB, MAIN, RUNNERS, WORKER, Deployment, RehearsalError, Substitutions,
+from rehearsal.deployment import (BACKUP, JOB, MAIN, RUNNERS, WORKER, Deployment, RehearsalError, Substitutions,
                                   ingress_rules, plan_instances)
 from rehearsal.install import N8nInstall
 from rehearsal.pgbouncer import PoolUse, pool_check
@@ -188,7 +188,7 @@ def test_processes_get_the_spec_env_plus_plumbing_and_nothing_from_the_caller(tm
     for inst in instances:
         env = d.process_env(inst)
         plumbing = set(env) - set(inst.spec_env)
-        if inst.role in (RUNNERS, JOB):
+        if inst.role in (RUNNERS, JOB, BACKUP):
             assert plumbing == {"PATH", "HOME"}, inst.name
         else:
             assert plumbing == {"PATH", "HOME", "NODE_ENV", "N8N_RELEASE_TYPE", "NODE_EXTRA_CA_CERTS"}, inst.name

@@ -176,7 +176,8 @@ def test_capacity_counts_n8n_wherever_its_image_comes_from():
     team_names = {"n8n": "workflow-engine", "runners": "code-sandbox"}
     for kind in ("services", "workers"):
         for c in spec[kind]:
-            c["image"] = {**TEAM, "repository": team_names[c["image"]["repository"]]}
+            if c["image"]["repository"] in team_names:  # the backup worker runs postgres, not n8n
+                c["image"] = {**TEAM, "repository": team_names[c["image"]["repository"]]}
     assert capacity.processes_from_app_spec(spec) == capacity.connection_processes(prod)
     assert [w.split(":")[0] for w in capacity.runner_warnings_from_app_spec(_starved(spec))] == ["n8n-runners-1"]
     assert capacity.processes_from_app_spec(app_spec(run_stack("prod"))) == capacity.connection_processes(prod)

@@ -43,6 +43,9 @@ def test_prod_registers_the_expected_resources(prod):
         APP: 1,
         FIREWALL: 2,
         PASSWORD: 3,  # the encryption key and one runner token per worker pair
+        "n8n-platform:backups:BackupStorage": 1,
+        "digitalocean:index/spacesBucket:SpacesBucket": 1,
+        "digitalocean:index/spacesKey:SpacesKey": 2,  # the backup worker's writer, the verifier's reader
     }
 
 
