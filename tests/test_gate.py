@@ -74,9 +74,9 @@ def test_one_run_prints_the_table_and_writes_both_reports(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[-1].startswith("PASS staging: 0 mandatory, 7 advisory")
     report = json.loads(json_file.read_text())
-    assert report["result"] == "pass" and report["advisory"] == 6 == len(report["verdicts"])
+    assert report["result"] == "pass" and report["advisory"] == 7 == len(report["verdicts"])
     markdown = markdown_file.read_text()
-    assert markdown.startswith("### `staging`: ✅ PASS") and markdown.count("| advisory |") == 6
+    assert markdown.startswith("### `staging`: ✅ PASS") and markdown.count("| advisory |") == 7
 
 
 def test_an_unwritable_report_is_bad_input(tmp_path, capsys):
