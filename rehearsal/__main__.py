@@ -15,6 +15,7 @@ from offline.arguments import number, output_file, whole_number
 
 from .deployment import RehearsalError
 from .n8n_api import ApiError
+from .restore_drill import DEFAULT_EXECUTIONS, drill
 from .rehearse import OWNER_EMAIL, Options, rehearse, running
 from .scenarios import MAX_LOAD_CONCURRENCY, MAX_LOAD_REQUESTS, MAX_REQUEST_TIMEOUT_SECONDS, Report
 from .services import ServiceError
@@ -43,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", action="store_true",
                         help="start the topology, print its URL, owner login and API key, and keep it up until "
                              "Ctrl-C (to open the editor or try `python -m rehearsal.verify` against it)")
+    parser.add_argument("--restore-drill", action="store_true",
+                        help="back up with the backup worker's own command, restore into a fresh PostgreSQL, check "
+                             "n8n on it, and once more with a wrong encryption key (docs/backups.md)")
+    parser.add_argument("--executions", type=whole_number(1, 100_000), default=DEFAULT_EXECUTIONS,
+                        help="executions the restore drill seeds before the backup")
     args = parser.parse_args(argv)
     opts = Options(args.stack, offload=None if args.offload is None else args.offload == "on", pool=args.pool,
                    negative_control=args.negative_control, skip_db_grants=args.skip_db_grants,
@@ -52,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.serve:
             return serve(opts, log)
+        if args.restore_drill:
+            return drill(args.stack, args.executions, log=log).emit(args.report_json)
         report = rehearse(opts, log=log)
     except SettingsError as err:
         print(err, file=sys.stderr)

@@ -17,9 +17,9 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from components import capacity, catalog
 from components.settings import NAMESPACE, Settings, load_settings
@@ -33,8 +33,8 @@ from .deployment import (JOB, MAIN as MAIN_ROLE, RUNNERS, WEBHOOK, WORKER, Deplo
 from .install import ensure_n8n
 from .n8n_api import ApiError, EditorSession, PublicApi
 from .pgbouncer import PgBouncer, PoolUse, PoolWatch, observe, pool_check, start_pgbouncer
-from .pki import make_pki
-from .services import ServiceError, free_ports, start_postgres, start_redis, strong_secret
+from .pki import Pki, make_pki
+from .services import Postgres, ServiceError, free_ports, start_postgres, start_redis, strong_secret
 
 REGISTERED = re.compile(r'Registered runner "[^"]*" \(([^)\s]+)\)')
 STARTED = re.compile(r"Worker started execution (\d+) \(job")
@@ -52,6 +52,12 @@ class Options:
     load_concurrency: int = 8
     load_timeout: float = 30
     keep_run_dir: bool = False
+    # The restore drill (rehearsal/restore_drill.py): secrets to use instead of fresh ones (by redaction
+    # label, e.g. encryptionKey), a restore into the fresh cluster after the pre-deploy job and before
+    # main, and the restored owner's password and API key (a restored n8n has its owner already).
+    secrets: dict[str, str] = field(default_factory=dict)
+    restore: Optional[Callable[[Postgres, Pki], None]] = None
+    login: Optional[tuple[str, str]] = None
 
 
 def stack_settings(stack: str, offload: Optional[bool], pool: bool = False) -> Settings:
@@ -177,6 +183,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
             + (f", PgBouncer on {pool_port}" if pgbouncer else "") + " (TLS, throwaway CA)")
 
         subs = substitutions_for(postgres, redis, pki, pgbouncer)
+        subs.secrets.update(opts.secrets)
         deployment = Deployment(run_dir, install, pki, plan_instances(spec, subs), ingress_rules(spec))
         broken = deployment.of_role(RUNNERS)[-1].component if opts.negative_control else None
         if broken:
@@ -194,6 +201,8 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
                                                  f"exit {code}: {' '.join(output.split())[:300] or 'no output'}"))
             if code != 0:
                 raise RehearsalError(f"the pre-deploy job {job.component} failed; App Platform would stop the deploy")
+        if opts.restore is not None:
+            opts.restore(postgres, pki)
 
         t = time.monotonic()
         log("starting main ...")
@@ -215,9 +224,13 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
 
         main_url = subs.app_url
         editor = EditorSession(main_url)
-        password = "Rehearsal-" + strong_secret()
-        setup_owner(editor, password)
-        api_key = editor.create_api_key("n8n-platform rehearsal")
+        if opts.login is None:
+            password = "Rehearsal-" + strong_secret()
+            setup_owner(editor, password)
+            api_key = editor.create_api_key("n8n-platform rehearsal")
+        else:
+            password, api_key = opts.login
+            editor.login(OWNER_EMAIL, password)
         target = scenarios.Target(main_url, PublicApi(main_url, api_key),
                                   deployment.base_url_for("/webhook/").rstrip("/"), editor, observer,
                                   settings.n8n.offload_manual_executions)
