@@ -5,13 +5,13 @@ import pulumi
 from components.app import N8nApp, N8nAppArgs
 from components.backup_storage import BackupStorage, BackupStorageArgs
 from components.budget import Budget, BudgetArgs
-from components.capacity import capacity_report
-from components.cost import stack_cost
+from builders.capacity_report import capacity_report
+from builders.deployment import stack_cost
 from components.database import ClusterArgs
 from components.network import Network, NetworkArgs
 from components.postgres import Postgres, PostgresArgs
 from components.secrets import Secrets, SecretsArgs
-from components.stack import settings_from_pulumi
+from stack.loader import settings_from_pulumi
 from components.valkey import Valkey
 
 settings = settings_from_pulumi()

@@ -8,12 +8,13 @@ from typing import Optional
 import pulumi
 import pulumi_digitalocean as do
 
-from .app_spec import alert_destinations, build_app_spec, to_sdk_spec
+from builders.app_spec import alert_destinations, build_app_spec, to_sdk_spec
+from builders.env import SecretValues
+from settings.model import Settings
+
 from .backup_storage import BackupStorage
-from .env import SecretValues
 from .postgres import Postgres
 from .secrets import Secrets
-from .settings import Settings
 from .valkey import Valkey
 
 

@@ -10,7 +10,8 @@ from typing import Optional
 import pulumi
 import pulumi_digitalocean as do
 
-from .settings import Settings
+from builders.names import backup_bucket, backup_region
+from settings.model import Settings
 
 # pulumi-digitalocean 4.84.1 SpacesKeyGrantArgs.permission: `read`, `readwrite` or `fullaccess`.
 WRITE, READ = "readwrite", "read"
@@ -28,7 +29,7 @@ class BackupStorageArgs:
         b = s.backups
         if b is None:
             return None
-        return cls(bucket=s.backup_bucket, region=s.backup_region,
+        return cls(bucket=backup_bucket(s), region=backup_region(s),
                    retention_days=b.retention_days, protect=s.protect)
 
 

@@ -14,7 +14,7 @@ from typing import Mapping, Optional
 
 import pulumi
 
-from .settings import Settings
+from settings.model import Settings
 
 TYPE = "n8n-platform:cost:Budget"
 

@@ -8,8 +8,9 @@ from typing import Optional, Union
 import pulumi
 import pulumi_digitalocean as do
 
-from . import catalog
-from .settings import AlertSettings, PostgresSettings, Settings, ValkeySettings
+from builders.names import cluster_name, resource_tags
+from platform_model import catalog
+from settings.model import AlertSettings, PostgresSettings, Settings, ValkeySettings
 
 # DigitalOcean Monitoring alert types for managed databases and the setting each threshold comes from.
 DATABASE_ALERTS = (
@@ -53,14 +54,6 @@ class ClusterArgs:
         if self.node_count > 1 and not catalog.DATABASE_SIZES[self.size].allows_standby:
             raise ValueError(f"{component}: node_count {self.node_count} needs standby nodes, which "
                              f"{self.size} does not allow; use a plan with at least 2 GiB")
-
-
-def cluster_name(s: Settings, engine: str) -> str:
-    return s.cluster_name(engine)
-
-
-def resource_tags(s: Settings) -> list[str]:
-    return ["n8n-platform", s.app_name]
 
 
 def monitor_destinations(a: AlertSettings) -> Optional[dict]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_digitalocean as do
 
-from .settings import Settings
+from settings.model import Settings
 
 
 @dataclass

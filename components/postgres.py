@@ -9,10 +9,12 @@ from typing import Optional
 import pulumi
 import pulumi_digitalocean as do
 
-from . import capacity, catalog
+from builders.capacity_report import stack_pool_size
+from platform_model import catalog
+from platform_model.topology import DB_NAME, DB_POOL, DB_USER
+from settings.model import Settings
+
 from .database import ClusterArgs, managed_cluster
-from .settings import Settings
-from .topology import DB_NAME, DB_POOL, DB_USER
 
 
 @dataclass
@@ -22,7 +24,7 @@ class PoolArgs:
 
     @classmethod
     def from_settings(cls, s: Settings) -> Optional["PoolArgs"]:
-        size = capacity.stack_pool_size(s)
+        size = stack_pool_size(s)
         return None if size is None else cls(s.postgres.connection_pool.mode, size)
 
 

@@ -12,8 +12,9 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_random as random
 
-from .settings import Settings
-from .topology import ENCRYPTION_KEY_RESOURCE_SUFFIX, plan
+from builders.names import topology_for
+from platform_model.topology import ENCRYPTION_KEY_RESOURCE_SUFFIX
+from settings.model import Settings
 
 GENERATED_LENGTH = 48  # alphanumerics: about 285 bits, and no quoting surprises in env vars
 
@@ -30,7 +31,7 @@ class SecretsArgs:
     @classmethod
     def from_settings(cls, s: Settings) -> "SecretsArgs":
         return cls(
-            brokers=list(plan(s).brokers),
+            brokers=list(topology_for(s).brokers),
             encryption_key=s.encryption_key.get_secret_value() if s.encryption_key else None,
             runner_tokens={k: v.get_secret_value() for k, v in s.runner_auth_tokens.items()},
             license_key=s.license_key.get_secret_value() if s.license_key else None,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pulumi
 
-from . import catalog
+from platform_model import catalog
+
 from .database import ClusterArgs, managed_cluster
 
 

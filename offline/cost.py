@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from components.capacity import capacity_report
-from components.cost import REFERENCE_TEMPLATE, MonthlyCost, load_prices, monthly_cost, over_budget, stack_cost
-from components.settings import Settings, SettingsError
-from components.stack import load_stack
+from builders.capacity_report import capacity_report
+from platform_model.pricing import REFERENCE_TEMPLATE, MonthlyCost, load_prices, monthly_cost, over_budget
+from builders.deployment import stack_cost
+from settings.model import Settings, SettingsError
+from stack.loader import load_stack
 
 REFERENCE_NAME = "DigitalOcean template (production.yaml)"
 

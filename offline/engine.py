@@ -32,7 +32,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.stack import massage, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.stack import config_for_engine
+from stack.loader import config_for_engine
 
 PROJECT = "n8n-platform"
 PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"

@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from components.capacity import capacity_report
-from components.cost import over_budget, stack_cost
-from components.settings import Settings, SettingsError
-from components.stack import PROJECT_DIR, StackFile, config_for_engine, load_stack
+from builders.capacity_report import capacity_report
+from platform_model.pricing import over_budget
+from builders.deployment import stack_cost
+from settings.model import Settings, SettingsError
+from stack.loader import PROJECT_DIR, StackFile, config_for_engine, load_stack
 from offline.cost import stack_summary
 
 if TYPE_CHECKING:  # gRPC, Pulumi and the provider SDK load in main(), once the stack file is known to be valid

@@ -18,12 +18,12 @@ import sys
 
 import yaml
 
-from components.app_spec import build_app_spec
-from components.database import cluster_name
-from components.env import SecretValues
-from components.settings import Settings, SettingsError
-from components.stack import load_stack
-from components.topology import plan
+from builders.app_spec import build_app_spec
+from builders.names import cluster_name
+from builders.env import SecretValues
+from settings.model import Settings, SettingsError
+from stack.loader import load_stack
+from builders.names import topology_for
 from offline.arguments import output_file
 from offline.cost import stack_summary
 
@@ -42,7 +42,7 @@ def redacted(what: str) -> str:
 
 def offline_spec(s: Settings) -> dict:
     """The App spec as `pulumi up` would send it, with placeholders for secrets and computed ids."""
-    top = plan(s)
+    top = topology_for(s)
     secrets = SecretValues(
         encryption_key=redacted("encryptionKey"),
         runner_tokens={b: redacted(f"runnerAuthTokens.{b}") for b in top.brokers},

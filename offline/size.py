@@ -14,9 +14,9 @@ import sys
 
 import yaml
 
-from components.settings import NAMESPACE, SettingsError
-from components.sizing import SizingError, Target, propose
-from components.stack import load_stack
+from settings.model import NAMESPACE, SettingsError
+from offline.sizing import SizingError, Workload, propose
+from stack.loader import load_stack
 from offline.arguments import number
 
 # Beyond these no single stack helps (20 worker pairs carry at most 100 executions a second); they bound
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", help="start from Pulumi.<stack>.yaml (region, price overrides, alerts...)")
     args = parser.parse_args(argv)
     try:
-        target = Target(args.per_minute, args.seconds, args.code_share)
+        target = Workload(args.per_minute, args.seconds, args.code_share)
         stack_file = load_stack(args.stack)[0] if args.stack else None
         proposal = propose(target, stack_file.config if stack_file else {}, stack_file.stack if stack_file else "prod")
     except (SizingError, SettingsError) as err:

@@ -1,20 +1,15 @@
-"""The n8n-platform policy pack: assembles the policies; the rules live in the modules next to this file.
+"""The n8n-platform policy pack: assembles the policies; the rules live in checklist/, one module per area.
 
 The Pulumi CLI runs this file as `python -u -m pulumi.policy <engine> .` from this directory (with the
-virtualenv named in PulumiPolicy.yaml), so the repository root — where `components/` holds the catalog
-of sizes, ports and names the policies check against — is put on the import path first. The pack is
-meant to be run from this repository: `pulumi preview --policy-pack policies`.
+virtualenv named in PulumiPolicy.yaml); pulumi-policy runs it with `runpy.run_path`, which puts this
+directory first on the import path. So `checklist` and the `platform_model` it reads are found here, and
+the directory works on its own: `pulumi policy publish` uploads exactly this directory.
 """
 
-import sys
-from pathlib import Path
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
-
-from policies import (access, backups, configuration, cost, databases, health, images, keys, monitoring,  # noqa: E402
-                      protection, recognition, runners, scaling)
+from checklist import (access, backups, configuration, cost_budget, databases, health, images, keys, monitoring, protection,
+                       recognition, runners, scaling)
 
 PolicyPack(
     name="n8n-platform",
@@ -23,5 +18,5 @@ PolicyPack(
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=[*recognition.POLICIES, *keys.POLICIES, *databases.POLICIES, *access.POLICIES, *runners.POLICIES,
               *images.POLICIES, *scaling.POLICIES, *health.POLICIES, *monitoring.POLICIES, *protection.POLICIES, *backups.POLICIES,
-              *configuration.POLICIES, *cost.POLICIES],
+              *configuration.POLICIES, *cost_budget.POLICIES],
 )

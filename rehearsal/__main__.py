@@ -10,7 +10,7 @@ import argparse
 import signal
 import sys
 
-from components.settings import SettingsError
+from settings.model import SettingsError
 from offline.arguments import number, output_file, whole_number
 
 from .deployment import RehearsalError

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from components.backup_spec import BACKUP_PREFIX
+from builders.backup_spec import BACKUP_PREFIX
 
 from .scenarios import Check
 from .services import ServiceError, free_ports
@@ -35,7 +35,7 @@ class Dump:
 
 
 def rclone_env(endpoint: str, access_key: str, secret_key: str, provider: str = "DigitalOcean") -> dict[str, str]:
-    """What the backup worker's env says about the bucket's server (components/backup_spec.py)."""
+    """What the backup worker's env says about the bucket's server (builders/backup_spec.py)."""
     return {"RCLONE_S3_PROVIDER": provider, "RCLONE_S3_ENDPOINT": endpoint, "RCLONE_S3_NO_CHECK_BUCKET": "true",
             "RCLONE_S3_ACCESS_KEY_ID": access_key, "RCLONE_S3_SECRET_ACCESS_KEY": secret_key,
             "RCLONE_CONFIG": "/dev/null"}

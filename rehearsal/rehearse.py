@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from components import capacity, catalog
-from components.settings import NAMESPACE, Settings, load_settings
-from components.stack import config_for_engine, read_stack_file
-from components.topology import DB_POOL
+from builders import capacity_report
 from offline.render import offline_spec
+from platform_model import catalog
+from platform_model.topology import DB_POOL
+from settings.model import NAMESPACE, Settings
+from stack.loader import config_for_engine, load_settings, read_stack_file
 
 from . import scenarios
-from .deployment import (JOB, MAIN as MAIN_ROLE, RUNNERS, WEBHOOK, WORKER, Deployment, Instance, RehearsalError,
+from .deployment import (JOB, MAIN as MAIN_ROLE, RUNNERS, WEBHOOK, WORKER, Instance, LocalDeployment, RehearsalError,
                          ingress_rules, plan_instances, substitutions_for)
 from .install import ensure_n8n
 from .n8n_api import ApiError, EditorSession, PublicApi
@@ -78,7 +79,7 @@ def stack_settings(stack: str, offload: Optional[bool], pool: bool = False) -> S
 class LocalObserver:
     """The rehearsal's view into its own processes (see scenarios.Observer)."""
 
-    def __init__(self, deployment: Deployment):
+    def __init__(self, deployment: LocalDeployment):
         self.d = deployment
 
     def _log(self, name: str) -> str:
@@ -120,7 +121,7 @@ class Running:
     """A started topology: what the checks (and `--serve`) need."""
 
     settings: Settings
-    deployment: Deployment
+    deployment: LocalDeployment
     target: scenarios.Target
     api_key: str
     owner_password: str
@@ -130,7 +131,7 @@ class Running:
 def pool_label(settings: Settings) -> str:
     pool = settings.postgres.connection_pool
     return "" if pool is None else (f", through PgBouncer pool {DB_POOL} ({pool.mode}, "
-                                    f"{capacity.stack_pool_size(settings)} server connections)")
+                                    f"{capacity_report.stack_pool_size(settings)} server connections)")
 
 
 def title_of(opts: Options, settings: Settings) -> str:
@@ -176,7 +177,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         pool = settings.postgres.connection_pool
         if pool is not None:
             pgbouncer = start_pgbouncer(run_dir / "pgbouncer", pki, postgres, pool_port, pool.mode,
-                                        capacity.stack_pool_size(settings))
+                                        capacity_report.stack_pool_size(settings))
         servers = "PostgreSQL + Redis" + (" + PgBouncer" if pgbouncer else "")
         report.timings[f"{servers} (TLS) up"] = round(time.monotonic() - t, 1)
         log(f"PostgreSQL on {pg_port}, Redis on {redis_port}"
@@ -184,7 +185,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
 
         subs = substitutions_for(postgres, redis, pki, pgbouncer)
         subs.secrets.update(opts.secrets)
-        deployment = Deployment(run_dir, install, pki, plan_instances(spec, subs), ingress_rules(spec))
+        deployment = LocalDeployment(run_dir, install, pki, plan_instances(spec, subs), ingress_rules(spec))
         broken = deployment.of_role(RUNNERS)[-1].component if opts.negative_control else None
         if broken:
             for pool in deployment.of_role(RUNNERS):
@@ -296,7 +297,7 @@ def check_all(run: Running, opts: Options, report: scenarios.Report) -> None:
 def pool_through_pgbouncer(run: Running, use: PoolUse, report: scenarios.Report) -> scenarios.Check:
     observe(run.pgbouncer, use)
     report.pool = use.as_dict()
-    return pool_check(use, run.settings.postgres.connection_pool.mode, capacity.stack_pool_size(run.settings))
+    return pool_check(use, run.settings.postgres.connection_pool.mode, capacity_report.stack_pool_size(run.settings))
 
 
 def setup_owner(editor: EditorSession, password: str, timeout: float = 120) -> None:

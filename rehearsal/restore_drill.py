@@ -28,8 +28,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
 
-from components.backup_spec import RESTORE_COMMAND
-from components.topology import DB_NAME, DB_USER
+from builders.backup_spec import RESTORE_COMMAND
+from builders.names import backup_bucket
+from platform_model.topology import DB_NAME, DB_USER
 
 from . import scenarios
 from .backup_store import LocalS3, dumps
@@ -172,7 +173,7 @@ def drill(stack: str, executions: int = DEFAULT_EXECUTIONS, log=print) -> scenar
     secret = strong_secret()
     endpoint = Endpoint(secret)
     try:
-        bucket = settings.backup_bucket
+        bucket = backup_bucket(settings)
         s3.create_bucket(bucket)
         identity, recipient = make_age_key(work)
         with running(Options(stack, load_requests=0), report, log) as run:

@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from components import catalog
-from components.topology import DB_NAME, DB_USER
+from platform_model import catalog
+from platform_model.topology import DB_NAME, DB_USER
 
 from .pki import LOOPBACK_HOST, LOOPBACK_IP, Pki
 

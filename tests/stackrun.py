@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from components.settings import NAMESPACE, SECRET_KEYS
-from components.stack import read_stack_file
+from settings.model import NAMESPACE, SECRET_KEYS
+from stack.loader import read_stack_file
 from offline.engine import ProgramRun, run_program
 
 APP = "digitalocean:index/app:App"

@@ -6,7 +6,7 @@ import pulumi
 import pulumi_digitalocean as do
 import yaml
 
-from components.app_spec import to_sdk_spec
+from builders.app_spec import to_sdk_spec
 
 with open(pulumi.Config("template").require("spec")) as spec_file:
     do.App("n8n-app", spec=to_sdk_spec(yaml.safe_load(spec_file)))

@@ -2,8 +2,11 @@
 
 import yaml
 
-from components import app_spec, catalog, env, topology
-from components.settings import load_settings
+from builders import app_spec, env
+from builders.names import topology_for
+
+from platform_model import catalog, topology
+from stack.loader import load_settings
 from offline.render import main as render_main
 from offline.render import offline_spec
 from stackrun import stack_config
@@ -29,7 +32,7 @@ def test_names_of_a_worker_pair():
 
 
 def test_plan_pairs_each_broker_with_one_pool():
-    top = topology.plan(settings({"workers": {"pairs": 3}, "n8n": {"offloadManualExecutions": False}}))
+    top = topology_for(settings({"workers": {"pairs": 3}, "n8n": {"offloadManualExecutions": False}}))
     assert top.brokers == ("n8n-main", "n8n-worker-1", "n8n-worker-2", "n8n-worker-3")
     assert [p.name for p in top.runner_pools] == ["n8n-runners-main", "n8n-runners-1", "n8n-runners-2", "n8n-runners-3"]
     assert top.webhook is None and top.n8n_processes == ("n8n-main", "n8n-worker-1", "n8n-worker-2", "n8n-worker-3")

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from components import catalog
-from components.settings import SettingsError, load_settings
+from platform_model import catalog
+from settings.model import SettingsError
+from stack.loader import load_settings
 from rehearsal.backup_store import LocalS3, dumps, newest_backup_check
 from stackrun import APP, CLUSTER, app_spec, component, env_entry, env_of, run_stack, stack_config
 

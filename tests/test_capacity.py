@@ -3,9 +3,13 @@ capacity, worker memory — and where their verdicts surface (settings errors, w
 
 import pytest
 
-from components import capacity, catalog, env
-from components.capacity import connection_budget
-from components.settings import SettingsError, load_settings
+from builders import capacity_report
+from platform_model import capacity, catalog
+
+from builders import env
+from platform_model.capacity import connection_budget
+from settings.model import SettingsError
+from stack.loader import load_settings
 from offline.render import main as render_main
 from offline.render import offline_spec
 from stackrun import app_spec, component, env_of, run_stack, stack_config
@@ -42,14 +46,14 @@ def test_with_a_pool_only_its_server_connections_count():
 
 
 def test_standby_nodes_add_no_connections():
-    one = capacity.stack_connection_budget(settings({"postgres": {"size": "db-s-1vcpu-2gb", "nodes": 1}}))
-    three = capacity.stack_connection_budget(settings({"postgres": {"size": "db-s-1vcpu-2gb", "nodes": 3}}))
+    one = capacity_report.stack_connection_budget(settings({"postgres": {"size": "db-s-1vcpu-2gb", "nodes": 1}}))
+    three = capacity_report.stack_connection_budget(settings({"postgres": {"size": "db-s-1vcpu-2gb", "nodes": 3}}))
     assert one.limit == three.limit == 47
 
 
 def test_shipped_stacks_fit_their_clusters():
     for stack, needed, limit in (("prod", (2 + 2 * 2) * 2 + 5, 97), ("staging", (2 + 2) * 2 + 5, 22)):
-        b = capacity.stack_connection_budget(settings(stack=stack))
+        b = capacity_report.stack_connection_budget(settings(stack=stack))
         assert (b.needed, b.limit) == (needed, limit), stack
 
 
@@ -71,7 +75,7 @@ def test_autoscaled_processes_count_at_their_maximum():
 def test_a_pool_lets_the_same_stack_through_and_n8n_connects_to_it():
     overrides = {"workers": {"pairs": 4}, "postgres": {"connectionPool": {"mode": "transaction"}}}
     s = settings(overrides, "staging")
-    assert capacity.stack_connection_budget(s).fits
+    assert capacity_report.stack_connection_budget(s).fits
     run = run_stack("staging", overrides)
     [pool] = run.of_type(POOL)
     assert pool.inputs["mode"] == "transaction" and pool.inputs["size"] == 22 - 5
@@ -104,7 +108,7 @@ def test_without_a_pool_nothing_changes(prod):
 def test_session_mode_leaves_the_database_default_alone_and_warns_when_clients_wait():
     s = settings({"workers": {"pairs": 4}, "postgres": {"connectionPool": {"mode": "session", "size": 10}}}, "staging")
     assert env.db_setup_sql(s) == env.DB_GRANTS_SQL
-    [warning] = capacity.capacity_warnings(s)
+    [warning] = capacity_report.capacity_warnings(s)
     assert "up to 20 client connections holds one of the pool's 10 server connections" in warning
 
 
@@ -138,7 +142,7 @@ def test_pool_modes_exclude_statement_pooling():
 
 
 def test_execution_capacity_is_pairs_times_concurrency():
-    c = capacity.execution_capacity(settings({"workers": {"pairs": 3, "concurrency": 15},
+    c = capacity_report.execution_capacity(settings({"workers": {"pairs": 3, "concurrency": 15},
                                               "runners": {"maxConcurrency": 5, "size": "apps-d-1vcpu-1gb",
                                                           "autoscaling": {"maxInstances": 3}}}))
     assert (c.concurrent_executions, c.runner_slots, c.code_covered) == (45, 15, True)
@@ -146,7 +150,7 @@ def test_execution_capacity_is_pairs_times_concurrency():
 
 def test_runners_short_of_the_workers_concurrency_warn_without_failing():
     s = settings({"workers": {"concurrency": 20}, "runners": {"maxConcurrency": 10}})
-    [warning] = capacity.capacity_warnings(s)
+    [warning] = capacity_report.capacity_warnings(s)
     assert "up to 20 executions (workers.concurrency) but its runner pool takes at most 10" in warning
     assert "Task request timed out" in warning
 
@@ -168,7 +172,7 @@ def test_worker_memory_rule_of_thumb():
     warning = capacity.memory_warning("apps-d-1vcpu-1gb", 12)
     assert "needs about 834 MiB" in warning and "at most 11 (workers.concurrency)" in warning
     s = settings({"workers": {"size": "apps-s-1vcpu-1gb", "concurrency": 40}})
-    assert any("workers.size" in w for w in capacity.capacity_warnings(s))
+    assert any("workers.size" in w for w in capacity_report.capacity_warnings(s))
 
 
 # --- the same rules from an App spec: what the policy pack will read --------------------------------
@@ -182,8 +186,8 @@ def test_worker_memory_rule_of_thumb():
 def test_connections_read_from_the_engines_app_spec_match_the_settings(overrides):
     s = settings(overrides)
     spec = app_spec(run_stack("prod", overrides))  # camelCase, as a policy receives it
-    assert capacity.processes_from_app_spec(spec) == capacity.connection_processes(s)
-    assert capacity.processes_from_app_spec(offline_spec(s)) == capacity.connection_processes(s)  # API shape
+    assert capacity.processes_from_app_spec(spec) == capacity_report.connection_processes(s)
+    assert capacity.processes_from_app_spec(offline_spec(s)) == capacity_report.connection_processes(s)  # API shape
 
 
 def test_runner_shortfall_read_from_the_app_spec_names_each_pool():
@@ -191,7 +195,7 @@ def test_runner_shortfall_read_from_the_app_spec_names_each_pool():
     spec = app_spec(run_stack("prod", overrides))
     warnings = capacity.runner_warnings_from_app_spec(spec)
     assert [w.split(":")[0] for w in warnings] == ["n8n-runners-1", "n8n-runners-2"]
-    assert warnings[0].endswith(capacity.runner_warning(capacity.execution_capacity(settings(overrides))))
+    assert warnings[0].endswith(capacity.runner_warning(capacity_report.execution_capacity(settings(overrides))))
     assert capacity.runner_warnings_from_app_spec(offline_spec(settings())) == []
     # main's own pool (offload off) is not held to a production concurrency limit
     off = offline_spec(settings({"n8n": {"offloadManualExecutions": False}, "runners": {"maxConcurrency": 5}}))

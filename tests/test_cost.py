@@ -4,11 +4,13 @@ minimum vs maximum scale, price overrides, the budget check, and the cost as a s
 import pytest
 import yaml
 
-from components import catalog
-from components.cost import (REFERENCE_TEMPLATE, Cluster, deployment_from_app_spec, deployment_from_settings,
-                             load_prices, monthly_cost, over_budget, stack_cost)
-from components.settings import SettingsError, load_settings
-from components.stack import settings_from_file
+from platform_model import catalog
+from platform_model.pricing import (REFERENCE_TEMPLATE, Cluster, deployment_from_app_spec, load_prices, monthly_cost,
+                                    over_budget)
+from builders.deployment import deployment_from_settings, stack_cost
+from settings.model import SettingsError
+from stack.loader import load_settings
+from stack.loader import settings_from_file
 from offline.cost import main as cost_main
 from offline.render import main as render_main
 from offline.render import offline_spec

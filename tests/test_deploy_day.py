@@ -11,10 +11,11 @@ import yaml
 from google.protobuf import json_format
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
-from components import catalog
-from components.roles import recognise
-from components.settings import SettingsError, load_settings
-from components.stack import load_stack
+from platform_model import catalog
+from platform_model.roles import recognise
+from settings.model import SettingsError
+from stack.loader import load_settings
+from stack.loader import load_stack
 from offline import gate
 from offline import render
 from offline.analyzer import parse_policy_config, reconcile

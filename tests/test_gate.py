@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from components.settings import SettingsError, load_settings
+from settings.model import SettingsError
+from stack.loader import load_settings
 from offline import gate
 from offline.analyzer import PolicyPack, PolicyPackError, reconcile
 from stackedit import StackEdit

@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional, Union
 import pytest
 import yaml
 
-from components.settings import Settings, _nested_model
+from settings.model import Settings, _nested_model
 from offline import cost, gate, render, size
 from rehearsal import __main__ as rehearse_cli
 from rehearsal import install, verify

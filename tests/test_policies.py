@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -75,16 +73,6 @@ def pins(path: Path) -> dict[str, str]:
 def test_pack_requirements_are_pinned_like_the_program():
     pack_pins = pins(ROOT / "policies" / "requirements.txt")
     assert pack_pins and pack_pins.items() <= pins(ROOT / "requirements.txt").items()
-
-
-def test_pack_loads_without_the_programs_dependencies():
-    # The pack's venv has only policies/requirements.txt: no pydantic, no provider SDKs.
-    blocked = ("pydantic", "pulumi_digitalocean", "pulumi_random")
-    modules = sorted(p.stem for p in (ROOT / "policies").glob("*.py") if p.stem not in ("__main__", "__init__"))
-    code = (f"import sys\nfor m in {blocked!r}: sys.modules[m] = None\n"
-            + "".join(f"import policies.{m}\n" for m in modules))
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
 
 
 # --- the shipped stacks --------------------------------------------------------------------------

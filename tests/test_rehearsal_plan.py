@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from components import catalog
-from components.topology import DB_NAME, DB_POOL, DB_USER
+from platform_model import catalog
+from platform_model.topology import DB_NAME, DB_POOL, DB_USER
 from offline.render import DB_ADMIN_PASSWORD, offline_spec
-from rehearsal.deployment import (BACKUP, JOB, MAIN, RUNNERS, WORKER, Deployment, RehearsalError, Substitutions,
+from rehearsal.deployment import (BACKUP, JOB, MAIN, RUNNERS, WORKER, LocalDeployment, RehearsalError, Substitutions,
                                   ingress_rules, plan_instances)
 from rehearsal.install import N8nInstall
 from rehearsal.pgbouncer import PoolUse, pool_check
@@ -184,7 +184,7 @@ def test_processes_get_the_spec_env_plus_plumbing_and_nothing_from_the_caller(tm
     monkeypatch.setenv("N8N_RUNNERS_TASK_REQUEST_TIMEOUT", "5")  # must not leak into any component
     spec, _, instances = planned()
     pki = Pki(tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key")
-    d = Deployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, ingress_rules(spec))
+    d = LocalDeployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, ingress_rules(spec))
     for inst in instances:
         env = d.process_env(inst)
         plumbing = set(env) - set(inst.spec_env)
@@ -209,7 +209,7 @@ def test_either_run_command_form_runs_the_same_n8n_command(tmp_path, form):
 
     spec, _, instances = planned(spec_edit=set_form)
     pki = Pki(tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key")
-    d = Deployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, ingress_rules(spec))
+    d = LocalDeployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, ingress_rules(spec))
     workers = [i for i in instances if i.role == WORKER]
     assert len(workers) == 2
     assert all(d.command(w) == [str(d.install.node), str(d.install.n8n), "worker"] for w in workers)

@@ -1,16 +1,17 @@
-"""The one classifier of what a component runs (components/roles.py) and where its image comes from
-(components/images.py), as rows of (component, expected)."""
+"""The one classifier of what a component runs (policies/platform_model/roles.py) and where its image comes from
+(policies/platform_model/images.py), as rows of (component, expected)."""
 
 from __future__ import annotations
 
 import pytest
 
-from components import capacity
-from components.images import image_of
-from components.roles import (MAIN, N8N_COMMAND, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER,
-                              parse_command, recognise)
+from builders import capacity_report
+from platform_model import capacity
+from platform_model.images import image_of
+from platform_model.roles import (MAIN, N8N_COMMAND, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, parse_command,
+                                  recognise)
 from offline.render import offline_spec
-from components.settings import load_settings
+from stack.loader import load_settings
 from stackrun import app_spec, run_stack, stack_config
 
 HUB_N8N = {"registry_type": "DOCKER_HUB", "registry": "n8nio", "repository": "n8n", "tag": "2.41.1"}
@@ -178,9 +179,9 @@ def test_capacity_counts_n8n_wherever_its_image_comes_from():
         for c in spec[kind]:
             if c["image"]["repository"] in team_names:  # the backup worker runs postgres, not n8n
                 c["image"] = {**TEAM, "repository": team_names[c["image"]["repository"]]}
-    assert capacity.processes_from_app_spec(spec) == capacity.connection_processes(prod)
+    assert capacity.processes_from_app_spec(spec) == capacity_report.connection_processes(prod)
     assert [w.split(":")[0] for w in capacity.runner_warnings_from_app_spec(_starved(spec))] == ["n8n-runners-1"]
-    assert capacity.processes_from_app_spec(app_spec(run_stack("prod"))) == capacity.connection_processes(prod)
+    assert capacity.processes_from_app_spec(app_spec(run_stack("prod"))) == capacity_report.connection_processes(prod)
 
 
 def _starved(spec: dict) -> dict:

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 from google.protobuf import json_format
 
-from components.settings import Settings, load_settings
+from settings.model import Settings
+from stack.loader import load_settings
 from offline.engine import ProgramRun
 from offline.render import offline_spec, to_yaml
 from shapes import SHAPES, Shape

@@ -4,9 +4,10 @@ import typing
 
 import pytest
 
-from components import catalog
-from components.settings import SettingsError, load_settings
-from components.stack import settings_from_file
+from platform_model import catalog
+from settings.model import SettingsError
+from stack.loader import load_settings
+from stack.loader import settings_from_file
 from stackrun import stack_config
 
 
@@ -154,7 +155,7 @@ def test_unknown_stack_names_the_stacks_that_exist():
 
 
 def _config_keys(model, prefix=""):
-    from components.settings import _nested_model
+    from settings.model import _nested_model
 
     for name, field in model.model_fields.items():
         key = prefix + (field.alias or name)
@@ -168,7 +169,7 @@ def _config_keys(model, prefix=""):
 def test_readme_documents_every_setting():
     from pathlib import Path
 
-    from components.settings import Settings
+    from settings.model import Settings
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     settings_section = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]

@@ -6,19 +6,21 @@ import math
 import pytest
 import yaml
 
-from components import capacity, sizing
-from components.cost import stack_cost
-from components.settings import load_settings
-from components.sizing import SizingError, Target, propose
+from builders import capacity_report
+
+from offline import sizing
+from builders.deployment import stack_cost
+from stack.loader import load_settings
+from offline.sizing import SizingError, Workload, propose
 from offline.size import main as size_main
 from stackrun import stack_config
 
 TARGETS = [
-    Target(600, 2, 0.5),    # the README's example
-    Target(10, 1, 0),       # a quiet instance without Code nodes
-    Target(60, 30, 1),      # long executions, all with Code nodes
-    Target(3000, 1, 0.2),   # 50 webhooks a second: webhook processors
-    Target(120, 120, 0.1),  # slow API calls: many executions in flight
+    Workload(600, 2, 0.5),    # the README's example
+    Workload(10, 1, 0),       # a quiet instance without Code nodes
+    Workload(60, 30, 1),      # long executions, all with Code nodes
+    Workload(3000, 1, 0.2),   # 50 webhooks a second: webhook processors
+    Workload(120, 120, 0.1),  # slow API calls: many executions in flight
 ]
 
 
@@ -28,11 +30,11 @@ def test_proposals_carry_the_target_and_pass_every_rule(target):
     # What a user pastes into Pulumi.<stack>.yaml loads without a problem...
     s = load_settings({f"n8n-platform:{k}": v for k, v in p.config.items()}, "prod")
     # ...raises no capacity warning (runner coverage, memory, pool queueing)...
-    assert capacity.capacity_warnings(s) == []
+    assert capacity_report.capacity_warnings(s) == []
     # ...fits PostgreSQL at maximum scale through a rolling deploy...
-    assert capacity.stack_connection_budget(s).fits
+    assert capacity_report.stack_connection_budget(s).fits
     # ...runs the executions in flight, with burst headroom, on workers that stay under their CPU ceiling.
-    c = capacity.execution_capacity(s)
+    c = capacity_report.execution_capacity(s)
     assert c.concurrent_executions >= target.per_second * target.seconds * sizing.PEAK_FACTOR
     assert c.pairs * sizing.WORKER_EXECUTIONS_PER_SECOND >= target.per_second
     assert c.pairs >= sizing.MIN_PAIRS and c.code_covered
@@ -44,19 +46,19 @@ def test_proposals_carry_the_target_and_pass_every_rule(target):
 
 
 def test_webhook_intake_beyond_main_adds_processors():
-    assert propose(Target(3000, 1, 0)).settings.webhooks.processors == math.ceil(50 / sizing.INTAKE_PER_SECOND)
-    assert propose(Target(600, 1, 0)).settings.webhooks.processors == 0
+    assert propose(Workload(3000, 1, 0)).settings.webhooks.processors == math.ceil(50 / sizing.INTAKE_PER_SECOND)
+    assert propose(Workload(600, 1, 0)).settings.webhooks.processors == 0
 
 
 def test_runner_size_follows_the_code_node_rate():
-    assert propose(Target(60, 1, 0)).settings.runners.size == sizing.IDLE_RUNNER_SIZE
-    assert propose(Target(60, 1, 0.5)).settings.runners.size == sizing.SHARED_RUNNER_SIZE
-    assert propose(Target(1200, 1, 1)).settings.runners.size == sizing.DEDICATED_RUNNER_SIZE
+    assert propose(Workload(60, 1, 0)).settings.runners.size == sizing.IDLE_RUNNER_SIZE
+    assert propose(Workload(60, 1, 0.5)).settings.runners.size == sizing.SHARED_RUNNER_SIZE
+    assert propose(Workload(1200, 1, 1)).settings.runners.size == sizing.DEDICATED_RUNNER_SIZE
 
 
 def test_no_cheaper_candidate_is_skipped():
     # Every (size, concurrency) the helper considers, priced: the proposal is the cheapest valid one.
-    t = Target(600, 2, 0.5)
+    t = Workload(600, 2, 0.5)
     chosen = propose(t)
     for size in sizing.WORKER_SIZES:
         for conc in sizing.CONCURRENCY_CHOICES:
@@ -67,19 +69,19 @@ def test_no_cheaper_candidate_is_skipped():
 
 
 def test_a_base_stack_keeps_its_other_settings():
-    p = propose(Target(60, 2, 0.1), stack_config("staging"), "staging")
+    p = propose(Workload(60, 2, 0.1), stack_config("staging"), "staging")
     assert p.settings.protect is False and p.settings.n8n.timezone == "Europe/Amsterdam"
-    priced = propose(Target(60, 2, 0.1), stack_config("prod", {"cost": {"prices": {"app": {"apps-d-1vcpu-2gb": 1}}}}))
+    priced = propose(Workload(60, 2, 0.1), stack_config("prod", {"cost": {"prices": {"app": {"apps-d-1vcpu-2gb": 1}}}}))
     assert priced.settings.workers.size == "apps-d-1vcpu-2gb", "a stack's own prices steer the choice"
 
 
 def test_impossible_targets_are_refused_with_the_numbers():
     with pytest.raises(SizingError) as err:
-        propose(Target(1200, 60, 0.5))
+        propose(Workload(1200, 60, 0.5))
     assert "need 2400 execution slots, more than 20 worker pairs carry" in str(err.value)
     for bad in ((0, 1, 0), (10, -1, 0), (10, 1, 1.5)):
         with pytest.raises(SizingError):
-            Target(*bad)
+            Workload(*bad)
 
 
 def test_size_command_prints_settings_yaml_and_the_reasons(capsys):

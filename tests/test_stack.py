@@ -5,10 +5,10 @@ from collections import Counter
 import pulumi
 import pytest
 
-from components import catalog
+from platform_model import catalog
 from offline.engine import run_program
-from stackrun import (APP, CLUSTER, FIREWALL, PASSWORD, VPC, app_spec, component, components, env_entry,
-                      env_of, run_stack, stack_config)
+from stackrun import (APP, CLUSTER, FIREWALL, PASSWORD, VPC, app_spec, component, components, env_entry, env_of,
+                      run_stack, stack_config)
 
 N8N_PROCESS_ENV = "N8N_ENCRYPTION_KEY"
 

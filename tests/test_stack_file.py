@@ -17,10 +17,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 from pydantic import SecretStr
 
-from components import secret_strength
-from components.settings import SECRET_KEYS, Settings, SettingsError, is_secret_path
-from components.stack import load_stack, stack_name
-from components.stack_yaml import parse, resolve_plain
+from platform_model import secret_strength
+from settings.model import SECRET_KEYS, Settings, SettingsError, is_secret_path
+from stack.loader import load_stack, stack_name
+from stack.yaml_reader import parse, resolve_plain
 from offline import gate
 from offline.engine import run_program
 from stackrun import PASSWORD, stack_config

@@ -1,0 +1,76 @@
+"""Cost known before deploying: the stack's maximum monthly cost stays within its budget.
+
+The budget (`cost.monthlyBudget`) and the stack's own prices (`cost.prices`) reach the pack as the outputs
+the `n8n-platform:cost:Budget` component registers (`register_outputs`), which is what AnalyzeStack hands
+a stack policy; the App and clusters are priced with policies/platform_model/pricing.py, the same model as the
+`monthly_cost` stack output and `python -m offline.cost`. A Budget whose outputs lack its prices (which it
+always registers, `{}` per kind when the stack sets none) is reported: the pack cannot see its budget.
+
+Unknown values: the budget and the sizes and instance counts it prices are literals in this program; if
+any is unknown at preview, the policy reports that it cannot price the stack.
+"""
+
+from __future__ import annotations
+
+from pulumi_policy import EnforcementLevel, Severity
+
+from platform_model.pricing import (Cluster, deployment_from_app_spec, load_prices, monthly_cost, over_budget,
+                                     replica_cluster)
+
+from .resources import BUDGET, CLUSTER, REPLICA, SPACES_BUCKET, VPC, Stack, StackProblems, is_unknown, number, stack_policy
+
+ENGINES = {"pg": "postgres", "valkey": "valkey"}
+
+
+def monthly_budget_problems(stack: Stack) -> StackProblems:
+    for budget in stack.of_type(BUDGET):
+        props = stack.props(budget)
+        if "prices" not in props:
+            yield budget.urn, (f"cannot see the budget: {budget.name} registered no budget outputs; the "
+                               "component must pass its budget and prices to `register_outputs`")
+            continue
+        limit = props.get("monthlyBudget")
+        if limit is None:
+            continue  # no budget set: nothing to compare
+        prices = props.get("prices") or {}
+        if is_unknown(limit) or number(limit) is None or is_unknown(prices):
+            yield budget.urn, "cannot price the stack: the budget or its prices are not known at preview"
+            continue
+        table = load_prices().with_overrides(
+            app=prices.get("app"), database={e: prices.get(e) or {} for e in ("postgres", "valkey")})
+        clusters = []
+        for c in stack.of_type(CLUSTER):
+            p = stack.props(c)
+            if p.get("engine") in ENGINES:
+                clusters.append(Cluster(str(p.get("name")), ENGINES[p["engine"]], p.get("size"), int(number(p.get("nodeCount")) or 1)))
+        clusters += [replica_cluster(str(stack.props(r).get("name")), stack.props(r).get("size"))
+                     for r in stack.of_type(REPLICA)]
+        for app, spec, problems in stack.apps():
+            if spec is None:
+                yield app.urn, f"cannot price the stack: {'; '.join(problems)}"
+                continue
+            try:
+                cost = monthly_cost(deployment_from_app_spec(spec.data, clusters, bool(stack.of_type(VPC)),
+                                                             bool(stack.of_type(SPACES_BUCKET))), table)
+            except (KeyError, TypeError, ValueError) as err:
+                yield app.urn, f"cannot price the stack: no price for {err} (components/prices.toml, cost.prices)"
+                continue
+            message = over_budget(cost, number(limit))
+            if message:
+                yield app.urn, message
+
+
+monthly_budget = stack_policy(
+    name="monthly-budget",
+    description="At maximum scale the stack costs no more per month than its budget (cost.monthlyBudget).",
+    severity=Severity.LOW,
+    remediation=(
+        "Lower autoscaling maxima, worker pairs or instance sizes, or raise `cost.monthlyBudget`. "
+        "`python -m offline.cost <stack>` prints the breakdown; `python -m offline.size` proposes a stack "
+        "for a load."
+    ),
+    check=monthly_budget_problems,
+    level=EnforcementLevel.ADVISORY,  # spending is a business decision, not a security rule
+)
+
+POLICIES = [monthly_budget]

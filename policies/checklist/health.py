@@ -1,0 +1,98 @@
+"""Checklist: all components healthy (health checks defined), and deployments that do not cut work.
+
+App Platform restarts a component and holds back a deployment only when it can see the component is
+unhealthy: every n8n process needs an HTTP health check (workers serve `/healthz/readiness` only with
+QUEUE_HEALTH_CHECK_ACTIVE=true), and every runner pool a liveness check on the launcher's port. On a
+deployment App Platform sends SIGTERM and kills after `termination.grace_period_seconds`; n8n waits up
+to N8N_GRACEFUL_SHUTDOWN_TIMEOUT for running executions, so that must fit inside the grace period.
+
+Unknown values: a health check, flag or timeout unknown at preview is a violation.
+"""
+
+from __future__ import annotations
+
+from pulumi_policy import Severity
+
+from platform_model import catalog, roles
+
+from .resources import APP, AppSpec, Component, app_check, is_unknown, number, resource_policy
+
+
+def _http_check_problem(component: Component, field: str) -> str | None:
+    check = component.data.get(field)
+    if is_unknown(check):
+        return f"{component.name}: its {field} is not known at preview"
+    if not isinstance(check, dict) or not check.get("httpPath"):
+        return (f"{component.name} has no HTTP {field}; App Platform cannot tell when it stops working "
+                "(set http_path and port)")
+    return None
+
+
+def health_problems(spec: AppSpec, _args) -> list[str]:
+    problems = []
+    for process in spec.n8n_processes():
+        problem = _http_check_problem(process, "healthCheck")
+        if problem:
+            problems.append(problem)
+        if process.role == roles.WORKER and process.flag("QUEUE_HEALTH_CHECK_ACTIVE") is not True:
+            problems.append(f"{process.name}: QUEUE_HEALTH_CHECK_ACTIVE is not true, so the worker serves no "
+                            "/healthz and its health check fails")
+    for pool in spec.runner_pools():
+        problem = _http_check_problem(pool, "livenessHealthCheck")
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+health_checks = resource_policy(
+    name="health-checks",
+    description=("Every n8n process has an HTTP health check (workers with QUEUE_HEALTH_CHECK_ACTIVE) and "
+                 "every runner pool a liveness check."),
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Keep the health checks of builders/app_spec.py: `/healthz` on 5678 for main and webhook "
+        "processors, `/healthz/readiness` on 5678 for workers (with QUEUE_HEALTH_CHECK_ACTIVE=true), and a "
+        f"liveness check on `/healthz` port {catalog.RUNNER_HEALTH_PORT} for runner pools."
+    ),
+    types=(APP,),
+    check=app_check(health_problems),
+)
+
+
+SHUTDOWN = "N8N_GRACEFUL_SHUTDOWN_TIMEOUT"
+
+
+def shutdown_problems(spec: AppSpec, _args) -> list[str]:
+    problems = []
+    for process in spec.n8n_processes():
+        raw = process.value(SHUTDOWN, str(catalog.DEFAULT_GRACEFUL_SHUTDOWN_SECONDS))
+        termination = process.data.get("termination") or {}
+        grace = (termination if is_unknown(termination) else
+                 termination.get("gracePeriodSeconds", catalog.APP_PLATFORM_DEFAULT_GRACE_PERIOD_SECONDS))
+        shutdown = float(raw) if isinstance(raw, str) and raw.isdigit() else None
+        if shutdown is None or number(grace) is None:
+            problems.append(f"{process.name}: {SHUTDOWN} or termination.grace_period_seconds is not a known "
+                            "number")
+            continue
+        if shutdown + catalog.SHUTDOWN_MARGIN_SECONDS > number(grace):
+            problems.append(f"{process.name}: n8n may take {shutdown:.0f} s to shut down ({SHUTDOWN}) but App "
+                            f"Platform kills it after {number(grace):.0f} s; running executions would be cut. "
+                            f"Give termination.grace_period_seconds at least "
+                            f"{shutdown + catalog.SHUTDOWN_MARGIN_SECONDS:.0f}")
+    return problems
+
+
+graceful_shutdown = resource_policy(
+    name="graceful-shutdown",
+    description=("Every n8n process's graceful shutdown (N8N_GRACEFUL_SHUTDOWN_TIMEOUT) fits its termination "
+                 "grace period."),
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Set `n8n.gracefulShutdownSeconds`; the program gives every n8n component a grace period "
+        f"{catalog.SHUTDOWN_MARGIN_SECONDS} s longer. Do not set termination.grace_period_seconds by hand."
+    ),
+    types=(APP,),
+    check=app_check(shutdown_problems),
+)
+
+POLICIES = [health_checks, graceful_shutdown]

@@ -1,0 +1,271 @@
+"""What a deployment costs per month at its minimum and at its maximum scale, from the dated price table.
+
+Pure and stdlib-only (the policy pack imports it): a `Deployment` is the list of App Platform components
+with their instance range, the pre-deploy jobs and the database clusters with their node counts. It is
+read from an App spec (API or engine shape) here and from a stack's settings in builders/deployment.py, so
+the program, the offline tools and the policy pack price the same thing. Prices come from `prices.toml`;
+a stack overrides any figure with `cost.prices` (README.md § Settings).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional
+
+from .capacity import instance_range
+from .spec_fields import spec_value
+
+PRICE_TABLE = Path(__file__).with_name("prices.toml")
+ENGINES = ("postgres", "valkey")
+
+
+# --- the price table -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Price:
+    usd: float
+    source: str  # key in the table's [sources], or "cost.prices" for a stack override
+    confirmed: bool
+
+
+@dataclass(frozen=True)
+class JobBilling:
+    minimum_billed_seconds: int
+    assumed_deployments_per_month: int
+    assumed_seconds_per_run: int
+
+    @property
+    def billed_seconds_per_month(self) -> int:
+        return self.assumed_deployments_per_month * max(self.assumed_seconds_per_run, self.minimum_billed_seconds)
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    as_of: str
+    app: Mapping[str, Price]  # monthly price of one instance, by App Platform size slug
+    app_per_second: Mapping[str, float]
+    app_bandwidth_gib: Mapping[str, int]  # outbound allowance per instance and month
+    database: Mapping[str, Mapping[str, Price]]  # engine -> size slug -> monthly price of one node
+    vpc: Price
+    spaces: Price  # the Spaces subscription the backup bucket needs
+    jobs: JobBilling
+    bandwidth_overage: Price  # per GiB beyond the allowance
+    sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def with_overrides(self, app: Mapping[str, float] | None = None,
+                       database: Mapping[str, Mapping[str, float]] | None = None) -> "PriceTable":
+        """The table with a stack's own figures (`cost.prices`) in place of the list prices."""
+        def over(prices: Mapping[str, Price], new: Mapping[str, float]) -> dict[str, Price]:
+            return {**prices, **{slug: Price(float(usd), "cost.prices", True) for slug, usd in new.items()}}
+
+        return replace(
+            self,
+            app=over(self.app, app or {}),
+            database={engine: over(self.database[engine], (database or {}).get(engine, {})) for engine in ENGINES},
+        )
+
+
+def load_prices(path: Path = PRICE_TABLE) -> PriceTable:
+    data = tomllib.loads(path.read_text())
+    sources = data["sources"]
+
+    def price(row: Mapping[str, Any], key: str) -> Price:
+        return Price(float(row[key]), row["source"], bool(sources[row["source"]]["confirmed"]))
+
+    jobs = data["jobs"]
+    return PriceTable(
+        as_of=str(data["as_of"]),
+        app={slug: price(row, "usd_per_month") for slug, row in data["app_platform"].items()},
+        app_per_second={slug: float(row["usd_per_second"]) for slug, row in data["app_platform"].items()},
+        app_bandwidth_gib={slug: int(row["bandwidth_gib"]) for slug, row in data["app_platform"].items()},
+        database={engine: {slug: price(row, "usd_per_month_per_node") for slug, row in data[engine].items()}
+                  for engine in ENGINES},
+        vpc=price(data["vpc"], "usd_per_month"),
+        spaces=price(data["spaces"], "usd_per_month"),
+        jobs=JobBilling(int(jobs["minimum_billed_seconds"]), int(jobs["assumed_deployments_per_month"]),
+                        int(jobs["assumed_seconds_per_run"])),
+        bandwidth_overage=price(data["bandwidth"], "usd_per_gib_over_allowance"),
+        sources=sources,
+    )
+
+
+# --- what is deployed ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppComponent:
+    """An App Platform service or worker: `size` × `min_instances`..`max_instances`."""
+
+    name: str
+    size: str
+    min_instances: int
+    max_instances: int
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    size: str
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    engine: str  # "postgres" or "valkey"
+    size: str
+    nodes: int  # primary + standby nodes; each node is billed
+
+
+@dataclass(frozen=True)
+class Deployment:
+    components: tuple[AppComponent, ...]
+    jobs: tuple[Job, ...]
+    clusters: tuple[Cluster, ...]
+    vpc: bool = True  # a VPC network of its own
+    spaces: bool = False  # a Spaces bucket (the backups')
+
+
+def replica_cluster(name: str, size: str) -> Cluster:
+    # A read-only replica is billed as one node of its size (DigitalOcean prices replicas like nodes).
+    return Cluster(name, "postgres", size, 1)
+
+
+def deployment_from_app_spec(spec: Mapping[str, Any], clusters: Iterable[Cluster], vpc: bool = True,
+                             spaces: bool = False) -> Deployment:
+    """The App spec's services, workers and jobs (API or engine shape, as the policy pack receives it),
+    plus the clusters it attaches and whether the stack has a VPC, which the spec does not tell: the
+    clusters sit in it whether or not the app joins."""
+    components = [AppComponent(c["name"], spec_value(c, "instance_size_slug"), *instance_range(c))
+                  for kind in ("services", "workers") for c in spec.get(kind) or []]
+    jobs = [Job(j["name"], spec_value(j, "instance_size_slug")) for j in spec.get("jobs") or []]
+    return Deployment(tuple(components), tuple(jobs), tuple(clusters), vpc=vpc, spaces=spaces)
+
+
+# The deployment DigitalOcean's n8n template describes (AppPlatform-Templates/n8n-appplatform,
+# `.do/examples/production.yaml` at 072be6d, 2025-12-19): main, worker and two runner components, each
+# apps-d-1vcpu-1gb autoscaling 1–2, attached to PostgreSQL and Valkey clusters that the spec names but does
+# not size; the smallest plans (single 1 GiB nodes) are the cheapest it can run with.
+REFERENCE_TEMPLATE = Deployment(
+    components=tuple(AppComponent(name, "apps-d-1vcpu-1gb", 1, 2)
+                     for name in ("n8n-main", "n8n-worker", "n8n-runner-main", "n8n-runner-worker")),
+    jobs=(),
+    clusters=(Cluster("n8n-postgres", "postgres", "db-s-1vcpu-1gb", 1),
+              Cluster("n8n-redis", "valkey", "db-s-1vcpu-1gb", 1)),
+    vpc=False,
+)
+
+
+# --- the cost ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineItem:
+    name: str
+    what: str  # e.g. "apps-d-1vcpu-2gb × 1–2 instances"
+    min_usd: float
+    max_usd: float
+    confirmed: bool  # every price behind it comes from a primary source (or the stack's own override)
+
+
+def _usd(x: float) -> float:
+    return round(x + 1e-9, 2)
+
+
+@dataclass(frozen=True)
+class MonthlyCost:
+    items: tuple[LineItem, ...]
+    prices_as_of: str
+    bandwidth_allowance_gib: tuple[int, int]  # public egress included at minimum and maximum scale
+
+    @property
+    def minimum(self) -> float:
+        return _usd(sum(i.min_usd for i in self.items))
+
+    @property
+    def maximum(self) -> float:
+        return _usd(sum(i.max_usd for i in self.items))
+
+    @property
+    def unconfirmed(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.items if not i.confirmed)
+
+    def as_output(self, budget: Optional[float] = None) -> dict:
+        """The `monthly_cost` stack output: plain numbers a dashboard or `jq` can read."""
+        out: dict[str, Any] = {
+            "currency": "USD",
+            "min": self.minimum,
+            "max": self.maximum,
+            "components": {i.name: {"what": i.what, "min": _usd(i.min_usd), "max": _usd(i.max_usd)}
+                           for i in self.items},
+            "prices_as_of": self.prices_as_of,
+            "unconfirmed_prices": list(self.unconfirmed),
+            "bandwidth_allowance_gib": {"min": self.bandwidth_allowance_gib[0],
+                                        "max": self.bandwidth_allowance_gib[1]},
+        }
+        if budget is not None:
+            out["budget"] = budget
+        return out
+
+    def table(self) -> str:
+        """Plain-text breakdown for terminals and CI logs."""
+        width = max(len(i.name) for i in self.items)
+        what = max(len(i.what) for i in self.items)
+        lines = [f"{'component':<{width}}  {'':<{what}}  {'min $/mo':>9}  {'max $/mo':>9}"]
+        for i in self.items:
+            mark = "" if i.confirmed else "  *"
+            lines.append(f"{i.name:<{width}}  {i.what:<{what}}  {i.min_usd:>9.2f}  {i.max_usd:>9.2f}{mark}")
+        lines.append(f"{'total':<{width}}  {'':<{what}}  {self.minimum:>9.2f}  {self.maximum:>9.2f}")
+        if self.unconfirmed:
+            lines.append(f"* price not confirmed from a primary source (policies/platform_model/prices.toml, as of "
+                         f"{self.prices_as_of}); override it with cost.prices")
+        return "\n".join(lines)
+
+
+def _instances(low: int, high: int) -> str:
+    return f"{low}" if low == high else f"{low}–{high}"
+
+
+def monthly_cost(d: Deployment, prices: PriceTable) -> MonthlyCost:
+    items: list[LineItem] = []
+    allowance = [0, 0]
+    for c in d.components:
+        p = prices.app[c.size]
+        items.append(LineItem(c.name, f"{c.size} × {_instances(c.min_instances, c.max_instances)}",
+                              p.usd * c.min_instances, p.usd * c.max_instances, p.confirmed))
+        allowance[0] += prices.app_bandwidth_gib.get(c.size, 0) * c.min_instances
+        allowance[1] += prices.app_bandwidth_gib.get(c.size, 0) * c.max_instances
+    jobs = prices.jobs
+    for j in d.jobs:
+        # Billed per second of runtime: (deploys per month) × (seconds per run, at least the minimum).
+        usd = jobs.billed_seconds_per_month * prices.app_per_second[j.size]
+        items.append(LineItem(j.name, f"{j.size}, {jobs.assumed_deployments_per_month} runs × "
+                              f"{max(jobs.assumed_seconds_per_run, jobs.minimum_billed_seconds)} s",
+                              usd, usd, False))
+    for cl in d.clusters:
+        p = prices.database[cl.engine][cl.size]
+        nodes = "1 node" if cl.nodes == 1 else f"{cl.nodes} nodes"
+        items.append(LineItem(cl.name, f"{cl.size} × {nodes}", p.usd * cl.nodes, p.usd * cl.nodes, p.confirmed))
+    if d.vpc:
+        items.append(LineItem("vpc", "VPC network", prices.vpc.usd, prices.vpc.usd, prices.vpc.confirmed))
+    if d.spaces:
+        s = prices.spaces
+        items.append(LineItem("spaces", "Spaces subscription (backups)", s.usd, s.usd, s.confirmed))
+    return MonthlyCost(tuple(items), prices.as_of, (allowance[0], allowance[1]))
+
+
+# --- the budget ------------------------------------------------------------------------------------
+
+
+def over_budget(cost: MonthlyCost, budget: Optional[float]) -> Optional[str]:
+    """The message the budget policy reports when the maximum monthly cost exceeds `cost.monthlyBudget`;
+    None when there is no budget or the stack fits it."""
+    if budget is None or cost.maximum <= budget:
+        return None
+    biggest = sorted(cost.items, key=lambda i: i.max_usd, reverse=True)[:3]
+    drivers = ", ".join(f"{i.name} {i.what} ${i.max_usd:.2f}" for i in biggest)
+    return (f"at maximum scale this stack costs ${cost.maximum:.2f}/month, ${cost.maximum - budget:.2f} over "
+            f"its budget of ${budget:.2f} (cost.monthlyBudget); at minimum scale ${cost.minimum:.2f}. "
+            f"Largest items: {drivers}. Lower autoscaling maxima, pairs or sizes, or raise the budget.")

@@ -1,0 +1,1 @@
+"""Layer 1: the typed settings of a stack (pydantic), on top of platform_model only."""
