@@ -1,15 +1,24 @@
 """Backups, restore and disaster recovery as the program registers them (under Pulumi's mocks), and the
 bucket reader `rehearsal.verify --backups` uses, against a real local S3 server."""
 
+import shutil
 import subprocess
+import tempfile
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
+from builders.backup_spec import BACKUP_COMMAND, BACKUP_PREFIX, RESTORE_COMMAND
+from builders.env import DB_GRANTS_SQL
 from platform_model import catalog
+from platform_model.topology import DB_NAME, DB_USER
 from settings.model import SettingsError
 from stack.loader import load_settings
 from rehearsal.backup_store import LocalS3, dumps, newest_backup_check
+from rehearsal.pki import LOOPBACK_HOST, make_pki
+from rehearsal.restore_drill import make_age_key
+from rehearsal.services import free_ports, start_postgres
 from stackrun import APP, CLUSTER, app_spec, component, env_entry, env_of, run_stack, stack_config
 
 BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
@@ -110,3 +119,66 @@ def test_wrong_credentials_fail_naming_the_bucket(s3):
     env = {**s3.env, "RCLONE_S3_ENDPOINT": "http://127.0.0.1:9"}  # nothing listens there
     check = newest_backup_check(env, "drill-backups", 24)
     assert not check.ok and "cannot list bucket drill-backups" in check.detail
+
+
+# --- the worker's own commands: dump -> age -> S3 -> age -> restore, on real PostgreSQL ----------------
+
+
+def _fresh_postgres(directory, pki):
+    pg = start_postgres(directory, pki, free_ports(1)[0])
+    pg.superuser_sql(DB_GRANTS_SQL, DB_NAME)  # what the pre-deploy job does before anything else
+    return pg
+
+
+def _libpq(pg, pki) -> dict:
+    return {"PGHOST": LOOPBACK_HOST, "PGPORT": str(pg.port), "PGDATABASE": DB_NAME, "PGUSER": DB_USER,
+            "PGPASSWORD": pg.n8n_password, "PGSSLMODE": "verify-full"}
+
+
+def _bash(command: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", command], env={"PATH": "/usr/bin:/bin", **env}, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def run_dir():
+    # PostgreSQL runs as its own user and must reach its directory (as the rehearsal's run directory).
+    path = Path(tempfile.mkdtemp(prefix="n8n-backup-test-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_dump_taken_by_the_workers_command_restores_only_with_the_age_key(run_dir, s3):
+    tmp_path = run_dir
+    pki = make_pki(tmp_path / "pki")
+    identity, recipient = make_age_key(tmp_path)
+    source = _fresh_postgres(tmp_path / "source", pki)
+    try:
+        seed = ("CREATE TABLE workflow_entity (id text PRIMARY KEY, name text); "
+                "INSERT INTO workflow_entity SELECT 'wf' || i, 'workflow ' || i FROM generate_series(1, 500) i;")
+        assert _bash(f'PGSSLROOTCERT="{pki.ca_cert}" psql -v ON_ERROR_STOP=1 -c "{seed}"', _libpq(source, pki)).returncode == 0
+        worker = {**_libpq(source, pki), **s3.env, "DB_CA_CERT": pki.ca_pem, "BACKUP_PREFIX": BACKUP_PREFIX,
+                  "BACKUP_AGE_RECIPIENT": recipient, "BACKUP_BUCKET": "drill-backups"}
+        done = _bash(BACKUP_COMMAND, worker)
+        assert done.returncode == 0 and "backup written: n8n-db/" in done.stdout, done.stderr
+    finally:
+        source.stop()
+    name = done.stdout.split("backup written: ")[1].strip()
+    encrypted = _bash(f'rclone cat ":s3:drill-backups/{name}" | head -c 22', s3.env).stdout
+    assert encrypted == "age-encryption.org/v1\n", "the object in the bucket is an age file"
+
+    target = _fresh_postgres(tmp_path / "target", pki)
+    try:
+        restore = {**_libpq(target, pki), **s3.env, "PGSSLROOTCERT": str(pki.ca_cert), "BACKUP_BUCKET": "drill-backups",
+                   "BACKUP_OBJECT": name}
+        (tmp_path / "other").mkdir()
+        other, _ = make_age_key(tmp_path / "other")
+        refused = _bash(RESTORE_COMMAND, {**restore, "BACKUP_AGE_IDENTITY": str(other)})
+        assert refused.returncode != 0 and "no identity matched" in refused.stderr
+        restored = _bash(RESTORE_COMMAND, {**restore, "BACKUP_AGE_IDENTITY": str(identity)})
+        assert restored.returncode == 0, restored.stderr
+        count = target.superuser_sql("SELECT count(*), min(name) FROM workflow_entity", DB_NAME)
+        assert count == "500|workflow 1"
+    finally:
+        target.stop()
