@@ -100,7 +100,10 @@ class LocalS3:
                 time.sleep(0.3)
 
     def create_bucket(self, bucket: str) -> None:
+        """A versioned bucket, as the stack's. (Unversioned, moto answers rclone's check of a finished
+        multipart upload, a HEAD with versionId=null, with 400.)"""
         _rclone(["mkdir", f":s3:{bucket}"], {**self.env, "RCLONE_S3_NO_CHECK_BUCKET": "false"})
+        _rclone(["backend", "versioning", f":s3:{bucket}", "Enabled"], self.env)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -112,7 +112,7 @@ def seed(api: PublicApi, endpoint: Endpoint, secret: str) -> dict[str, str]:
 
 def call_hook(webhook_base: str, path: str, timeout: float = 30) -> tuple[bool, str]:
     try:
-        status, _, body = request("POST", f"{webhook_base}/{path}", {}, timeout=timeout)
+        status, _, body = request("POST", f"{webhook_base}/webhook/{path}", {}, timeout=timeout)
         return 200 <= status < 300, json.dumps(body)[:200]
     except ApiError as err:
         return False, str(err)[:300]

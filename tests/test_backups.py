@@ -156,7 +156,8 @@ def test_a_dump_taken_by_the_workers_command_restores_only_with_the_age_key(run_
     source = _fresh_postgres(tmp_path / "source", pki)
     try:
         seed = ("CREATE TABLE workflow_entity (id text PRIMARY KEY, name text); "
-                "INSERT INTO workflow_entity SELECT 'wf' || i, 'workflow ' || i FROM generate_series(1, 500) i;")
+                "INSERT INTO workflow_entity SELECT 'wf' || i, 'workflow ' || i || ' ' || md5(i::text) "
+                "FROM generate_series(1, 20000) i;")  # a dump beyond rclone's 100 KiB single-upload cutoff
         assert _bash(f'PGSSLROOTCERT="{pki.ca_cert}" psql -v ON_ERROR_STOP=1 -c "{seed}"', _libpq(source, pki)).returncode == 0
         worker = {**_libpq(source, pki), **s3.env, "DB_CA_CERT": pki.ca_pem, "BACKUP_PREFIX": BACKUP_PREFIX,
                   "BACKUP_AGE_RECIPIENT": recipient, "BACKUP_BUCKET": "drill-backups"}
@@ -179,6 +180,6 @@ def test_a_dump_taken_by_the_workers_command_restores_only_with_the_age_key(run_
         restored = _bash(RESTORE_COMMAND, {**restore, "BACKUP_AGE_IDENTITY": str(identity)})
         assert restored.returncode == 0, restored.stderr
         count = target.superuser_sql("SELECT count(*), min(name) FROM workflow_entity", DB_NAME)
-        assert count == "500|workflow 1"
+        assert count.startswith("20000|workflow 1 ")
     finally:
         target.stop()
