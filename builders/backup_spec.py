@@ -28,11 +28,13 @@ BACKUP_COMMAND = (
     'echo "backup written: $name"'
 )
 # The inverse, for one dump named by BACKUP_OBJECT, into the database libpq's PG* variables name; the age
-# identity (private key) file is BACKUP_AGE_IDENTITY. Exits non-zero when pg_restore reports any error.
+# identity (private key) file is BACKUP_AGE_IDENTITY. `--clean --if-exists` replaces the tables a new
+# stack's n8n already created by its migrations (n8n's user owns them), and is a no-op on an empty
+# database. Exits non-zero when pg_restore reports any error.
 RESTORE_COMMAND = (
     'set -euo pipefail; rclone cat ":s3:$BACKUP_BUCKET/$BACKUP_OBJECT" '
     '| age --decrypt --identity "$BACKUP_AGE_IDENTITY" '
-    '| pg_restore --no-owner --no-privileges --exit-on-error --dbname "$PGDATABASE"'
+    '| pg_restore --clean --if-exists --no-owner --no-privileges --exit-on-error --dbname "$PGDATABASE"'
 )
 BACKUP_PREFIX = "n8n-db"  # objects: n8n-db/<UTC time>.pgdump.age
 # Install the tools from the image's own Debian archive, then dump, sleep, dump... A failed dump ends the

@@ -181,5 +181,10 @@ def test_a_dump_taken_by_the_workers_command_restores_only_with_the_age_key(run_
         assert restored.returncode == 0, restored.stderr
         count = target.superuser_sql("SELECT count(*), min(name) FROM workflow_entity", DB_NAME)
         assert count.startswith("20000|workflow 1 ")
+        # Over a database n8n already wrote to (a new stack's migrations ran first): replaced, not doubled.
+        target.superuser_sql("INSERT INTO workflow_entity VALUES ('extra', 'written after the backup')", DB_NAME)
+        again = _bash(RESTORE_COMMAND, {**restore, "BACKUP_AGE_IDENTITY": str(identity)})
+        assert again.returncode == 0, again.stderr
+        assert target.superuser_sql("SELECT count(*) FROM workflow_entity", DB_NAME) == "20000"
     finally:
         target.stop()
