@@ -53,6 +53,8 @@ def interval_seconds(schedule: str) -> int:
 def backup_env(s: Settings, secrets: SecretValues) -> list[dict]:
     pg = POSTGRES_BINDING
     b = s.backups
+    if b is None:
+        raise ValueError("backup_env: the stack sets no `backups`")
     return [
         var("BACKUP_COMMAND", BACKUP_COMMAND),
         var("BACKUP_INTERVAL_SECONDS", str(interval_seconds(b.schedule))),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import cast
 
 import pulumi
 import pulumi_digitalocean as do
+from pydantic import SecretStr
 
 from builders.app_spec import alert_destinations, build_app_spec, to_sdk_spec
 from builders.env import SecretValues
@@ -18,6 +19,10 @@ from .secrets import Secrets
 from .valkey import Valkey
 
 
+def _secret(value: SecretStr | None) -> pulumi.Output[str] | None:
+    return None if value is None else pulumi.Output.secret(value.get_secret_value())
+
+
 @dataclass
 class N8nAppArgs:
     settings: Settings
@@ -25,7 +30,7 @@ class N8nAppArgs:
     postgres: Postgres
     valkey: Valkey
     secrets: Secrets
-    backups: Optional[BackupStorage] = None
+    backups: BackupStorage | None = None
 
 
 class N8nApp(pulumi.ComponentResource):
@@ -39,6 +44,8 @@ class N8nApp(pulumi.ComponentResource):
             db_admin_password=pulumi.Output.secret(args.postgres.cluster.password),
             license_key=args.secrets.license_key,
             docker_hub_credentials=args.secrets.docker_hub_credentials,
+            log_destination_secret=_secret(s.log_destination_secret),
+            metrics_authorization=_secret(s.metrics_authorization),
             backup_access_key=pulumi.Output.secret(args.backups.writer.access_key) if args.backups else None,
             backup_secret_key=pulumi.Output.secret(args.backups.writer.secret_key) if args.backups else None,
         )
@@ -52,7 +59,9 @@ class N8nApp(pulumi.ComponentResource):
         )
         self.app = do.App(
             f"{name}-app",
-            spec=to_sdk_spec(api_spec, alert_destinations(s.alerts)),
+            # The nested dict that AppSpecArgsDict describes (checked against the provider's schema by
+            # `pytest -m schemas`); mypy cannot see that through the builder's plain dict.
+            spec=cast(do.AppSpecArgsDict, to_sdk_spec(api_spec, alert_destinations(s.alerts))),
             # The spec binds n8n's database, user and pool by name: App Platform resolves them when it
             # deploys, so they must exist first.
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.postgres.bound_by_name()),

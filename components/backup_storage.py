@@ -5,7 +5,6 @@ dumps, a key that can write only to it (the backup worker's), and a key that can
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_digitalocean as do
@@ -25,7 +24,7 @@ class BackupStorageArgs:
     protect: bool = True
 
     @classmethod
-    def from_settings(cls, s: Settings) -> Optional["BackupStorageArgs"]:
+    def from_settings(cls, s: Settings) -> BackupStorageArgs | None:
         b = s.backups
         if b is None:
             return None

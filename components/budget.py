@@ -9,28 +9,27 @@ registered App and clusters with them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
 
 import pulumi
 
+from builders.deployment import database_prices
+from platform_model.catalog import BUDGET
 from settings.model import Settings
-
-TYPE = "n8n-platform:cost:Budget"
 
 
 @dataclass
 class BudgetArgs:
-    monthly_budget: Optional[float]
+    monthly_budget: float | None
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # app/postgres/valkey -> slug -> USD
 
     @classmethod
-    def from_settings(cls, s: Settings) -> "BudgetArgs":
-        p = s.cost.prices
-        return cls(s.cost.monthly_budget, {"app": dict(p.app), "postgres": dict(p.postgres), "valkey": dict(p.valkey)})
+    def from_settings(cls, s: Settings) -> BudgetArgs:
+        return cls(s.cost.monthly_budget, {"app": dict(s.cost.prices.app), **database_prices(s)})
 
 
 class Budget(pulumi.ComponentResource):
     def __init__(self, name: str, args: BudgetArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TYPE, name, None, opts)
+        super().__init__(BUDGET, name, None, opts)
         self.register_outputs({"monthlyBudget": args.monthly_budget, "prices": dict(args.prices)})

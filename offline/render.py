@@ -19,13 +19,13 @@ import sys
 import yaml
 
 from builders.app_spec import build_app_spec
-from builders.names import cluster_name
 from builders.env import SecretValues
-from settings.model import Settings, SettingsError
-from stack.loader import load_stack
-from builders.names import topology_for
+from builders.names import cluster_name, topology_for
 from offline.arguments import output_file
 from offline.cost import stack_summary
+from platform_model import catalog
+from settings.model import Settings, SettingsError
+from stack.loader import load_stack
 
 VPC_PLACEHOLDER = "<vpc-id: known after pulumi up>"
 # A redacted secret reads `<redacted: what>`; the rehearsal fills each in by what it stands for (the
@@ -49,14 +49,16 @@ def offline_spec(s: Settings) -> dict:
         db_admin_password=redacted(DB_ADMIN_PASSWORD),
         license_key=redacted("licenseKey") if s.license_key else None,
         docker_hub_credentials=redacted("dockerHubCredentials") if s.docker_hub_credentials else None,
+        log_destination_secret=redacted("logDestinationSecret") if s.log_destination_secret else None,
+        metrics_authorization=redacted("metricsAuthorization") if s.metrics_authorization else None,
         backup_access_key=redacted(BACKUP_ACCESS_KEY) if s.backups else None,
         backup_secret_key=redacted(BACKUP_SECRET_KEY) if s.backups else None,
     )
     return build_app_spec(
         s,
         vpc_id=VPC_PLACEHOLDER,
-        postgres_cluster=cluster_name(s, "pg"),
-        valkey_cluster=cluster_name(s, "valkey"),
+        postgres_cluster=cluster_name(s, catalog.POSTGRES),
+        valkey_cluster=cluster_name(s, catalog.VALKEY),
         secrets=secrets,
     )
 

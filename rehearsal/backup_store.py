@@ -15,9 +15,8 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
 
 from builders.backup_spec import BACKUP_PREFIX
 
@@ -59,7 +58,7 @@ def dumps(env: dict[str, str], bucket: str) -> list[Dump]:
 
 
 def newest_backup_check(env: dict[str, str], bucket: str, max_age_hours: float,
-                        now: Optional[datetime] = None) -> Check:
+                        now: datetime | None = None) -> Check:
     """The age of the newest dump, failed when there is none or it is older than `max_age_hours`."""
     name = "newest backup in the bucket"
     try:
@@ -70,7 +69,7 @@ def newest_backup_check(env: dict[str, str], bucket: str, max_age_hours: float,
         return Check(name, False, f"bucket {bucket} holds no dump under {BACKUP_PREFIX}/: is the backup worker "
                                   "running? (its log says `backup written: ...` after each dump)")
     newest = found[-1]
-    age_h = ((now or datetime.now(timezone.utc)) - newest.modified).total_seconds() / 3600
+    age_h = ((now or datetime.now(UTC)) - newest.modified).total_seconds() / 3600
     detail = (f"{newest.name}, {newest.size:,} bytes, {age_h:.1f} h old ({len(found)} dump(s) kept); "
               f"limit {max_age_hours:g} h")
     return Check(name, age_h <= max_age_hours, detail)

@@ -21,6 +21,7 @@ A read-only stats user (`stats_users`) lets the rehearsal ask PgBouncer's admin 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -180,12 +181,11 @@ class PoolWatch:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
-            try:
+            # A missed sample is harmless: the final observation still decides the check.
+            with contextlib.suppress(ServiceError, subprocess.TimeoutExpired):
                 sample_peaks(self.bouncer, self.use)
-            except (ServiceError, subprocess.TimeoutExpired):
-                pass  # one missed sample; the final observation still decides the check
 
-    def __enter__(self) -> "PoolWatch":
+    def __enter__(self) -> PoolWatch:
         self._thread.start()
         return self
 

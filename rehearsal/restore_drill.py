@@ -24,10 +24,10 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 from builders.backup_spec import RESTORE_COMMAND
 from builders.names import backup_bucket
@@ -39,6 +39,7 @@ from .deployment import BACKUP, RehearsalError
 from .n8n_api import ApiError, PublicApi, request
 from .pki import LOOPBACK_HOST, LOOPBACK_IP, Pki
 from .rehearse import Options, running, stack_settings
+from .scenarios import Check
 from .services import Postgres, ServiceError, free_ports, strong_secret
 
 HEADER = "X-Drill-Key"
@@ -70,7 +71,7 @@ class Endpoint:
         drill = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's naming)
+            def do_GET(self):
                 ok = self.headers.get(HEADER) == secret
                 drill.seen += ok
                 body = json.dumps({"authorised": ok}).encode()
@@ -167,7 +168,7 @@ def drill(stack: str, executions: int = DEFAULT_EXECUTIONS, log=print) -> scenar
     if settings.backups is None:
         report.checks.append(scenarios.Check("stack has backups", False, f"Pulumi.{stack}.yaml sets no `backups`"))
         return report
-    Check, checks, timings = scenarios.Check, report.checks, report.timings
+    checks, timings = report.checks, report.timings
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="n8n-restore-drill-"))
     s3 = LocalS3(work / "s3")
@@ -229,7 +230,6 @@ def drill(stack: str, executions: int = DEFAULT_EXECUTIONS, log=print) -> scenar
 
 
 def after_restore(api: PublicApi, hooks: str, ids: dict, before: int, endpoint: Endpoint) -> list[scenarios.Check]:
-    Check = scenarios.Check
     workflows = {w["id"]: w for w in api.workflows()}
     found = [role for role in ("uses", "schedule", "load") if ids[role] in workflows]
     checks = [Check("restored: the API key of the restored owner works", True, "public API answered"),

@@ -10,6 +10,8 @@ Uses n8n's public API with an API key (Settings → n8n API → Create an API ke
   * schedule-triggered Code node: a temporary workflow on a 10-second schedule, until one run finished;
   * manual execution as the editor runs it — only with `--editor-email` and the password in
     N8N_EDITOR_PASSWORD (the public API cannot start manual runs);
+  * executions still `running` or `new` after `--stuck-after` seconds (default n8n's longest allowed
+    workflow timeout), listed through the public API: what an incident leaves behind;
   * optionally a bounded load run (`--load N`; off by default on a live deployment);
   * with `--backups FILE` (`pulumi stack output backup_reader --show-secrets > FILE`: the bucket, its
     endpoint and a key that can only read it), the age of the newest dump in the backup bucket, read with
@@ -37,7 +39,8 @@ from .n8n_api import ApiError, EditorSession, PublicApi
 
 
 def verify(url: str, api_key: str, calls: int = 6, editor: EditorSession | None = None, load: int = 0,
-           concurrency: int = 8, timeout: float = 30, backups: dict | None = None,
+           concurrency: int = 8, timeout: float = 30,
+           stuck_after: float = scenarios.MAX_EXECUTION_TIMEOUT_SECONDS, backups: dict | None = None,
            backup_max_age_hours: float = 24) -> scenarios.Report:
     url = url.rstrip("/")
     report = scenarios.Report(f"Verification of {url}")
@@ -62,6 +65,7 @@ def verify(url: str, api_key: str, calls: int = 6, editor: EditorSession | None 
     else:
         report.checks += scenarios.guarded("manual execution", scenarios.check_manual, target)
     report.checks += scenarios.guarded("schedule-triggered Code node", scenarios.check_schedule, target)
+    report.checks += scenarios.guarded("executions left running", scenarios.check_unfinished, api, stuck_after)
     if load:
         result = scenarios.run_load(target, load, concurrency, timeout)
         report.load = result
@@ -118,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=whole_number(1, scenarios.MAX_LOAD_CONCURRENCY), default=8)
     parser.add_argument("--timeout", type=number(0.1, scenarios.MAX_REQUEST_TIMEOUT_SECONDS), default=30,
                         help="per-request timeout of the load run")
+    parser.add_argument("--stuck-after", type=number(1, 30 * 86400), default=scenarios.MAX_EXECUTION_TIMEOUT_SECONDS,
+                        metavar="SECONDS", help="report executions running or new for longer than this (default: "
+                        "n8n's EXECUTIONS_TIMEOUT_MAX, 3600)")
     parser.add_argument("--backups", metavar="FILE", type=backup_reader,
                         help="the stack's backup_reader output (JSON): also report the newest backup's age")
     parser.add_argument("--backup-max-age-hours", type=number(0.1, 24 * 365), default=24,
@@ -144,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, interrupt)
     try:
         report = verify(args.url, args.api_key, args.calls, editor, args.load, args.concurrency, args.timeout,
-                        args.backups, args.backup_max_age_hours)
+                        args.stuck_after, args.backups, args.backup_max_age_hours)
     except scenarios.Interrupted as sig:
         print(f"interrupted by {sig}", file=sys.stderr)
         return 130

@@ -14,12 +14,21 @@ import json
 import re
 import typing
 import zoneinfo
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Collection, Mapping, Optional, Sequence
+from typing import Annotated, Any
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, SecretStr,
-                      ValidationError)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel
 
 from platform_model import catalog
@@ -27,7 +36,8 @@ from platform_model import catalog
 NAMESPACE = "n8n-platform"
 
 # The settings that hold secrets: the one list every check reads (plain-text refusal, redaction, stand-ins).
-SECRET_KEYS = ("encryptionKey", "runnerAuthTokens", "licenseKey", "dockerHubCredentials")
+SECRET_KEYS = ("encryptionKey", "runnerAuthTokens", "licenseKey", "dockerHubCredentials", "logDestinationSecret",
+               "metricsAuthorization")
 # Not secrets to Pulumi, but credentials: whoever has a Slack incoming-webhook URL can post to the channel.
 # Never shown; accepted in plain text with a note (README § Settings says why).
 CREDENTIAL_PATHS = (("alerts", "slackWebhooks", "*", "url"),)
@@ -45,7 +55,7 @@ _SECRET_SPELLINGS = {_spelling(k): k for k in SECRET_KEYS}
 
 def _holds(path: Sequence[str], pattern: Sequence[str]) -> bool:
     """Whether `path` is `pattern` (`*` matches any part), lies inside it or contains it."""
-    return all(p == "*" or _spelling(p) == _spelling(q) for p, q in zip(pattern, path))
+    return all(p == "*" or _spelling(p) == _spelling(q) for p, q in zip(pattern, path, strict=False))
 
 
 def is_secret_path(path: Sequence[str]) -> bool:
@@ -255,12 +265,161 @@ class _Section(BaseModel):
     )
 
 
+# --- observability and production hardening (README § Observability, docs/observability.md) -------
+
+
+def check_https_url(v: str) -> str:
+    if not re.fullmatch(r"https://[^\s/]+(/\S*)?", v):
+        raise ValueError("must be an https:// URL (metrics and logs leave the app over the internet)")
+    return v
+
+
+def check_syslog_endpoint(v: str) -> str:
+    if not re.fullmatch(r"(syslog\+tls://)?[a-z0-9.-]+:\d{1,5}", v):
+        raise ValueError("must be a Papertrail syslog endpoint such as logs3.papertrailapp.com:12345")
+    return v
+
+
+class LogDestination(_Section):
+    """Where App Platform forwards every component's logs; the credential is the secret logDestinationSecret."""
+
+    kind: Annotated[str, _one_of(catalog.LOG_DESTINATION_KINDS, "App Platform log destinations")] = Field(
+        description="The log service: datadog (API key), papertrail (syslog endpoint, no secret) or "
+                    "openSearch (endpoint + user, password).")
+    endpoint: str | None = Field(None, description="Datadog intake URL (optional), OpenSearch https:// URL, or "
+                                    "Papertrail host:port.")
+    user: str | None = Field(None, description="OpenSearch basic-auth user; the password is logDestinationSecret.")
+    index_name: str = Field("logs", description="OpenSearch index (App Platform's default, logs).")
+
+
+class LogSettings(_Section):
+    level: Annotated[str, _one_of(catalog.LOG_LEVELS, "n8n log levels")] = Field(
+        "info", description="N8N_LOG_LEVEL of every n8n process; info is n8n's default and logs each execution's "
+                            "problems without workflow data.")
+    format: Annotated[str, _one_of(("json", "text"), "n8n log formats")] = Field(
+        "json", description="N8N_LOG_FORMAT: json gives one object per line with timestamp and metadata, which log "
+                            "services parse without rules; text is n8n's default.")
+    destination: LogDestination | None = Field(
+        None, description="Forward every component's logs there (App Platform log_destinations); none keeps "
+                          "them in App Platform's own 7-day log view.")
+
+
+class MetricsRemote(_Section):
+    protocol: Annotated[str, _one_of(("prometheusRemoteWrite", "otlpHttp"), "metrics protocols")] = Field(
+        "prometheusRemoteWrite",
+        description="How the collector ships metrics: Prometheus remote-write (Grafana Cloud, Mimir, "
+                    "VictoriaMetrics) or OTLP over HTTP (Datadog, Honeycomb...).")
+    endpoint: Annotated[str, AfterValidator(check_https_url)] = Field(
+        description="The remote's write URL, e.g. https://prometheus-prod-01-eu-west-0.grafana.net/api/prom/push.")
+
+
+class MetricsSettings(_Section):
+    enabled: bool = Field(True, description="N8N_METRICS on main and workers (internal only: the ingress never "
+                                            "routes /metrics); off removes the collector too.")
+    remote: MetricsRemote | None = Field(
+        None, description="Where the in-app collector sends what it scrapes; without it no collector runs (its "
+                          "Authorization header is the secret metricsAuthorization).")
+    scrape_interval_seconds: Annotated[int, _between(10, 300)] = Field(
+        30, description="How often the collector scrapes each n8n process, in seconds; 30 resolves the 20-second "
+                        "queue poll without loading main.")
+    collector_size: AppSizeSlug = Field("apps-s-1vcpu-0.5gb", description="App Platform size of the collector; "
+                                        "scraping a few processes fits the smallest size.")
+    backlog_minutes: Annotated[int, _between(1, 120)] = Field(
+        5, description="Minutes the queue must hold more jobs than the worker slots before the backlog alert fires.")
+    stuck_minutes: Annotated[int, _between(1, 1440)] = Field(
+        10, description="Minutes with jobs active but none finishing before the stuck-executions alert fires; "
+                        "raise it above your longest workflow.")
+
+
+class UptimeSettings(_Section):
+    enabled: bool = Field(True, description="A DigitalOcean uptime check on main's /healthz from outside, with "
+                                            "down, latency and TLS-expiry alerts to the stack's alert destinations.")
+    regions: list[Annotated[str, _one_of(catalog.UPTIME_REGIONS, "uptime check regions")]] = Field(
+        ["eu_west", "us_east"], description="Where DigitalOcean probes from; two regions tell an outage from a "
+                                            "network blip.")
+    latency_ms: Annotated[int, _between(100, 60000)] = Field(
+        2000, description="Latency alert threshold in milliseconds for /healthz, which answers in a few ms.")
+    tls_expiry_days: Annotated[int, _between(1, 60)] = Field(
+        14, description="Alert this many days before the TLS certificate expires (App Platform renews ~30 days ahead).")
+    period: Annotated[str, _one_of(catalog.UPTIME_PERIODS, "uptime alert periods")] = Field(
+        "2m", description="How long a condition must hold before DigitalOcean alerts; 2m is the shortest.")
+
+
+class ObservabilitySettings(_Section):
+    logs: LogSettings = Field(LogSettings(), description="n8n's log format and level, and where logs go.")
+    metrics: MetricsSettings = Field(MetricsSettings(), description="n8n's Prometheus metrics and the collector.")
+    uptime: UptimeSettings = Field(UptimeSettings(), description="Reachability from outside the app.")
+
+
+class ExecutionDataSettings(_Section):
+    prune: bool = Field(True, description="EXECUTIONS_DATA_PRUNE: delete old execution data, so it cannot fill "
+                                          "PostgreSQL (the policy pack requires it).")
+    max_age_hours: Annotated[int, _between(1, 8760)] = Field(
+        336, description="EXECUTIONS_DATA_MAX_AGE in hours; 336 (14 days) is n8n's default.")
+    max_count: Annotated[int, _between(0, 10_000_000)] = Field(
+        10000,
+        description="EXECUTIONS_DATA_PRUNE_MAX_COUNT, executions kept at most (0 = no count limit); n8n's default.")
+    save_successful: bool = Field(True, description="EXECUTIONS_DATA_SAVE_ON_SUCCESS=all; false keeps only failed "
+                                                    "executions' data (much less disk, less to debug with).")
+    save_manual: bool = Field(True, description="EXECUTIONS_DATA_SAVE_MANUAL_EXECUTIONS: keep editor test runs.")
+
+
+class HardeningSettings(_Section):
+    """n8n 2.41.1 settings a production instance should state explicitly, whatever n8n's defaults become."""
+
+    diagnostics: bool = Field(False, description="N8N_DIAGNOSTICS_ENABLED: off, so n8n sends no telemetry to "
+                                                 "telemetry.n8n.io / ph.n8n.io.")
+    version_notifications: bool = Field(False, description="N8N_VERSION_NOTIFICATIONS_ENABLED: off, so the editor "
+                                        "does not call api.n8n.io; upgrades go through this stack's n8n.version.")
+    block_env_access: bool = Field(True, description="N8N_BLOCK_ENV_ACCESS_IN_NODE: Code nodes and expressions "
+                                   "cannot read the process environment (which holds the database password).")
+    restrict_file_access_to: str = Field("/home/node/.n8n-files", description="N8N_RESTRICT_FILE_ACCESS_TO: the "
+                                         "only directory file nodes may read or write (n8n 2.x's ~/.n8n-files).")
+
+
+class StorageAutoscale(_Section):
+    enabled: bool = Field(True, description="DigitalOcean grows the PostgreSQL disk before it fills, so execution "
+                                            "data cannot stop n8n unnoticed.")
+    threshold_percent: Annotated[int, _between(50, 95)] = Field(
+        80, description="Disk use (percent) at which DigitalOcean adds storage; the disk alert fires at 90.")
+    increment_gib: Annotated[int, _between(10, 500)] = Field(10, description="GiB added each time.")
+
+
 class Autoscaling(_Section):
     """CPU autoscaling; App Platform offers it only on dedicated (apps-d-*) sizes."""
 
     min_instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 1
     max_instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 2
     cpu_percent: Percent = 80
+
+
+def _check_digest(v: str) -> str:
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", v):
+        raise ValueError("must be an image digest, sha256: and 64 lowercase hex digits, as "
+                         "`docker buildx imagetools inspect n8nio/n8n:<version>` prints it")
+    return v
+
+
+class ImageDigests(_Section):
+    """Both images pinned by content for one release; they move with n8n.version or not at all."""
+
+    version: Annotated[str, AfterValidator(_check_version)] = Field(
+        description="The n8n release these digests were read for; must equal n8n.version, so a version change "
+                    "cannot keep deploying the old images.")
+    n8n: Annotated[str, AfterValidator(_check_digest)] = Field(
+        alias="n8n", description="Digest of n8nio/n8n:<version> (sha256:...), deployed instead of the tag.")
+    runners: Annotated[str, AfterValidator(_check_digest)] = Field(
+        description="Digest of n8nio/runners:<version> (sha256:...), deployed instead of the tag.")
+
+
+class UpgradeSettings(_Section):
+    """How version changes are allowed (docs/upgrades.md)."""
+
+    acknowledge_major: Annotated[int, _between(3, 99)] | None = Field(
+        default=None,
+        description="The n8n major you have read the migration report for (Settings > Migration Report in the "
+                    "running editor); the deploy workflow refuses a change to a new major without it. "
+                    "Default: unset, so no major upgrade happens unread.")
 
 
 class N8nSettings(_Section):
@@ -276,13 +435,21 @@ class N8nSettings(_Section):
         catalog.DEFAULT_GRACEFUL_SHUTDOWN_SECONDS
     )
     task_timeout_seconds: Seconds = catalog.DEFAULT_TASK_TIMEOUT_SECONDS
+    queue_recovery_minutes: Annotated[int, _between(1, 180)] = Field(
+        catalog.DEFAULT_QUEUE_RECOVERY_MINUTES,
+        description=("Minutes between main's checks that mark executions left `running` without a queue job "
+                     "(e.g. a worker that could not save during a database outage) as crashed; n8n's default "
+                     "180 leaves them stuck for hours, 3 keeps every drill under five minutes."))
     db_pool_size: Annotated[int, _between(1, 50)] = catalog.DEFAULT_DB_POOL_SIZE
+    digests: ImageDigests | None = Field(
+        default=None, description="Pin n8nio/n8n and n8nio/runners by digest instead of by the version's tag. "
+                                  "Default: unset, the tag n8n.version names.")
 
 
 class MainSettings(_Section):
     size: AppSizeSlug = "apps-d-1vcpu-2gb"
     instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 1
-    autoscaling: Optional[Autoscaling] = None
+    autoscaling: Autoscaling | None = None
 
 
 class WorkerSettings(_Section):
@@ -295,13 +462,13 @@ class RunnerSettings(_Section):
     size: AppSizeSlug = "apps-d-1vcpu-1gb"
     instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 1
     max_concurrency: Annotated[int, _between(1, 100)] = catalog.DEFAULT_RUNNER_MAX_CONCURRENCY
-    autoscaling: Optional[Autoscaling] = None
+    autoscaling: Autoscaling | None = None
 
 
 class WebhookSettings(_Section):
     processors: Annotated[int, _between(0, catalog.MAX_INSTANCES_PER_COMPONENT)] = 0
     size: AppSizeSlug = "apps-d-1vcpu-1gb"
-    autoscaling: Optional[Autoscaling] = None
+    autoscaling: Autoscaling | None = None
 
 
 class MaintenanceWindow(_Section):
@@ -314,7 +481,7 @@ class ConnectionPool(_Section):
 
     mode: Annotated[str, _one_of(catalog.POOL_MODES, "PgBouncer modes n8n works with")] = catalog.DEFAULT_POOL_MODE
     # Server connections the pool may open; default: all the cluster allows beyond the headroom.
-    size: Optional[Annotated[int, _between(1, 5000)]] = None
+    size: Annotated[int, _between(1, 5000)] | None = None
 
 
 class RestoreFrom(_Section):
@@ -332,23 +499,23 @@ class Replica(_Section):
 
     region: Annotated[str, AfterValidator(_check_region)] = Field(
         ..., description="Datacenter of the replica; must differ from the stack's region to survive its loss.")
-    size: Optional[DatabaseSizeSlug] = Field(
+    size: DatabaseSizeSlug | None = Field(
         None, description="Managed database size of the replica; default the primary's size, so a promoted "
                           "replica carries the same load.")
 
 
 class PostgresSettings(_Section):
-    version: Annotated[str, BeforeValidator(_no_whole_objects), _one_of(catalog.POSTGRES_VERSIONS, "PostgreSQL versions")] = (
-        catalog.DEFAULT_POSTGRES_VERSION
-    )
+    version: Annotated[str, BeforeValidator(_no_whole_objects),
+                       _one_of(catalog.POSTGRES_VERSIONS, "PostgreSQL versions")] = catalog.DEFAULT_POSTGRES_VERSION
     size: DatabaseSizeSlug = "db-s-2vcpu-4gb"
     nodes: Annotated[int, _between(1, catalog.MAX_DATABASE_NODES)] = 2
     maintenance: MaintenanceWindow = MaintenanceWindow()
-    connection_pool: Optional[ConnectionPool] = None
-    restore_from: Optional[RestoreFrom] = Field(
+    connection_pool: ConnectionPool | None = None
+    storage_autoscale: StorageAutoscale = Field(StorageAutoscale(), description="Disk autoscaling of the cluster.")
+    restore_from: RestoreFrom | None = Field(
         None, description="Create the cluster as a point-in-time fork of another cluster (a restore); needs "
                           "that stack's encryptionKey.")
-    replica: Optional[Replica] = Field(
+    replica: Replica | None = Field(
         None, description="A read-only replica in another region for disaster recovery; billed like one node.")
 
 
@@ -384,10 +551,10 @@ class BackupSettings(_Section):
     retention_days: Annotated[int, _between(1, 3650)] = Field(
         catalog.DEFAULT_BACKUP_RETENTION_DAYS, description="Days a dump (and an overwritten or deleted version) "
                                                            "is kept before the bucket's lifecycle rule expires it.")
-    region: Optional[Annotated[str, AfterValidator(_check_region)]] = Field(
+    region: Annotated[str, AfterValidator(_check_region)] | None = Field(
         None, description="Datacenter of the Spaces bucket; default the stack's region (set another to keep "
                           "backups out of the region they protect).")
-    bucket: Optional[Annotated[str, _lower_dns_label("a Spaces bucket name")]] = Field(
+    bucket: Annotated[str, _lower_dns_label("a Spaces bucket name")] | None = Field(
         None, description="Spaces bucket name, unique across Spaces; default <app name>-backups.")
 
 
@@ -401,7 +568,7 @@ class PriceOverrides(_Section):
 
 
 class CostSettings(_Section):
-    monthly_budget: Optional[Annotated[float, _between(1, 1_000_000)]] = None
+    monthly_budget: Annotated[float, _between(1, 1000000)] | None = None
     prices: PriceOverrides = PriceOverrides()
 
 
@@ -422,8 +589,8 @@ class Settings(_Section):
     """Every setting of one stack. Field names map to config keys in camelCase."""
 
     region: Annotated[str, AfterValidator(_check_region)] = "ams3"
-    name: Optional[Annotated[str, AfterValidator(_check_name)]] = None  # default: n8n-<stack>
-    domain: Optional[Annotated[str, AfterValidator(_check_hostname)]] = None
+    name: Annotated[str, AfterValidator(_check_name)] | None = None  # default: n8n-<stack>
+    domain: Annotated[str, AfterValidator(_check_hostname)] | None = None
     # `protect` on database clusters and the encryption key; turning it off is asked for by name.
     protect: Annotated[bool, BeforeValidator(_engine_bool)] = True
     n8n: N8nSettings = Field(default=N8nSettings(), alias="n8n")  # to_camel would say n8N
@@ -436,14 +603,23 @@ class Settings(_Section):
     valkey: ValkeySettings = ValkeySettings()
     alerts: AlertSettings = AlertSettings()
     cost: CostSettings = CostSettings()
-    backups: Optional[BackupSettings] = Field(
+    observability: ObservabilitySettings = Field(ObservabilitySettings(), description="Logs, metrics, uptime.")
+    executions: ExecutionDataSettings = Field(ExecutionDataSettings(), description="Execution data retention.")
+    hardening: HardeningSettings = Field(HardeningSettings(), description="n8n's privacy and sandbox settings.")
+    upgrade: UpgradeSettings = Field(UpgradeSettings(), description="Guards for changing n8n's version.")
+    backups: BackupSettings | None = Field(
         None, description="Off-cluster encrypted backups; the policy pack requires them in production.")
     # Secrets: set with `pulumi config set --secret`; generated when absent (see components/secrets.py).
-    encryption_key: Optional[SecretStr] = None
+    encryption_key: SecretStr | None = None
     runner_auth_tokens: dict[str, SecretStr] = Field(default_factory=dict)
-    license_key: Optional[SecretStr] = None
+    license_key: SecretStr | None = None
     # "<username>:<access token>" for every image App Platform pulls from Docker Hub; anonymous without it.
-    docker_hub_credentials: Optional[SecretStr] = None
+    docker_hub_credentials: SecretStr | None = None
+    log_destination_secret: SecretStr | None = Field(
+        None, description="The log destination's API key (datadog) or password (openSearch).")
+    metrics_authorization: SecretStr | None = Field(
+        None, description="The Authorization header value the collector sends to metrics remote, e.g. "
+                          "`Basic <base64 user:token>` for Grafana Cloud or `Bearer <token>`.")
 
     # The stack name, set by `parse_settings`; not a config key.
     _stack: str = PrivateAttr(default="dev")
@@ -527,8 +703,8 @@ def _lookup(raw: Mapping[str, Any], loc: list[str]) -> Any:
     return node
 
 
-def _nested_model(annotation: Any) -> Optional[type[BaseModel]]:
-    """The settings section inside `X`, `Optional[X]` or `list[X]`, if any."""
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The settings section inside `X`, `X | None` or `list[X]`, if any."""
     for candidate in (annotation, *typing.get_args(annotation)):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate
@@ -596,7 +772,7 @@ def _plaintext_problems(config: Mapping[str, Any], encrypted: Collection[str], s
 
 
 def parse_settings(config: Mapping[str, Any], stack: str, source: str,
-                   encrypted: Optional[Collection[str]] = None) -> tuple[Settings, list[Problem]]:
+                   encrypted: Collection[str] | None = None) -> tuple[Settings, list[Problem]]:
     """The first phase of loading: Settings from a stack's config mapping (`n8n-platform:key` -> value, as
     the engine hands it over: text and JSON text; or as read from YAML); other namespaces are ignored.
     With `encrypted` (the config keys, or `key.entry` paths, the source holds encrypted), a secret in plain
@@ -612,3 +788,11 @@ def parse_settings(config: Mapping[str, Any], stack: str, source: str,
         raise SettingsError(problems + _pydantic_problems(err, raw), source) from None
     settings._stack = stack
     return settings, problems
+
+
+def instance_range(instances: int | None, autoscaling: Autoscaling | None) -> tuple[int, int]:
+    """A component's (minimum, maximum) instances: its autoscaling range, else its fixed count, else App
+    Platform's default of one."""
+    if autoscaling is not None:
+        return autoscaling.min_instances, autoscaling.max_instances
+    return (instances or 1), (instances or 1)

@@ -4,7 +4,7 @@ bucket reader `rehearsal.verify --backups` uses, against a real local S3 server.
 import shutil
 import subprocess
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,22 +13,20 @@ from builders.backup_spec import BACKUP_COMMAND, BACKUP_PREFIX, RESTORE_COMMAND
 from builders.env import DB_GRANTS_SQL
 from platform_model import catalog
 from platform_model.topology import DB_NAME, DB_USER
-from settings.model import SettingsError
-from stack.loader import load_settings
 from rehearsal.backup_store import LocalS3, dumps, newest_backup_check
 from rehearsal.pki import LOOPBACK_HOST, make_pki
 from rehearsal.restore_drill import make_age_key
 from rehearsal.services import free_ports, start_postgres
-from stackrun import APP, CLUSTER, app_spec, component, env_entry, env_of, run_stack, stack_config
+from settings.model import SettingsError
+from stack.loader import load_settings
+from stackrun import app_spec, component, env_entry, env_of, run_stack, stack_config
 
-BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
-KEY = "digitalocean:index/spacesKey:SpacesKey"
-REPLICA = "digitalocean:index/databaseReplica:DatabaseReplica"
+BUCKET, KEY, REPLICA, CLUSTER = catalog.SPACES_BUCKET, catalog.SPACES_KEY, catalog.REPLICA, catalog.CLUSTER
 KEY_OF_SOURCE = "q7Xv2LmR9tKp4WzN8cYb3HfJ6sDg1AeU5oPiVk0nQyTx"
 
 
 def postgres_cluster(run):
-    return next(r for r in run.of_type(CLUSTER) if r.inputs["engine"] == "pg")
+    return next(r for r in run.of_type(CLUSTER) if r.inputs["engine"] == catalog.POSTGRES.cluster)
 
 
 def test_the_bucket_keeps_versions_expires_dumps_and_is_protected(prod):
@@ -86,7 +84,7 @@ def test_the_replica_lives_in_another_region_protected_and_is_priced():
     assert replica.inputs["region"] == "fra1" and replica.inputs["size"] == "db-s-2vcpu-4gb" and replica.protect
     assert "privateNetworkUuid" not in replica.inputs, "a VPC never spans datacenters"
     assert run.outputs["monthly_cost"]["max"] == run_stack("prod").outputs["monthly_cost"]["max"] + 60
-    with pytest.raises(SettingsError, match="postgres.replica.region: is the stack's own region"):
+    with pytest.raises(SettingsError, match=r"postgres\.replica\.region: is the stack's own region"):
         load_settings(stack_config("prod", {"postgres": {"replica": {"region": "ams3"}}}), "prod")
 
 
@@ -105,13 +103,14 @@ def test_the_newest_backups_age_is_reported_and_judged(s3):
     empty = newest_backup_check(s3.env, "drill-backups", 24)
     assert not empty.ok and "holds no dump" in empty.detail
     for name in ("2026-11-27T03-00-00Z", "2026-11-28T03-00-00Z"):
-        subprocess.run(["bash", "-c", f"head -c 3000 /dev/urandom | rclone rcat :s3:drill-backups/n8n-db/{name}.pgdump.age"],
+        upload = f"head -c 3000 /dev/urandom | rclone rcat :s3:drill-backups/n8n-db/{name}.pgdump.age"
+        subprocess.run(["bash", "-c", upload],
                        env={"PATH": "/usr/bin:/bin", **s3.env}, check=True)
     found = dumps(s3.env, "drill-backups")
     assert [d.size for d in found] == [3000, 3000]
     fresh = newest_backup_check(s3.env, "drill-backups", 24)
     assert fresh.ok and found[-1].name in fresh.detail and "3,000 bytes" in fresh.detail and "2 dump(s)" in fresh.detail
-    stale = newest_backup_check(s3.env, "drill-backups", 24, now=datetime.now(timezone.utc) + timedelta(hours=30))
+    stale = newest_backup_check(s3.env, "drill-backups", 24, now=datetime.now(UTC) + timedelta(hours=30))
     assert not stale.ok and "30.0 h old" in stale.detail
 
 
@@ -158,7 +157,8 @@ def test_a_dump_taken_by_the_workers_command_restores_only_with_the_age_key(run_
         seed = ("CREATE TABLE workflow_entity (id text PRIMARY KEY, name text); "
                 "INSERT INTO workflow_entity SELECT 'wf' || i, 'workflow ' || i || ' ' || md5(i::text) "
                 "FROM generate_series(1, 20000) i;")  # a dump beyond rclone's 100 KiB single-upload cutoff
-        assert _bash(f'PGSSLROOTCERT="{pki.ca_cert}" psql -v ON_ERROR_STOP=1 -c "{seed}"', _libpq(source, pki)).returncode == 0
+        psql = f'PGSSLROOTCERT="{pki.ca_cert}" psql -v ON_ERROR_STOP=1 -c "{seed}"'
+        assert _bash(psql, _libpq(source, pki)).returncode == 0
         worker = {**_libpq(source, pki), **s3.env, "DB_CA_CERT": pki.ca_pem, "BACKUP_PREFIX": BACKUP_PREFIX,
                   "BACKUP_AGE_RECIPIENT": recipient, "BACKUP_BUCKET": "drill-backups"}
         done = _bash(BACKUP_COMMAND, worker)

@@ -8,13 +8,16 @@ downgrade it (policies/config/staging.json).
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from pulumi_policy import Severity
 
 from platform_model import catalog
+from platform_model.catalog import SPACES_BUCKET
+from platform_model.spec_fields import is_unknown, number
 
-from .resources import SPACES_BUCKET, Stack, is_unknown, number, stack_policy
+from .resources import Stack, stack_policy
 
 # The backup worker's env (builders/backup_spec.py): the bucket it writes to and whom it encrypts for.
 BUCKET_ENV, RECIPIENT_ENV = "BACKUP_BUCKET", "BACKUP_AGE_RECIPIENT"

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from . import catalog
 from .images import Image, image_of, is_official_n8n, is_official_runners
-from .spec_fields import env_entries, spec_value
+from .spec_fields import env_entries, ports, spec_value
 
 MAIN, WORKER, WEBHOOK = "main", "worker", "webhook"
 RUNNERS = "runners"
@@ -223,25 +224,15 @@ class Evidence:
     signals: tuple[str, ...]
 
 
-def _ports(component: Mapping[str, Any]) -> list[Any]:
-    ports = [spec_value(component, "http_port")]
-    internal = spec_value(component, "internal_ports")
-    ports += internal if isinstance(internal, list) else []
-    for check in ("health_check", "liveness_health_check"):
-        found = spec_value(component, check)
-        ports.append(spec_value(found, "port") if isinstance(found, Mapping) else None)
-    return ports
-
-
-def evidence(component: Mapping[str, Any], image: Optional[Image]) -> Evidence:
+def evidence(component: Mapping[str, Any], image: Image | None) -> Evidence:
     keys = list(env_entries(component))
     n8n = tuple(k for k in keys if _n8n_only(k))
     launcher = tuple(k for k in keys if k in LAUNCHER_ONLY_ENV)
     shared = tuple(k for k in keys if k not in n8n and k not in launcher
                    and (k.startswith(SHARED_ENV_PREFIXES) or k in SHARED_ENV))
-    ports = sorted({int(p) for p in _ports(component)
+    known = sorted({int(p) for p in ports(component)
                     if isinstance(p, (int, float)) and not isinstance(p, bool) and int(p) in N8N_PORTS})
-    signals = [*n8n, *launcher, *shared, *(f"port {p}" for p in ports)]
+    signals = [*n8n, *launcher, *shared, *(f"port {p}" for p in known)]
     if image is not None and "n8n" in image.path.lower():
         signals.append(f"image {image.reference}")
     return Evidence(n8n, launcher, tuple(signals))
@@ -264,7 +255,7 @@ def recognise(kind: str, component: Mapping[str, Any], is_unknown: Callable[[Any
     return replace(_decide(kind == "jobs", command, image, found), holds_n8n_settings=bool(found.n8n_env))
 
 
-def _image_default(image: Optional[Image], found: Evidence) -> Optional[Command]:
+def _image_default(image: Image | None, found: Evidence) -> Command | None:
     """The command the image runs on its own, when the pack can know it."""
     if is_official_n8n(image):
         return Command(N8N)
@@ -273,7 +264,7 @@ def _image_default(image: Optional[Image], found: Evidence) -> Optional[Command]
     return None
 
 
-def _decide(job: bool, command: Optional[Command], image: Optional[Image], found: Evidence) -> Recognition:
+def _decide(job: bool, command: Command | None, image: Image | None, found: Evidence) -> Recognition:
     signals = found.signals
     if command is None:
         if not signals:
@@ -299,7 +290,7 @@ def _decide(job: bool, command: Optional[Command], image: Optional[Image], found
     return _n8n(job, command.args, image, signals)
 
 
-def _n8n(job: bool, args: tuple[str, ...], image: Optional[Image], signals: tuple[str, ...]) -> Recognition:
+def _n8n(job: bool, args: tuple[str, ...], image: Image | None, signals: tuple[str, ...]) -> Recognition:
     signals = signals + ("run_command",)
     name = args[0] if args else "start"
     if is_official_runners(image):
