@@ -5,6 +5,7 @@ import pulumi
 from builders.deployment import deployment_from_settings, stack_cost
 from builders.observability import alert_rules
 from components.app import N8nApp, N8nAppArgs
+from components.backup_storage import BackupStorage, BackupStorageArgs
 from components.budget import Budget, BudgetArgs
 from components.database import ClusterArgs
 from components.network import Network, NetworkArgs
@@ -22,7 +23,9 @@ network = Network("n8n-network", NetworkArgs.from_settings(settings))
 secrets = Secrets("n8n-secrets", SecretsArgs.from_settings(settings))
 postgres = Postgres("n8n-postgres", PostgresArgs.from_settings(settings, network.vpc.id))
 valkey = Valkey("n8n-valkey", ClusterArgs.from_settings(settings, catalog.VALKEY, network.vpc.id))
-app = N8nApp("n8n", N8nAppArgs(settings, network.vpc.id, postgres, valkey, secrets))
+backup_args = BackupStorageArgs.from_settings(settings)
+backups = BackupStorage("n8n-backups", backup_args) if backup_args else None
+app = N8nApp("n8n", N8nAppArgs(settings, network.vpc.id, postgres, valkey, secrets, backups))
 Budget("n8n-budget", BudgetArgs.from_settings(settings))
 if settings.observability.uptime.enabled:
     Uptime("n8n-uptime", UptimeArgs(settings, app.app.live_url))
@@ -36,6 +39,11 @@ pulumi.export("worker_pairs", settings.workers.pairs)
 # (python -m offline.upgrade) to refuse a downgrade and record a restore point.
 pulumi.export("n8n_version", settings.n8n.version)
 pulumi.export("encryption_key", secrets.encryption_key)
+if backups:
+    # For `python -m rehearsal.verify --backups` and restores: a key that can only read the bucket.
+    pulumi.export("backup_reader", backups.read_credentials())
+if postgres.replica:
+    pulumi.export("postgres_replica", postgres.replica.name)
 pulumi.export("runner_auth_tokens", secrets.runner_tokens)
 # What the stack costs per month at its minimum and maximum scale, and what it can carry (README.md § Cost
 # and capacity): the same numbers `python -m offline.render` prints before anything is deployed.

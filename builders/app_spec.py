@@ -15,6 +15,7 @@ from platform_model.upgrade import downgrade_guard_sql
 from settings.model import AlertSettings, Autoscaling, Settings
 
 from . import env
+from .backup_spec import backup_worker
 from .env import SecretValues
 from .names import topology_for
 from .observability_spec import collector_component, log_destinations, metrics_ingress_rules, n8n_env
@@ -164,6 +165,14 @@ def _db_setup_job(s: Settings, secrets: SecretValues) -> dict:
     }
 
 
+def _backup_worker(s: Settings, secrets: SecretValues) -> list[dict]:
+    if not s.backups:
+        return []
+    pulled = image(catalog.POSTGRES_IMAGE, {"tag": catalog.backup_image_tag(s.postgres.version)},
+                   secrets.docker_hub_credentials)
+    return [backup_worker(s, secrets, pulled, component_alerts(s.alerts))]
+
+
 def _collector(s: Settings, secrets: SecretValues) -> list[dict]:
     pulled = image(catalog.COLLECTOR_IMAGE, {"tag": catalog.COLLECTOR_TAG}, secrets.docker_hub_credentials)
     found = collector_component(s, secrets.metrics_authorization, pulled, component_alerts(s.alerts))
@@ -217,7 +226,8 @@ def build_app_spec(
         "services": [_main(s, top, secrets, pins["n8n"])]
         + [_worker(s, w, secrets, pins["n8n"]) for w in top.workers]
         + ([_webhook(s, top, secrets, pins["n8n"])] if top.webhook else []),
-        "workers": [_runner_pool(s, p, secrets, pins["runners"]) for p in top.runner_pools] + _collector(s, secrets),
+        "workers": [_runner_pool(s, p, secrets, pins["runners"]) for p in top.runner_pools] + _collector(s, secrets)
+        + _backup_worker(s, secrets),
         "jobs": [_db_setup_job(s, secrets)],
     }
     _forward_logs(spec, log_destinations(s, secrets.log_destination_secret))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from platform_model import catalog, roles
 from platform_model.capacity import default_pool_size
-from platform_model.deployment import AppComponent, Cluster, ConnectionPool, Deployment, Job
+from platform_model.deployment import AppComponent, Cluster, ConnectionPool, Deployment, Job, replica_cluster
 from platform_model.pricing import MonthlyCost, PriceTable, load_prices, monthly_cost
 from platform_model.topology import COLLECTOR, DB_SETUP_JOB
 from settings.model import Settings, instance_range
@@ -49,6 +49,8 @@ def _components(s: Settings) -> list[AppComponent]:
                    for p in top.runner_pools]
     if runs_collector(s):
         components.append(AppComponent(COLLECTOR, s.observability.metrics.collector_size, 1, 1, roles.NOT_N8N))
+    if s.backups:  # the backup worker (builders/backup_spec.py): always one instance
+        components.append(AppComponent(catalog.BACKUP_COMPONENT, catalog.BACKUP_WORKER_SIZE, 1, 1, roles.NOT_N8N))
     return components
 
 
@@ -60,13 +62,17 @@ def runs_collector(s: Settings) -> bool:
 
 def deployment_from_settings(s: Settings) -> Deployment:
     pool, pool_size = s.postgres.connection_pool, stack_pool_size(s)
+    clusters = [Cluster(e.setting, e, db.size, db.nodes) for e, db in ((catalog.POSTGRES, s.postgres),
+                                                                       (catalog.VALKEY, s.valkey))]
+    if s.postgres.replica:
+        clusters.append(replica_cluster(s.postgres.replica.size or s.postgres.size))
     return Deployment(
         components=tuple(_components(s)),
         jobs=(Job(DB_SETUP_JOB, catalog.DB_SETUP_JOB_SIZE),),
-        clusters=tuple(Cluster(e.setting, e, db.size, db.nodes) for e, db in ((catalog.POSTGRES, s.postgres),
-                                                                              (catalog.VALKEY, s.valkey))),
+        clusters=tuple(clusters),
         postgres=s.postgres.size,
         connection_pool=None if pool is None or pool_size is None else ConnectionPool(pool_size, pool.mode),
+        spaces=s.backups is not None,
     )
 
 

@@ -28,6 +28,8 @@ class SecretValues:
     docker_hub_credentials: Any | None = None  # "<username>:<access token>" for every Docker Hub image
     log_destination_secret: Any | None = None  # the log destination's API key, token or password
     metrics_authorization: Any | None = None  # the Authorization header for the metrics remote
+    backup_access_key: Any | None = None  # the Spaces key that may write only to the backup bucket
+    backup_secret_key: Any | None = None
 
 
 @dataclass(frozen=True)

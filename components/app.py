@@ -13,6 +13,7 @@ from builders.app_spec import alert_destinations, build_app_spec, to_sdk_spec
 from builders.env import SecretValues
 from settings.model import Settings
 
+from .backup_storage import BackupStorage
 from .postgres import Postgres
 from .secrets import Secrets
 from .valkey import Valkey
@@ -29,6 +30,7 @@ class N8nAppArgs:
     postgres: Postgres
     valkey: Valkey
     secrets: Secrets
+    backups: BackupStorage | None = None
 
 
 class N8nApp(pulumi.ComponentResource):
@@ -44,6 +46,8 @@ class N8nApp(pulumi.ComponentResource):
             docker_hub_credentials=args.secrets.docker_hub_credentials,
             log_destination_secret=_secret(s.log_destination_secret),
             metrics_authorization=_secret(s.metrics_authorization),
+            backup_access_key=pulumi.Output.secret(args.backups.writer.access_key) if args.backups else None,
+            backup_secret_key=pulumi.Output.secret(args.backups.writer.secret_key) if args.backups else None,
         )
         api_spec = build_app_spec(
             s,

@@ -32,6 +32,8 @@ VPC_PLACEHOLDER = "<vpc-id: known after pulumi up>"
 # doadmin password with its local cluster's).
 REDACTED = re.compile(r"^<redacted: (.+)>$")
 DB_ADMIN_PASSWORD = "doadmin password of the PostgreSQL cluster"
+BACKUP_ACCESS_KEY = "access key of the backup bucket's writer"
+BACKUP_SECRET_KEY = "secret key of the backup bucket's writer"
 
 
 def redacted(what: str) -> str:
@@ -49,6 +51,8 @@ def offline_spec(s: Settings) -> dict:
         docker_hub_credentials=redacted("dockerHubCredentials") if s.docker_hub_credentials else None,
         log_destination_secret=redacted("logDestinationSecret") if s.log_destination_secret else None,
         metrics_authorization=redacted("metricsAuthorization") if s.metrics_authorization else None,
+        backup_access_key=redacted(BACKUP_ACCESS_KEY) if s.backups else None,
+        backup_secret_key=redacted(BACKUP_SECRET_KEY) if s.backups else None,
     )
     return build_app_spec(
         s,

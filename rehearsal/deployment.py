@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from offline.render import DB_ADMIN_PASSWORD, REDACTED
+from platform_model import catalog
 from platform_model.ingress import Route, route_for, routes
 from platform_model.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
 from platform_model.spec_fields import ports
@@ -62,6 +63,7 @@ class RehearsalError(RuntimeError):
 # --- which process each spec component is ------------------------------------------------------
 
 JOB = "job"  # a job that runs no n8n: its own command, in a shell
+BACKUP = "backup"  # the backup worker: only the restore drill runs its command (rehearsal/restore_drill.py)
 # The metrics collector is not started as a process: the rehearsal's Prometheus scrapes with its rendered
 # scrape configuration instead (rehearsal/observability.py).
 METRICS_COLLECTOR = "metrics collector"
@@ -76,6 +78,8 @@ def role_of(kind: str, component: dict) -> tuple[str, tuple[str, ...]]:
         return found.role, found.n8n_args
     if found.role == NOT_N8N and kind == "jobs":
         return JOB, ()
+    if found.role == NOT_N8N and component["name"] == catalog.BACKUP_COMPONENT:
+        return BACKUP, ()
     if found.role == UNRECOGNISED:
         raise RehearsalError(found.problem(f"component {component['name']}"))
     raise RehearsalError(f"component {component['name']} runs {found.role}, which the rehearsal does not run")

@@ -16,9 +16,9 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from builders.deployment import stack_pool_size
@@ -45,7 +45,7 @@ from .deployment import MAIN as MAIN_ROLE
 from .install import ensure_n8n
 from .n8n_api import ApiError, EditorSession, PublicApi
 from .pgbouncer import PgBouncer, PoolUse, PoolWatch, observe, pool_check, start_pgbouncer
-from .pki import make_pki
+from .pki import Pki, make_pki
 from .services import Postgres, Redis, ServiceError, free_ports, start_postgres, start_redis, strong_secret
 
 # n8n's broker logs `Registered runner "<name>" (<id>)`; with N8N_LOG_FORMAT=json the quotes are escaped.
@@ -65,6 +65,12 @@ class Options:
     load_concurrency: int = 8
     load_timeout: float = 30
     keep_run_dir: bool = False
+    # The restore drill (rehearsal/restore_drill.py): secrets to use instead of fresh ones (by redaction
+    # label, e.g. encryptionKey), a restore into the fresh cluster after the pre-deploy job and before
+    # main, and the restored owner's password and API key (a restored n8n has its owner already).
+    secrets: dict[str, str] = field(default_factory=dict)
+    restore: Callable[[Postgres, Pki], None] | None = None
+    login: tuple[str, str] | None = None
 
 
 def stack_settings(stack: str, offload: bool | None, pool: bool = False, version: str | None = None) -> Settings:
@@ -193,6 +199,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
             + (f", PgBouncer on {pool_port}" if pgbouncer else "") + " (TLS, throwaway CA)")
 
         subs = substitutions_for(postgres, redis, pki, pgbouncer)
+        subs.secrets.update(opts.secrets)
         deployment = LocalDeployment(run_dir, install, pki, plan_instances(spec, subs), routes(spec))
         broken = deployment.of_role(RUNNERS)[-1].component if opts.negative_control else None
         if broken:
@@ -210,6 +217,8 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
                                                  f"exit {code}: {' '.join(output.split())[:300] or 'no output'}"))
             if code != 0:
                 raise RehearsalError(f"the pre-deploy job {job.component} failed; App Platform would stop the deploy")
+        if opts.restore is not None:
+            opts.restore(postgres, pki)
 
         t = time.monotonic()
         log("starting main ...")
@@ -232,9 +241,13 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         main_url = subs.app_url
         assert main_url is not None, "plan_instances sets it from the ingress"
         editor = EditorSession(main_url)
-        password = "Rehearsal-" + strong_secret()
-        setup_owner(editor, password)
-        api_key = editor.create_api_key("n8n-platform rehearsal")
+        if opts.login is None:
+            password = "Rehearsal-" + strong_secret()
+            setup_owner(editor, password)
+            api_key = editor.create_api_key("n8n-platform rehearsal")
+        else:
+            password, api_key = opts.login
+            editor.login(OWNER_EMAIL, password)
         webhook_url = deployment.base_url_for("/webhook/")
         assert webhook_url is not None, "a spec routes /webhook/ to a component"
         target = scenarios.Target(main_url, PublicApi(main_url, api_key), webhook_url.rstrip("/"), editor, observer,

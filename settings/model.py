@@ -16,6 +16,7 @@ import typing
 import zoneinfo
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -209,6 +210,43 @@ def _check_name(v: str) -> str:
             "letter (it prefixes the App and database cluster names)"
         )
     return v
+
+
+def _check_restore_time(v: str) -> str:
+    if v == "latest":
+        return v
+    try:
+        moment = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or "T" not in v:
+        raise ValueError("must be `latest` or an RFC 3339 time with its offset, e.g. 2026-11-27T03:00:00Z")
+    return v
+
+
+def _check_interval(v: str) -> str:
+    m = re.fullmatch(r"(\d+)h", v)
+    if not m or not 1 <= int(m.group(1)) <= catalog.MAX_BACKUP_INTERVAL_HOURS:
+        raise ValueError(f"must be an interval in whole hours, 1h to {catalog.MAX_BACKUP_INTERVAL_HOURS}h "
+                         "(e.g. 6h): the backup worker dumps, then sleeps that long")
+    return v
+
+
+def _check_age_recipient(v: str) -> str:
+    # age's X25519 recipients are Bech32: `age1` and 58 characters of its alphabet (age-keygen prints one).
+    if not re.fullmatch(r"age1[02-9ac-hj-np-z]{58}", v):
+        raise ValueError("must be an age public key (age1..., 62 characters): run `age-keygen -o backup.key`, "
+                         "keep backup.key offline and put the printed public key here")
+    return v
+
+
+def _lower_dns_label(what: str):
+    def check(v: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", v):
+            raise ValueError(f"must be 3-63 lower-case letters, digits and hyphens ({what})")
+        return v
+
+    return AfterValidator(check)
 
 
 AppSizeSlug = Annotated[str, _one_of(catalog.APP_SIZES, "App Platform instance sizes")]
@@ -446,6 +484,26 @@ class ConnectionPool(_Section):
     size: Annotated[int, _between(1, 5000)] | None = None
 
 
+class RestoreFrom(_Section):
+    """Create the stack's PostgreSQL cluster as a fork of another cluster's backups (point-in-time)."""
+
+    cluster: Annotated[str, _lower_dns_label("a DigitalOcean database cluster name")] = Field(
+        ..., description="Name of the existing DigitalOcean PostgreSQL cluster whose backups are restored.")
+    time: Annotated[str, AfterValidator(_check_restore_time)] = Field(
+        "latest", description="The moment to restore to, RFC 3339 with offset, or `latest` for the newest "
+                              "backup DigitalOcean holds (its retained backups bound how far back).")
+
+
+class Replica(_Section):
+    """A read-only copy of the PostgreSQL cluster in another region, to promote after a regional outage."""
+
+    region: Annotated[str, AfterValidator(_check_region)] = Field(
+        ..., description="Datacenter of the replica; must differ from the stack's region to survive its loss.")
+    size: DatabaseSizeSlug | None = Field(
+        None, description="Managed database size of the replica; default the primary's size, so a promoted "
+                          "replica carries the same load.")
+
+
 class PostgresSettings(_Section):
     version: Annotated[str, BeforeValidator(_no_whole_objects),
                        _one_of(catalog.POSTGRES_VERSIONS, "PostgreSQL versions")] = catalog.DEFAULT_POSTGRES_VERSION
@@ -454,6 +512,11 @@ class PostgresSettings(_Section):
     maintenance: MaintenanceWindow = MaintenanceWindow()
     connection_pool: ConnectionPool | None = None
     storage_autoscale: StorageAutoscale = Field(StorageAutoscale(), description="Disk autoscaling of the cluster.")
+    restore_from: RestoreFrom | None = Field(
+        None, description="Create the cluster as a point-in-time fork of another cluster (a restore); needs "
+                          "that stack's encryptionKey.")
+    replica: Replica | None = Field(
+        None, description="A read-only replica in another region for disaster recovery; billed like one node.")
 
 
 class ValkeySettings(_Section):
@@ -474,6 +537,25 @@ class AppSettings(_Section):
     vpc: bool = False
     run_command_replaces: Annotated[str, _one_of(catalog.RUN_COMMAND_REPLACES, "image parts App Platform's "
                                                  "run_command can replace")] = catalog.DEFAULT_RUN_COMMAND_REPLACES
+
+
+class BackupSettings(_Section):
+    """Encrypted logical dumps of n8n's database to a Spaces bucket the stack creates (docs/backups.md)."""
+
+    recipient: Annotated[str, AfterValidator(_check_age_recipient)] = Field(
+        ..., description="age public key every dump is encrypted to; its private key stays offline, so "
+                         "neither the bucket's keys nor the app can read a backup.")
+    schedule: Annotated[str, AfterValidator(_check_interval)] = Field(
+        catalog.DEFAULT_BACKUP_SCHEDULE, description="How often the backup worker dumps, in hours (e.g. 6h); "
+                                                     "6h bounds the loss to 6 hours beyond DigitalOcean's own backups.")
+    retention_days: Annotated[int, _between(1, 3650)] = Field(
+        catalog.DEFAULT_BACKUP_RETENTION_DAYS, description="Days a dump (and an overwritten or deleted version) "
+                                                           "is kept before the bucket's lifecycle rule expires it.")
+    region: Annotated[str, AfterValidator(_check_region)] | None = Field(
+        None, description="Datacenter of the Spaces bucket; default the stack's region (set another to keep "
+                          "backups out of the region they protect).")
+    bucket: Annotated[str, _lower_dns_label("a Spaces bucket name")] | None = Field(
+        None, description="Spaces bucket name, unique across Spaces; default <app name>-backups.")
 
 
 class PriceOverrides(_Section):
@@ -525,6 +607,8 @@ class Settings(_Section):
     executions: ExecutionDataSettings = Field(ExecutionDataSettings(), description="Execution data retention.")
     hardening: HardeningSettings = Field(HardeningSettings(), description="n8n's privacy and sandbox settings.")
     upgrade: UpgradeSettings = Field(UpgradeSettings(), description="Guards for changing n8n's version.")
+    backups: BackupSettings | None = Field(
+        None, description="Off-cluster encrypted backups; the policy pack requires them in production.")
     # Secrets: set with `pulumi config set --secret`; generated when absent (see components/secrets.py).
     encryption_key: SecretStr | None = None
     runner_auth_tokens: dict[str, SecretStr] = Field(default_factory=dict)
@@ -551,6 +635,7 @@ class Settings(_Section):
     @property
     def app_name(self) -> str:
         return self.name or f"n8n-{self.stack}"
+
 
 
 # --- loading -------------------------------------------------------------------------------------

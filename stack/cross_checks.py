@@ -5,7 +5,7 @@ settings/model.py). Every problem is collected; stack/loader.py raises them toge
 from __future__ import annotations
 
 from builders.deployment import deployment_from_settings
-from builders.names import topology_for
+from builders.names import cluster_name, topology_for
 from platform_model import catalog, secret_strength
 from platform_model.capacity import deployment_connection_budget
 from settings.model import Autoscaling, Problem, Settings, check_https_url, check_syslog_endpoint, instance_range
@@ -74,6 +74,7 @@ def cross_check_problems(s: Settings) -> list[Problem]:
                     "worker concurrency (it starves the queue); add worker pairs instead",
                     s.workers.concurrency))
 
+    problems += _recovery_problems(s)
     digests = s.n8n.digests
     if digests is not None and digests.version != s.n8n.version:
         add(Problem("n8n.digests.version",
@@ -131,6 +132,23 @@ def _log_destination_problems(s: Settings) -> list[Problem]:
         problems.append(Problem("logDestinationSecret", f"is not used by {dest.kind}; unset it"))
     if dest.kind == "openSearch" and not dest.user:
         problems.append(Problem(f"{key}.user", "is required for openSearch (basic auth)"))
+    return problems
+
+
+def _recovery_problems(s: Settings) -> list[Problem]:
+    problems = []
+    restore, replica = s.postgres.restore_from, s.postgres.replica
+    if restore is not None and s.encryption_key is None:
+        problems.append(Problem("postgres.restoreFrom", "restores credentials that only the source stack's key "
+                                "can read: give this stack that key with `pulumi config set --secret "
+                                "encryptionKey` (`pulumi stack output encryption_key --show-secrets -s <source>`)",
+                                restore.cluster))
+    if restore is not None and restore.cluster == cluster_name(s, catalog.POSTGRES):
+        problems.append(Problem("postgres.restoreFrom.cluster", "is this stack's own cluster; a restore creates "
+                                "a new cluster, so restore in a new stack (docs/backups.md)", restore.cluster))
+    if replica is not None and replica.region == s.region:
+        problems.append(Problem("postgres.replica.region", "is the stack's own region; a disaster-recovery "
+                                "replica must live in another datacenter", replica.region))
     return problems
 
 

@@ -167,7 +167,7 @@ def test_credentials_go_on_every_docker_hub_image_and_only_there():
     spec = render.offline_spec(settings_with({"dockerHubCredentials": CREDENTIALS}))
     pulled = images(spec)
     assert set(pulled) == {"n8n-main", "n8n-worker-1", "n8n-worker-2", "n8n-runners-1", "n8n-runners-2",
-                           "n8n-db-grants"}
+                           "n8n-db-grants", "n8n-backup"}
     assert all(i["registry_type"] == catalog.DOCKER_HUB for i in pulled.values())
     assert {i["registry_credentials"] for i in pulled.values()} == {render.redacted("dockerHubCredentials")}
     text = render.to_yaml(spec)
@@ -208,7 +208,7 @@ def test_credentials_reach_the_engine_as_secrets_on_every_image_and_in_no_output
     run = run_stack("prod", {"dockerHubCredentials": CREDENTIALS})
     spec = json_format.MessageToDict(run.one(APP).properties)["spec"]
     wired = [c["image"]["registryCredentials"] for kind in ("services", "workers", "jobs") for c in spec[kind]]
-    assert len(wired) == 6
+    assert len(wired) == 7  # main, 2 workers, 2 runner pools, the pre-deploy job, the backup worker
     assert all(w.get(SPECIAL_SIG_KEY) == SPECIAL_SECRET_SIG and w["value"] == CREDENTIALS for w in wired)
     for key, value in run.outputs.items():
         assert key in run.secret_outputs or TOKEN not in json.dumps(value, default=str), key

@@ -41,7 +41,7 @@ def test_monthly_budget_fires_from_the_budget_components_outputs(pack):
     assert wire(analyze_request(budget).properties) == {}
 
     [message] = budget_verdicts(gate.evaluate(run, pack))
-    assert message.startswith("at maximum scale this stack costs $365.00/month, $65.00 over its budget of $300.00")
+    assert message.startswith("at maximum scale this stack costs $375.00/month, $75.00 over its budget of $300.00")
 
 
 def test_a_budget_that_registers_no_outputs_is_reported_not_passed(pack):

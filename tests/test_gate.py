@@ -41,8 +41,9 @@ def test_a_prod_stack_with_a_connection_pool_passes_the_gate(tmp_path):
     done = subprocess.run([sys.executable, "-m", "offline.gate", "pooled"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stdout + done.stderr
-    # prod's 29 resources (the stack itself and the uptime check with its 3 alerts among them) and the pool
-    assert re.search(r"^PASS pooled: 0 mandatory, 0 advisory violation\(s\); \d+ policies over 30 resources",
+    # prod's 32 resources (the stack itself, the uptime check with its 3 alerts, the backup storage, its
+    # bucket and 2 keys among them) and the pool
+    assert re.search(r"^PASS pooled: 0 mandatory, 0 advisory violation\(s\); \d+ policies over 34 resources",
                      done.stdout, re.M)
     assert "client connections to the PgBouncer pool, which opens 92 server connections" in done.stdout
 
@@ -56,7 +57,8 @@ def test_staging_passes_with_its_documented_advisories(capsys):
     assert verdict_table[0].split() == ["POLICY", "RESOURCE", "LEVEL", "MESSAGE"]
     rows = [line.split() for line in verdict_table[1:]]
     assert rows and {r[2] for r in rows} == {"advisory"}
-    assert {r[0] for r in rows} == {"database-high-availability", "stateful-resources-protected"}
+    assert {r[0] for r in rows} == {"database-high-availability", "stateful-resources-protected",
+                                    "off-cluster-backups"}
     assert out.splitlines()[-1].startswith(f"PASS staging: 0 mandatory, {len(rows)} advisory")
     assert "n8n-staging: $92.00/month at minimum scale" in out  # the cost comes with the verdicts
 
@@ -67,7 +69,7 @@ def test_staging_with_production_levels_fails(tmp_path, capsys):
     strict.write_text("{}")
     assert gate.main(["staging", "--policy-pack-config", str(strict)]) == gate.VIOLATION
     out = capsys.readouterr().out
-    assert "FAIL staging: 6 mandatory" in out
+    assert "FAIL staging: 7 mandatory" in out
     assert re.search(r"^database-high-availability\s+n8n-postgres-cluster\s+mandatory\s+", out, re.M)
 
 
@@ -76,11 +78,11 @@ def test_one_run_prints_the_table_and_writes_both_reports(tmp_path, capsys):
     json_file, markdown_file = tmp_path / "staging.json", tmp_path / "staging.md"
     assert gate.main(["staging", "--json", str(json_file), "--markdown", str(markdown_file)]) == gate.PASS
     out = capsys.readouterr().out
-    assert out.splitlines()[-1].startswith("PASS staging: 0 mandatory, 6 advisory")
+    assert out.splitlines()[-1].startswith("PASS staging: 0 mandatory, 7 advisory")
     report = json.loads(json_file.read_text())
-    assert report["result"] == "pass" and report["advisory"] == 6 == len(report["verdicts"])
+    assert report["result"] == "pass" and report["advisory"] == 7 == len(report["verdicts"])
     markdown = markdown_file.read_text()
-    assert markdown.startswith("### `staging`: ✅ PASS") and markdown.count("| advisory |") == 6
+    assert markdown.startswith("### `staging`: ✅ PASS") and markdown.count("| advisory |") == 7
 
 
 @pytest.mark.usefixtures("gate_on_the_session_pack")
@@ -107,7 +109,7 @@ def test_one_gate_run_reads_the_stack_file_once_and_reports_the_exported_numbers
     assert "capacity: 999 concurrent executions" in capsys.readouterr().out
     markdown = markdown_file.read_text()
     assert "| valkey | db-s-1vcpu-2gb × 2 nodes | 60.00 | 1,234.50 * |" in markdown
-    assert "| **total** | | **365.00** | **1,539.50** |" in markdown
+    assert "| **total** | | **375.00** | **1,539.50** |" in markdown  # 365 + the backup worker and Spaces
 
 
 @pytest.mark.usefixtures("gate_on_the_session_pack")

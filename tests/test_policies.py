@@ -102,12 +102,13 @@ def test_staging_passes_with_only_its_documented_advisories(staging):
     given = json.loads((ROOT / "policies" / "config" / "staging.json").read_text())
     verdicts = PackInProcess(given).check(staging.resources)
     assert verdicts and all(v.level == "advisory" for v in verdicts)
-    assert {v.policy for v in verdicts} == {"database-high-availability", "stateful-resources-protected"}
+    assert {v.policy for v in verdicts} == {"database-high-availability", "stateful-resources-protected",
+                                            "off-cluster-backups"}
 
 
 def test_staging_without_its_config_fails_the_production_rules(policies, staging):
     mandatory = {v.policy for v in policies.check(staging.resources) if v.mandatory}
-    assert mandatory == {"database-high-availability", "stateful-resources-protected"}
+    assert mandatory == {"database-high-availability", "stateful-resources-protected", "off-cluster-backups"}
 
 
 # --- each policy: the ways it fails --------------------------------------------------------------
@@ -470,12 +471,12 @@ FAILURES = [
      lambda e: e.set_env("n8n-worker-2", "N8N_CONCURRENCY_PRODUCTION_LIMIT", "30"),
      "takes at most 10 Code-node tasks at once"),
     ("monthly-budget", "maximum cost over the budget", lambda e: e.props("n8n-budget").update(monthlyBudget=300),
-     "costs $365.00/month, $65.00 over its budget of $300.00"),
+     "costs $375.00/month, $75.00 over its budget of $300.00"),
     ("monthly-budget", "a stack price override pushes it over",
      lambda e: e.props("n8n-budget")["prices"]["app"].update({"apps-d-1vcpu-2gb": 100}),
      "over its budget of $450.00"),
     ("monthly-budget", "autoscaled runners priced at their maximum",
-     lambda e: autoscale(e.component("n8n-runners-2"), 1, 5), "costs $501.00/month"),
+     lambda e: autoscale(e.component("n8n-runners-2"), 1, 5), "costs $511.00/month"),
     ("monthly-budget", "budget unknown at preview", lambda e: e.props("n8n-budget").update(monthlyBudget=UNKNOWN),
      "cannot price the stack"),
     ("monthly-budget", "instance count unknown at preview",
@@ -534,6 +535,19 @@ FAILURES = [
      "routes /metrics to n8n-main"),
     ("execution-pruning", "pruning off", lambda e: e.set_env("n8n-main", "EXECUTIONS_DATA_PRUNE", "false"),
      "n8n-main has EXECUTIONS_DATA_PRUNE=false"),
+    ("off-cluster-backups", "no backup worker",
+     lambda e: e.spec.update(workers=[w for w in e.spec["workers"] if w["name"] != "n8n-backup"]),
+     "has no backup component"),
+    ("off-cluster-backups", "dumps not encrypted", lambda e: e.set_env("n8n-backup", "BACKUP_AGE_RECIPIENT", ""),
+     "n8n-backup: BACKUP_AGE_RECIPIENT is not an age public key"),
+    ("off-cluster-backups", "a bucket the stack does not create",
+     lambda e: e.set_env("n8n-backup", "BACKUP_BUCKET", "someone-elses"), "which this stack does not create"),
+    ("off-cluster-backups", "bucket without versioning",
+     lambda e: e.props("n8n-backups-bucket").update(versioning={"enabled": False}), "keeps no versions"),
+    ("off-cluster-backups", "bucket that never expires dumps",
+     lambda e: e.props("n8n-backups-bucket").update(lifecycleRules=[]), "has no enabled lifecycle rule"),
+    ("off-cluster-backups", "public bucket",
+     lambda e: e.props("n8n-backups-bucket").update(acl="public-read"), "is 'public-read', not private"),
 ]
 
 

@@ -21,6 +21,7 @@ from platform_model.ingress import routes
 from platform_model.topology import DB_NAME, DB_POOL, DB_USER
 from rehearsal import launcher
 from rehearsal.deployment import (
+    BACKUP,
     JOB,
     MAIN,
     RUNNERS,
@@ -199,7 +200,7 @@ def test_processes_get_the_spec_env_plus_plumbing_and_nothing_from_the_caller(tm
     for inst in instances:
         env = d.process_env(inst)
         plumbing = set(env) - set(inst.spec_env)
-        if inst.role in (RUNNERS, JOB):
+        if inst.role in (RUNNERS, JOB, BACKUP):
             assert plumbing == {"PATH", "HOME"}, inst.name
         else:
             assert plumbing == {"PATH", "HOME", "NODE_ENV", "N8N_RELEASE_TYPE", "NODE_EXTRA_CA_CERTS"}, inst.name

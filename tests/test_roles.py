@@ -187,7 +187,8 @@ def test_capacity_counts_n8n_wherever_its_image_comes_from():
     team_names = {"n8n": "workflow-engine", "runners": "code-sandbox"}
     for kind in ("services", "workers"):
         for c in spec[kind]:
-            c["image"] = {**TEAM, "repository": team_names[c["image"]["repository"]]}
+            if c["image"]["repository"] in team_names:  # the backup worker runs postgres, not n8n
+                c["image"] = {**TEAM, "repository": team_names[c["image"]["repository"]]}
     expected = capacity.processes(deployment_from_settings(prod))
     assert capacity.processes(from_app_spec(spec)) == expected
     assert [w.split(":")[0] for w in capacity.runner_warnings(from_app_spec(_starved(spec)))] == ["n8n-runners-1"]

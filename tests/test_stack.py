@@ -47,6 +47,9 @@ def test_prod_registers_the_expected_resources(prod):
         "n8n-platform:uptime:Uptime": 1,
         "digitalocean:index/uptimeCheck:UptimeCheck": 1,  # main's public /healthz from outside
         "digitalocean:index/uptimeAlert:UptimeAlert": 3,  # down, latency, TLS expiry
+        "n8n-platform:backups:BackupStorage": 1,
+        catalog.SPACES_BUCKET: 1,
+        catalog.SPACES_KEY: 2,  # the backup worker's writer, the verifier's reader
     }
 
 

@@ -7,6 +7,7 @@ from pulumi_policy import EnforcementLevel
 
 from checklist import (
     access,
+    backups,
     configuration,
     cost_budget,
     databases,
@@ -26,4 +27,4 @@ ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
 # The pack's order: the order in which the pack runs its policies, and so the order of its verdicts.
 POLICIES = [*recognition.POLICIES, *keys.POLICIES, *databases.POLICIES, *access.POLICIES, *runners.POLICIES,
             *images.POLICIES, *scaling.POLICIES, *health.POLICIES, *monitoring.POLICIES, *protection.POLICIES,
-            *configuration.POLICIES, *cost_budget.POLICIES, *observability.POLICIES]
+            *backups.POLICIES, *configuration.POLICIES, *cost_budget.POLICIES, *observability.POLICIES]

@@ -18,8 +18,8 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, Severity
 
 from platform_model import catalog
-from platform_model.catalog import BUDGET, CLUSTER, VPC
-from platform_model.deployment import Cluster, from_app_spec
+from platform_model.catalog import BUDGET, CLUSTER, REPLICA, SPACES_BUCKET, VPC
+from platform_model.deployment import Cluster, from_app_spec, replica_cluster
 from platform_model.pricing import load_prices, monthly_cost, over_budget
 from platform_model.spec_fields import is_unknown, number
 
@@ -51,11 +51,13 @@ def monthly_budget_problems(stack: Stack) -> StackProblems:
                 size: Any = p.get("size")  # as read: a size with no price is reported below ("no price for")
                 clusters.append(Cluster(str(p.get("name")), ENGINES[p["engine"]], size,
                                         int(number(p.get("nodeCount")) or 1)))
+        clusters += [replica_cluster(stack.props(r).get("size")) for r in stack.of_type(REPLICA)]
         for app, spec, problems in stack.apps():
             if spec is None:
                 yield app.urn, f"cannot price the stack: {'; '.join(problems)}"
                 continue
-            deployment = from_app_spec(spec.data, clusters, bool(stack.of_type(VPC)))
+            deployment = from_app_spec(spec.data, clusters, bool(stack.of_type(VPC)),
+                                       spaces=bool(stack.of_type(SPACES_BUCKET)))
             unknown = [c.name for c in deployment.components if None in (c.min_instances, c.max_instances)]
             if unknown:
                 yield app.urn, (f"cannot price the stack: the instance count of {', '.join(unknown)} is not known "

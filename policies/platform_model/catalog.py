@@ -184,6 +184,33 @@ MAX_INSTANCES_PER_COMPONENT = 250  # App Platform's per-component instance limit
 # The pre-deploy job that grants n8n its schema only runs psql; the smallest size is enough.
 DB_SETUP_JOB_SIZE = "apps-s-1vcpu-0.5gb"
 
+# --- Off-cluster backups (docs/backups.md) ------------------------------------------------------------
+
+# The backup worker streams pg_dump through age to Spaces; nothing is held in memory or on disk, so the
+# smallest size does. It runs the official postgres image (Debian) of the cluster's own major version,
+# because pg_dump refuses a server newer than itself.
+BACKUP_COMPONENT = "n8n-backup"
+BACKUP_WORKER_SIZE = "apps-s-1vcpu-0.5gb"
+POSTGRES_IMAGE = ("library", "postgres")
+
+
+def backup_image_tag(postgres_version: str) -> str:
+    # The Debian variant: its apt archive has age and rclone, the same packages the restore drill runs.
+    return f"{postgres_version}-bookworm"
+
+
+# Debian bookworm packages the backup worker installs at start and the drill runs here (age 1.1.1,
+# rclone 1.60.1 in bookworm).
+BACKUP_DEBIAN_PACKAGES = ("age", "rclone", "ca-certificates")
+DEFAULT_BACKUP_SCHEDULE = "6h"  # an interval: the worker sleeps between dumps (no cron in App Platform via Pulumi)
+MAX_BACKUP_INTERVAL_HOURS = 168
+DEFAULT_BACKUP_RETENTION_DAYS = 30
+
+
+def spaces_endpoint(region: str) -> str:
+    # Spaces' S3 API lives at ${REGION}.digitaloceanspaces.com (DigitalOcean Spaces API reference).
+    return f"{region}.digitaloceanspaces.com"
+
 
 # --- Managed database sizes ----------------------------------------------------------------------
 
@@ -265,6 +292,9 @@ DATABASE_DB = "digitalocean:index/databaseDb:DatabaseDb"
 FIREWALL = "digitalocean:index/databaseFirewall:DatabaseFirewall"
 MONITOR_ALERT = "digitalocean:index/monitorAlert:MonitorAlert"
 VPC = "digitalocean:index/vpc:Vpc"
+SPACES_BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
+SPACES_KEY = "digitalocean:index/spacesKey:SpacesKey"
+REPLICA = "digitalocean:index/databaseReplica:DatabaseReplica"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 RANDOM_STRING = "random:index/randomString:RandomString"
 BUDGET = "n8n-platform:cost:Budget"

@@ -69,9 +69,19 @@ class Deployment:
     vpc: bool = True  # a VPC network of its own
     postgres: str | None = None  # size slug of the PostgreSQL cluster n8n connects to
     connection_pool: ConnectionPool | None = None
+    spaces: bool = False  # a Spaces bucket (the off-cluster backups'), billed as one subscription
 
     def playing(self, *wanted: str) -> list[AppComponent]:
         return [c for c in self.components if c.role in wanted]
+
+
+REPLICA_CLUSTER = "postgres replica"
+
+
+def replica_cluster(size: Any) -> Cluster:
+    """A read-only PostgreSQL replica: billed as one node of its size (DigitalOcean prices replicas like nodes).
+    `size` as read; the policy pack reports a size with no price ("no price for")."""
+    return Cluster(REPLICA_CLUSTER, catalog.POSTGRES, size, 1)
 
 
 # --- from an App spec ------------------------------------------------------------------------------
@@ -104,13 +114,15 @@ def _component(c: Component) -> AppComponent:
 
 
 def from_app_spec(spec: Mapping[str, Any], clusters: Iterable[Cluster] = (), vpc: bool = True,
-                  postgres: str | None = None, connection_pool: ConnectionPool | None = None) -> Deployment:
+                  postgres: str | None = None, connection_pool: ConnectionPool | None = None,
+                  spaces: bool = False) -> Deployment:
     """The App spec's services, workers and jobs (API or engine shape, as the policy pack receives it),
     plus what the spec does not tell: the clusters it attaches, whether the stack has a VPC (the clusters
-    sit in it whether or not the app joins), the PostgreSQL size n8n connects to and its pool."""
+    sit in it whether or not the app joins), the PostgreSQL size n8n connects to and its pool, and whether
+    the stack keeps a Spaces bucket (the backups')."""
     components = list(AppSpec(dict(spec)).components())
     return Deployment(
         components=tuple(_component(c) for c in components if c.kind != "jobs"),
         jobs=tuple(Job(c.name, c.size) for c in components if c.kind == "jobs"),
-        clusters=tuple(clusters), vpc=vpc, postgres=postgres, connection_pool=connection_pool,
+        clusters=tuple(clusters), vpc=vpc, postgres=postgres, connection_pool=connection_pool, spaces=spaces,
     )

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from . import catalog
-from .deployment import AppComponent, Cluster, Deployment
+from .deployment import REPLICA_CLUSTER, AppComponent, Cluster, Deployment
 
 PRICE_TABLE = Path(__file__).with_name("prices.toml")
 VPC_ITEM = "vpc"  # the VPC's line item
+SPACES_ITEM = "spaces"  # the Spaces subscription's line item (off-cluster backups)
 
 
 # --- the price table -------------------------------------------------------------------------------
@@ -50,6 +51,7 @@ class PriceTable:
     app_bandwidth_gib: Mapping[str, int]  # outbound allowance per instance and month
     database: Mapping[str, Mapping[str, Price]]  # Engine.setting -> size slug -> monthly price of one node
     vpc: Price
+    spaces: Price  # the Spaces subscription the backup bucket needs
     jobs: JobBilling
     bandwidth_overage: Price  # per GiB beyond the allowance
     sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -84,6 +86,7 @@ def load_prices(path: Path = PRICE_TABLE) -> PriceTable:
         database={e.setting: {slug: price(row, "usd_per_month_per_node") for slug, row in data[e.setting].items()}
                   for e in catalog.ENGINES},
         vpc=price(data["vpc"], "usd_per_month"),
+        spaces=price(data["spaces"], "usd_per_month"),
         jobs=JobBilling(int(jobs["minimum_billed_seconds"]), int(jobs["assumed_deployments_per_month"]),
                         int(jobs["assumed_seconds_per_run"])),
         bandwidth_overage=price(data["bandwidth"], "usd_per_gib_over_allowance"),
@@ -163,8 +166,9 @@ class MonthlyCost:
     def from_output(cls, out: Mapping[str, Any], order: Sequence[str] = ()) -> MonthlyCost:
         """The cost back from its `monthly_cost` stack output as the engine holds it: every number a float,
         the components unordered. They are listed App components first in `order` (the App spec's), then
-        the clusters and the VPC, as `monthly_cost` lists them."""
-        rank = {name: i for i, name in enumerate([*order, *(e.setting for e in catalog.ENGINES), VPC_ITEM])}
+        the clusters, the VPC and Spaces, as `monthly_cost` lists them."""
+        listed = [*order, *(e.setting for e in catalog.ENGINES), REPLICA_CLUSTER, VPC_ITEM, SPACES_ITEM]
+        rank = {name: i for i, name in enumerate(listed)}
         unconfirmed = set(out["unconfirmed_prices"])
         items = tuple(LineItem(name, c["what"], float(c["min"]), float(c["max"]), name not in unconfirmed)
                       for name, c in sorted(out["components"].items(),
@@ -217,6 +221,9 @@ def monthly_cost(d: Deployment, prices: PriceTable) -> MonthlyCost:
         items.append(LineItem(cl.name, f"{cl.size} × {nodes}", p.usd * cl.nodes, p.usd * cl.nodes, p.confirmed))
     if d.vpc:
         items.append(LineItem(VPC_ITEM, "VPC network", prices.vpc.usd, prices.vpc.usd, prices.vpc.confirmed))
+    if d.spaces:
+        s = prices.spaces
+        items.append(LineItem(SPACES_ITEM, "Spaces subscription (backups)", s.usd, s.usd, s.confirmed))
     return MonthlyCost(tuple(items), prices.as_of, (allowance[0], allowance[1]))
 
 
