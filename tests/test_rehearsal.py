@@ -216,7 +216,9 @@ def test_verify_lists_an_execution_running_longer_than_allowed(live):
     slow = "await new Promise((resolve) => setTimeout(resolve, 90000));\n" + scenarios.CODE
     with scenarios.temporary_workflows(api) as temps:
         path = f"n8n-platform-slow-{uuid.uuid4().hex[:8]}"
-        temps.create(scenarios.webhook_workflow(path, slow), activate=True)
+        workflow = scenarios.webhook_workflow(path, slow)
+        workflow["name"] = f"n8n-platform stuck-execution test {path}"  # not a leftover verify would remove
+        temps.create(workflow, activate=True)
         caller = threading.Thread(target=scenarios.first_call, args=(f"{live.target.webhook_url}/webhook/{path}", 120))
         caller.start()
         deadline = time.monotonic() + 60
