@@ -37,7 +37,7 @@ from . import scenarios
 from .deployment import WORKER, LocalDeployment, http_ok
 from .pki import LOOPBACK_IP
 from .rehearse import Options, Running, running
-from .services import free_ports
+from .services import free_ports, stop_process
 
 TIME_SCALE = 0.1  # production `for:` windows × 0.1: backlog 300 s -> 30 s, stuck 600 s -> 60 s
 SCRAPE_SECONDS = 5  # the drills' scrape and evaluation interval (the stack renders 30 s)
@@ -74,12 +74,7 @@ class Prometheus:
         return {t["labels"]["component"]: t["health"] == "up" for t in self._get("/api/v1/targets")["activeTargets"]}
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
 
 
 def local_address(deployment: LocalDeployment) -> Callable[[ScrapeTarget], str]:

@@ -36,7 +36,15 @@ from platform_model.topology import DB_NAME, DB_POOL, DB_USER
 
 from .pki import LOOPBACK_HOST, LOOPBACK_IP, Pki
 from .scenarios import Check
-from .services import Postgres, ServiceError, as_postgres_user, chown_to_postgres, postgres_bin, strong_secret
+from .services import (
+    Postgres,
+    ServiceError,
+    as_postgres_user,
+    chown_to_postgres,
+    postgres_bin,
+    stop_process,
+    strong_secret,
+)
 
 STATS_USER = "rehearsal-observer"
 ADMIN_DATABASE = "pgbouncer"  # PgBouncer's admin console
@@ -85,12 +93,7 @@ class PgBouncer:
         return [row for row in self.show(what) if row.get("database") == DB_POOL]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
 
 
 def _config(directory: Path, postgres: Postgres, port: int, mode: str, size: int) -> str:

@@ -168,12 +168,7 @@ class Redis:
                 "PASSWORD": self.password}
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
 
 
 def _redis_ping(port: int, password: str, ca: Path) -> bool:
@@ -228,3 +223,13 @@ def redis_answers(redis: Redis, ca: Path, timeout: float) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def stop_process(process: subprocess.Popen, grace_seconds: float = 10) -> None:
+    """SIGTERM a local server, SIGKILL it if it has not exited within `grace_seconds`."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace_seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
