@@ -28,7 +28,7 @@ NAMESPACE = "n8n-platform"
 # The settings that hold secrets: the one list every check reads (plain-text refusal, redaction, stand-ins).
 SECRET_KEYS = ("encryptionKey", "runnerAuthTokens", "licenseKey", "dockerHubCredentials")
 # Not secrets to Pulumi, but credentials: whoever has a Slack incoming-webhook URL can post to the channel.
-# Never shown; accepted in plain text with a note (README § Settings says why).
+# Never shown; accepted in plain text with a note (docs/stack-files.md says why).
 CREDENTIAL_PATHS = (("alerts", "slackWebhooks", "*", "url"),)
 # Provider settings that are credentials (pulumi-digitalocean 4.84.1's provider config: `token` is the API
 # token, `spacesSecretKey` the Spaces secret).
@@ -94,7 +94,7 @@ class SettingsError(Exception):
         lines += [f"  - {p}" for p in problems]
         if in_file:
             lines.append(f"Fix them in {source} (or `pulumi config set --path <key> <value>`); "
-                         "README.md § Settings lists every key with its default.")
+                         "docs/settings.md lists every key with its default.")
         super().__init__("\n".join(lines))
 
 
@@ -291,8 +291,8 @@ class MainSettings(_Section):
 
 class WorkerSettings(_Section):
     pairs: Annotated[int, _between(1, 20)] = Field(
-        2, description="Worker pairs: each is one single-instance n8n worker (n8n-worker-<i>) with its own "
-                       "runner pool (n8n-runners-<i>); two keep executions running while one restarts.")
+        2, description="Worker pairs: each is one single-instance n8n worker (`n8n-worker-<i>`) with its own "
+                       "runner pool (`n8n-runners-<i>`); two keep executions running while one restarts.")
     size: AppSizeSlug = Field("apps-d-1vcpu-2gb", description="Instance size of each worker.")
     concurrency: Annotated[int, _between(1, 200)] = Field(
         catalog.DEFAULT_WORKER_CONCURRENCY,
@@ -431,7 +431,7 @@ class Settings(_Section):
         "ams3", description="The DigitalOcean datacenter of the databases and the VPC; the App Platform region is "
                             "derived from it (ams3 -> ams).")
     name: Optional[Annotated[str, _Check(_check_name, (("pattern", "^[a-z][a-z0-9-]{1,18}[a-z0-9]$"),))]] = Field(
-        None, description="Prefix of the App and database cluster names, 3-20 characters; unset, n8n-<stack>.")
+        None, description="Prefix of the App and database cluster names, 3-20 characters; unset, `n8n-<stack>`.")
     domain: Optional[Annotated[str, AfterValidator(_check_hostname)]] = Field(
         None, description="Custom domain such as n8n.example.com; unset, the app lives at its ondigitalocean.app "
                           "URL.")
@@ -459,9 +459,8 @@ class Settings(_Section):
                           "generated 48-character key kept protected in Pulumi's state (set it when you migrate "
                           "an existing n8n).")
     runner_auth_tokens: dict[str, SecretStr] = Field(
-        default_factory=dict,
-        description="The auth token of each task broker and its runner pool, by broker (runnerAuthTokens."
-                    "n8n-worker-1); unset entries are generated, and all must differ.")
+        {}, description="The auth token of each task broker and its runner pool, by broker (`runnerAuthTokens."
+                    "n8n-worker-1`); unset entries are generated, and all must differ.")
     license_key: Optional[SecretStr] = Field(
         None, description="n8n's license activation key (N8N_LICENSE_ACTIVATION_KEY), needed for n8n.multiMain.")
     # "<username>:<access token>" for every image App Platform pulls from Docker Hub; anonymous without it.
