@@ -29,7 +29,7 @@ pulumi.export("valkey_cluster", valkey.cluster.name)
 pulumi.export("worker_pairs", settings.workers.pairs)
 pulumi.export("encryption_key", secrets.encryption_key)
 pulumi.export("runner_auth_tokens", secrets.runner_tokens)
-# What the stack costs per month at its minimum and maximum scale, and what it can carry (README.md § Cost
-# and capacity): the same numbers `python -m offline.render` prints before anything is deployed.
+# What the stack costs per month at its minimum and maximum scale, and what it can carry
+# (docs/cost-and-capacity.md): the same numbers `python -m offline.render` prints before anything is deployed.
 pulumi.export("monthly_cost", stack_cost(settings).as_output(settings.cost.monthly_budget))
 pulumi.export("capacity", capacity_report(settings))

@@ -4,7 +4,7 @@ tasks it runs at once, and whether a worker's memory holds its concurrency — w
 Shared by the settings cross-checks and the program's `capacity` output (builders/capacity_report.py
 applies the rules to settings), the offline tools and the policy pack (from registered resources), so all
 compute the same numbers. Stdlib only: the policy pack imports it. Each rule names the
-n8n or DigitalOcean fact behind it; README.md § Cost and capacity lists them.
+n8n or DigitalOcean fact behind it; docs/cost-and-capacity.md lists them.
 """
 
 from __future__ import annotations

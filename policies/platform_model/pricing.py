@@ -4,7 +4,7 @@ Pure and stdlib-only (the policy pack imports it): a `Deployment` is the list of
 with their instance range, the pre-deploy jobs and the database clusters with their node counts. It is
 read from an App spec (API or engine shape) here and from a stack's settings in builders/deployment.py, so
 the program, the offline tools and the policy pack price the same thing. Prices come from `prices.toml`;
-a stack overrides any figure with `cost.prices` (README.md § Settings).
+a stack overrides any figure with `cost.prices` (docs/settings.md).
 """
 
 from __future__ import annotations
