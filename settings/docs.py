@@ -128,7 +128,7 @@ def _kind(node: dict) -> str:
     node = _without_null(node)
     if "anyOf" in node:
         return " or ".join(_kind(o) for o in node["anyOf"])
-    if node == {k: v for k, v in ENCRYPTED.items() if k != "description"} or node.get("required") == ["secure"]:
+    if _is_encrypted(node):
         return "encrypted"
     if "enum" in node:
         return "one of " + ", ".join(f"`{v}`" for v in dict.fromkeys(str(v) for v in node["enum"]))
@@ -153,11 +153,18 @@ def _default(node: dict) -> str:
     return f"`{json.dumps(value) if not isinstance(value, str) else value}`"
 
 
+def _is_encrypted(node: dict) -> bool:
+    return node.get("required") == ["secure"]
+
+
+def _may_be_encrypted(node: dict) -> bool:
+    return _is_encrypted(node) or any(_is_encrypted(option) for option in node.get("anyOf", []))
+
+
 def _secrecy(path: tuple[str, ...], node: dict) -> str:
-    kinds = json.dumps(node)
     if len(path) == 1 and path[0] in SECRET_KEYS:
         return "secret"
-    return "credential" if '"secure"' in kinds and "anyOf" in node else ""
+    return "credential" if _may_be_encrypted(node) else ""
 
 
 def _rows(node: dict, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -177,8 +184,7 @@ def _rows(node: dict, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
 def _is_section(node: dict) -> bool:
     """A group of settings (n8n, main.autoscaling), as opposed to one setting's value."""
     inner = _without_null(node)
-    encrypted = inner.get("required") == ["secure"] or ENCRYPTED in inner.get("anyOf", [])
-    return inner.get("type") == "object" and "properties" in inner and not encrypted
+    return inner.get("type") == "object" and "properties" in inner and not _may_be_encrypted(inner)
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
