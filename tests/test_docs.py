@@ -4,6 +4,7 @@ with what the settings accept and refuse."""
 
 from __future__ import annotations
 
+import re
 import typing
 from pathlib import Path
 
@@ -93,3 +94,23 @@ def test_settings_reference_documents_every_setting():
     missing = [key for key, field in _fields(Settings)
                if not _nested_model(field.annotation) and f"| `{key}` |" not in reference]
     assert not missing, f"docs/settings.md does not document: {missing}"
+
+
+def _anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_the_pages_lead_somewhere():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            headings = re.findall(r"^#+ (.+)$", linked.read_text(), re.M) if linked.is_file() else []
+            if not linked.exists() or (anchor and anchor not in {_anchor(h) for h in headings}):
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not broken, broken
