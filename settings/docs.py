@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from platform_model import catalog
 
@@ -64,14 +65,24 @@ def _encrypted_form(path: tuple[str, ...], node: dict) -> dict:
     if len(path) == 1 and path[0] in SECRET_KEYS:
         if node.get("type") == "object":
             return {**_described(node), "anyOf": [ENCRYPTED, {"type": "object", "additionalProperties": ENCRYPTED}]}
-        return {**_described(node), **{k: v for k, v in ENCRYPTED.items() if k != "description"}}
-    if any(len(path) == len(p) and all(q in ("*", part) for q, part in zip(p, path)) for p in CREDENTIAL_PATHS):
-        return {**_described(node), "anyOf": [{k: v for k, v in node.items() if k != "description"}, ENCRYPTED]}
+        return {**_described(node), **_undescribed(ENCRYPTED)}
+    if _is_credential(path):
+        return {**_described(node), "anyOf": [_undescribed(node), ENCRYPTED]}
     return node
+
+
+def _is_credential(path: tuple[str, ...]) -> bool:
+    """Whether `path` is one of the credential settings (`*` in a pattern stands for any list entry)."""
+    return any(len(pattern) == len(path) and all(q in ("*", part) for q, part in zip(pattern, path, strict=True))
+               for pattern in CREDENTIAL_PATHS)
 
 
 def _described(node: dict) -> dict:
     return {k: node[k] for k in ("description", "default") if k in node}
+
+
+def _undescribed(node: dict) -> dict:
+    return {k: v for k, v in node.items() if k != "description"}
 
 
 def _with_secrets(node: dict, path: tuple[str, ...] = ()) -> dict:
@@ -133,7 +144,7 @@ def _kind(node: dict) -> str:
     if "enum" in node:
         return "one of " + ", ".join(f"`{v}`" for v in dict.fromkeys(str(v) for v in node["enum"]))
     bounds = f" {node['minimum']:,}–{node['maximum']:,}" if "minimum" in node else ""
-    kind = node.get("type")
+    kind: str = node.get("type", "")
     if kind == "array":
         return f"list of {_kind(node['items'])}"
     if kind == "object" and isinstance(node.get("additionalProperties"), dict):
@@ -231,7 +242,7 @@ def rendered() -> dict[Path, str]:
     return {SETTINGS_MD: settings_markdown(), SCHEMA_JSON: json.dumps(stack_file_schema(), indent=2) + "\n"}
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     for path, text in rendered().items():
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)

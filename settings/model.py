@@ -225,10 +225,15 @@ DatabaseNodes = Annotated[int, _between(1, catalog.MAX_DATABASE_NODES)]
 
 
 def _major_version(allowed, what: str):
-    """A major version as YAML hands it over: `17` is a number and `"17"` text; both mean "17"."""
+    """One of `allowed` major versions, which YAML hands over as a number (`17`) or as text (`"17"`)."""
     allowed = tuple(allowed)
-    return Annotated[str, BeforeValidator(_no_whole_objects),
-                     _one_of(allowed, what, written=(*allowed, *(int(v) for v in allowed)))]
+    return _one_of(allowed, what, written=(*allowed, *(int(v) for v in allowed)))
+
+
+PostgresVersion = Annotated[str, BeforeValidator(_no_whole_objects),
+                            _major_version(catalog.POSTGRES_VERSIONS, "PostgreSQL versions")]
+ValkeyVersion = Annotated[str, BeforeValidator(_no_whole_objects),
+                          _major_version(catalog.VALKEY_VERSIONS, "Valkey versions")]
 
 
 class _Section(BaseModel):
@@ -243,128 +248,161 @@ class _Section(BaseModel):
 class Autoscaling(_Section):
     """CPU autoscaling; App Platform offers it only on dedicated (apps-d-*) sizes."""
 
-    min_instances: Instances = Field(1, description="Instances the component never scales below.")
+    min_instances: Instances = Field(
+        default=1,
+        description="Instances the component never scales below.")
     max_instances: Instances = Field(
-        2, description="Instances the component never scales above; capacity, connections and cost are counted "
-                       "at this maximum.")
-    cpu_percent: Percent = Field(80, description="Average CPU use, in percent, that App Platform keeps the "
-                                                 "instances at by adding or removing them.")
+        default=2,
+        description="Instances the component never scales above; capacity, connections and cost are counted at this "
+                    "maximum.")
+    cpu_percent: Percent = Field(
+        default=80,
+        description="Average CPU use, in percent, that App Platform keeps the instances at by adding or removing them.")
 
 
 class N8nSettings(_Section):
     version: Annotated[str, BeforeValidator(_no_whole_objects),
                        _Check(_check_version, (("pattern", r"^\d+\.\d+\.\d+$"),))] = Field(
-        catalog.DEFAULT_N8N_VERSION,
-        description="The pinned n8n release, the image tag of both n8nio/n8n and n8nio/runners (a floating tag "
-                    "such as latest is refused, so that every deployment runs what was tested).")
+        default=catalog.DEFAULT_N8N_VERSION,
+        description="The pinned n8n release, the image tag of both n8nio/n8n and n8nio/runners (a floating tag such as "
+                    "latest is refused, so that every deployment runs what was tested).")
     timezone: Annotated[str, AfterValidator(_check_timezone)] = Field(
-        "UTC", description="The IANA time zone n8n's schedules run in (GENERIC_TIMEZONE and TZ).")
+        default="UTC",
+        description="The IANA time zone n8n's schedules run in (GENERIC_TIMEZONE and TZ).")
     offload_manual_executions: bool = Field(
-        True, description="Run manual executions from the editor on the workers, as n8n recommends in queue mode; "
-                          "false makes main a task broker with its own runner pool (n8n-runners-main).")
+        default=True,
+        description="Run manual executions from the editor on the workers, as n8n recommends in queue mode; false "
+                    "makes main a task broker with its own runner pool (n8n-runners-main).")
     multi_main: bool = Field(
-        False, description="n8n's licensed multi-main mode, the only way main may run more than one instance; "
-                           "needs licenseKey.")
+        default=False,
+        description="n8n's licensed multi-main mode, the only way main may run more than one instance; needs "
+                    "licenseKey.")
     graceful_shutdown_seconds: Annotated[int, _between(1, 600 - catalog.SHUTDOWN_MARGIN_SECONDS)] = Field(
-        catalog.DEFAULT_GRACEFUL_SHUTDOWN_SECONDS,
+        default=catalog.DEFAULT_GRACEFUL_SHUTDOWN_SECONDS,
         description="Seconds n8n gets to finish running executions when stopped (N8N_GRACEFUL_SHUTDOWN_TIMEOUT, "
-                    f"n8n's default); every component's termination grace period is "
+                    "n8n's default); every component's termination grace period is "
                     f"{catalog.SHUTDOWN_MARGIN_SECONDS} s longer.")
     task_timeout_seconds: Seconds = Field(
-        catalog.DEFAULT_TASK_TIMEOUT_SECONDS,
-        description="Seconds a Code-node task may run before it is stopped (N8N_RUNNERS_TASK_TIMEOUT), set on "
-                    "brokers and runners alike because their own defaults differ.")
+        default=catalog.DEFAULT_TASK_TIMEOUT_SECONDS,
+        description="Seconds a Code-node task may run before it is stopped (N8N_RUNNERS_TASK_TIMEOUT), set on brokers "
+                    "and runners alike because their own defaults differ.")
     db_pool_size: Annotated[int, _between(1, 50)] = Field(
-        catalog.DEFAULT_DB_POOL_SIZE,
-        description="PostgreSQL connections each n8n process opens at most (DB_POSTGRESDB_POOL_SIZE, n8n's "
-                    "default); the connection budget counts it for every instance at maximum scale.")
+        default=catalog.DEFAULT_DB_POOL_SIZE,
+        description="PostgreSQL connections each n8n process opens at most (DB_POSTGRESDB_POOL_SIZE, n8n's default); "
+                    "the connection budget counts it for every instance at maximum scale.")
 
 
 class MainSettings(_Section):
-    size: AppSizeSlug = Field("apps-d-1vcpu-2gb", description="Instance size of n8n-main (UI, API, webhooks).")
+    size: AppSizeSlug = Field(
+        default="apps-d-1vcpu-2gb",
+        description="Instance size of n8n-main (UI, API, webhooks).")
     instances: Instances = Field(
-        1, description="Instances of n8n-main; more than 1 only with n8n.multiMain, since two mains without it "
-                       "would both run every schedule.")
-    autoscaling: Optional[Autoscaling] = Field(
-        None, description="CPU autoscaling of n8n-main; only with n8n.multiMain and a dedicated (apps-d-*) size.")
+        default=1,
+        description="Instances of n8n-main; more than 1 only with n8n.multiMain, since two mains without it would both "
+                    "run every schedule.")
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="CPU autoscaling of n8n-main; only with n8n.multiMain and a dedicated (apps-d-*) size.")
 
 
 class WorkerSettings(_Section):
     pairs: Annotated[int, _between(1, 20)] = Field(
-        2, description="Worker pairs: each is one single-instance n8n worker (`n8n-worker-<i>`) with its own "
-                       "runner pool (`n8n-runners-<i>`); two keep executions running while one restarts.")
-    size: AppSizeSlug = Field("apps-d-1vcpu-2gb", description="Instance size of each worker.")
+        default=2,
+        description="Worker pairs: each is one single-instance n8n worker (`n8n-worker-<i>`) with its own runner pool "
+                    "(`n8n-runners-<i>`); two keep executions running while one restarts.")
+    size: AppSizeSlug = Field(
+        default="apps-d-1vcpu-2gb",
+        description="Instance size of each worker.")
     concurrency: Annotated[int, _between(1, 200)] = Field(
-        catalog.DEFAULT_WORKER_CONCURRENCY,
+        default=catalog.DEFAULT_WORKER_CONCURRENCY,
         description="Production executions each worker runs at once (N8N_CONCURRENCY_PRODUCTION_LIMIT); n8n "
                     "discourages less than 5.")
 
 
 class RunnerSettings(_Section):
-    size: AppSizeSlug = Field("apps-d-1vcpu-1gb", description="Instance size of each runner pool.")
-    instances: Instances = Field(1, description="Runner instances in each pool (the fixed count when the pool "
-                                                "does not autoscale).")
+    size: AppSizeSlug = Field(
+        default="apps-d-1vcpu-1gb",
+        description="Instance size of each runner pool.")
+    instances: Instances = Field(
+        default=1,
+        description="Runner instances in each pool (the fixed count when the pool does not autoscale).")
     max_concurrency: Annotated[int, _between(1, 100)] = Field(
-        catalog.DEFAULT_RUNNER_MAX_CONCURRENCY,
-        description="Code-node tasks each runner takes at once (N8N_RUNNERS_MAX_CONCURRENCY); a pool should "
-                    "take as many as its worker runs executions.")
-    autoscaling: Optional[Autoscaling] = Field(
-        None, description="CPU autoscaling of each runner pool; dedicated (apps-d-*) sizes only.")
+        default=catalog.DEFAULT_RUNNER_MAX_CONCURRENCY,
+        description="Code-node tasks each runner takes at once (N8N_RUNNERS_MAX_CONCURRENCY); a pool should take as "
+                    "many as its worker runs executions.")
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="CPU autoscaling of each runner pool; dedicated (apps-d-*) sizes only.")
 
 
 class WebhookSettings(_Section):
     processors: Annotated[int, _between(0, catalog.MAX_INSTANCES_PER_COMPONENT)] = Field(
-        0, description="Instances of n8n-webhook (`n8n webhook`), which take /webhook/ and /webhook-waiting/ "
-                       "off main; 0 leaves webhooks to main.")
-    size: AppSizeSlug = Field("apps-d-1vcpu-1gb", description="Instance size of the webhook processors.")
-    autoscaling: Optional[Autoscaling] = Field(
-        None, description="CPU autoscaling of the webhook processors; dedicated (apps-d-*) sizes only.")
+        default=0,
+        description="Instances of n8n-webhook (`n8n webhook`), which take /webhook/ and /webhook-waiting/ off main; 0 "
+                    "leaves webhooks to main.")
+    size: AppSizeSlug = Field(
+        default="apps-d-1vcpu-1gb",
+        description="Instance size of the webhook processors.")
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="CPU autoscaling of the webhook processors; dedicated (apps-d-*) sizes only.")
 
 
 class MaintenanceWindow(_Section):
     day: Annotated[str, _one_of(catalog.WEEKDAYS, "weekdays")] = Field(
-        "sunday", description="Day of the cluster's weekly maintenance window.")
+        default="sunday",
+        description="Day of the cluster's weekly maintenance window.")
     hour: Annotated[str, _Check(_check_hour, (("pattern", "^([01][0-9]|2[0-3]):00$"),))] = Field(
-        "03:00", description="Start of the maintenance window, a whole hour in UTC (HH:00, quoted in YAML).")
+        default="03:00",
+        description="Start of the maintenance window, a whole hour in UTC (HH:00, quoted in YAML).")
 
 
 class ConnectionPool(_Section):
     """A DigitalOcean (PgBouncer) connection pool between n8n and PostgreSQL."""
 
     mode: Annotated[str, _one_of(catalog.POOL_MODES, "PgBouncer modes n8n works with")] = Field(
-        catalog.DEFAULT_POOL_MODE,
-        description="How n8n's connections share the pool's: transaction (per transaction, which n8n 2.x "
-                    "supports) or session; statement mode breaks n8n's multi-statement transactions.")
+        default=catalog.DEFAULT_POOL_MODE,
+        description="How n8n's connections share the pool's: transaction (per transaction, which n8n 2.x supports) or "
+                    "session; statement mode breaks n8n's multi-statement transactions.")
     # Server connections the pool may open; default: all the cluster allows beyond the headroom.
-    size: Optional[Annotated[int, _between(1, 5000)]] = Field(
-        None, description="Server connections the pool opens to PostgreSQL; unset, all the cluster allows "
-                          "beyond the connection headroom.")
+    size: Annotated[int, _between(1, 5000)] | None = Field(
+        default=None,
+        description="Server connections the pool opens to PostgreSQL; unset, all the cluster allows beyond the "
+                    "connection headroom.")
 
 
 class PostgresSettings(_Section):
-    version: _major_version(catalog.POSTGRES_VERSIONS, "PostgreSQL versions") = Field(
-        catalog.DEFAULT_POSTGRES_VERSION, description="PostgreSQL major version.")
+    version: PostgresVersion = Field(
+        default=catalog.DEFAULT_POSTGRES_VERSION,
+        description="PostgreSQL major version.")
     size: DatabaseSizeSlug = Field(
-        "db-s-2vcpu-4gb", description="Cluster size; standby nodes need at least 2 GiB of RAM, and the size sets "
-                                      "how many connections the cluster allows (25 per GiB, minus 3).")
+        default="db-s-2vcpu-4gb",
+        description="Cluster size; standby nodes need at least 2 GiB of RAM, and the size sets how many connections "
+                    "the cluster allows (25 per GiB, minus 3).")
     nodes: DatabaseNodes = Field(
-        2, description="Nodes of the cluster: 1 (no high availability), 2 (primary + standby) or 3.")
-    maintenance: MaintenanceWindow = Field(MaintenanceWindow(), description="The cluster's weekly maintenance "
-                                                                            "window.")
-    connection_pool: Optional[ConnectionPool] = Field(
-        None, description="Put a DigitalOcean (PgBouncer) connection pool between n8n and PostgreSQL, for when "
-                          "n8n's connections at maximum scale would not fit the cluster; unset, no pool.")
+        default=2,
+        description="Nodes of the cluster: 1 (no high availability), 2 (primary + standby) or 3.")
+    maintenance: MaintenanceWindow = Field(
+        default=MaintenanceWindow(),
+        description="The cluster's weekly maintenance window.")
+    connection_pool: ConnectionPool | None = Field(
+        default=None,
+        description="Put a DigitalOcean (PgBouncer) connection pool between n8n and PostgreSQL, for when n8n's "
+                    "connections at maximum scale would not fit the cluster; unset, no pool.")
 
 
 class ValkeySettings(_Section):
-    version: _major_version(catalog.VALKEY_VERSIONS, "Valkey versions") = Field(
-        catalog.DEFAULT_VALKEY_VERSION, description="Valkey major version (n8n's job queue).")
+    version: ValkeyVersion = Field(
+        default=catalog.DEFAULT_VALKEY_VERSION,
+        description="Valkey major version (n8n's job queue).")
     size: DatabaseSizeSlug = Field(
-        "db-s-1vcpu-2gb", description="Cluster size; standby nodes need at least 2 GiB of RAM.")
+        default="db-s-1vcpu-2gb",
+        description="Cluster size; standby nodes need at least 2 GiB of RAM.")
     nodes: DatabaseNodes = Field(
-        2, description="Nodes of the cluster: 1 (no high availability), 2 (primary + standby) or 3.")
+        default=2,
+        description="Nodes of the cluster: 1 (no high availability), 2 (primary + standby) or 3.")
     maintenance: MaintenanceWindow = Field(
-        MaintenanceWindow(day="sunday", hour="04:00"),
+        default=MaintenanceWindow(day="sunday", hour="04:00"),
         description="The cluster's weekly maintenance window, an hour after PostgreSQL's by default.")
 
 
@@ -375,14 +413,14 @@ class AppSettings(_Section):
     # it cannot create an app that asks for one. Off, n8n reaches the (VPC-attached) databases at their
     # public hostnames, TLS-verified, admitted only by the trusted-source rule for this app.
     vpc: bool = Field(
-        False, description="Attach the App Platform app to the stack's VPC; needs App Platform's VPC attachment "
-                           "on your team, and the clusters are in the VPC either way.")
+        default=False,
+        description="Attach the App Platform app to the stack's VPC; needs App Platform's VPC attachment on your team, "
+                    "and the clusters are in the VPC either way.")
     run_command_replaces: Annotated[str, _one_of(catalog.RUN_COMMAND_REPLACES, "image parts App Platform's "
                                                  "run_command can replace")] = Field(
-        catalog.DEFAULT_RUN_COMMAND_REPLACES,
-        description="What App Platform's run_command replaces in the n8n image: entrypoint gives workers "
-                    "`n8n worker` (as DigitalOcean's template does), cmd gives `worker` for the image's own "
-                    "entrypoint to run.")
+        default=catalog.DEFAULT_RUN_COMMAND_REPLACES,
+        description="What App Platform's run_command replaces in the n8n image: entrypoint gives workers `n8n worker` "
+                    "(as DigitalOcean's template does), cmd gives `worker` for the image's own entrypoint to run.")
 
 
 class PriceOverrides(_Section):
@@ -390,83 +428,117 @@ class PriceOverrides(_Section):
     databases per node."""
 
     app: dict[AppSizeSlug, MonthlyUsd] = Field(
-        {}, description="USD a month per App Platform instance, by size slug, replacing the price table's figure.")
+        default={},
+        description="USD a month per App Platform instance, by size slug, replacing the price table's figure.")
     postgres: dict[DatabaseSizeSlug, MonthlyUsd] = Field(
-        {}, description="USD a month per PostgreSQL node, by size slug (e.g. your invoice's figure).")
+        default={},
+        description="USD a month per PostgreSQL node, by size slug (e.g. your invoice's figure).")
     valkey: dict[DatabaseSizeSlug, MonthlyUsd] = Field(
-        {}, description="USD a month per Valkey node, by size slug.")
+        default={},
+        description="USD a month per Valkey node, by size slug.")
 
 
 class CostSettings(_Section):
-    monthly_budget: Optional[Annotated[float, _between(1, 1_000_000)]] = Field(
-        None, description="USD a month the stack may cost at maximum scale; above it the monthly-budget policy "
-                          "warns and `python -m offline.cost` exits 1.")
-    prices: PriceOverrides = Field(PriceOverrides(), description="Prices that replace the dated price table "
-                                                                 "for this stack.")
+    monthly_budget: Annotated[float, _between(1, 1_000_000)] | None = Field(
+        default=None,
+        description="USD a month the stack may cost at maximum scale; above it the monthly-budget policy warns and "
+                    "`python -m offline.cost` exits 1.")
+    prices: PriceOverrides = Field(
+        default=PriceOverrides(),
+        description="Prices that replace the dated price table for this stack.")
 
 
 class SlackWebhook(_Section):
     url: Annotated[str, _Check(_check_slack, (("pattern", "^https://hooks\\.slack\\.com/"),))] = Field(
         description="The Slack incoming-webhook URL, a credential that is never printed (may be stored encrypted).")
-    channel: str = Field(description="The Slack channel the webhook posts to.")
+    channel: str = Field(
+        description="The Slack channel the webhook posts to.")
 
 
 class AlertSettings(_Section):
     emails: list[Annotated[str, _Check(_check_email, (("format", "email"),))]] = Field(
-        [], description="E-mail addresses of DigitalOcean team members that receive every alert.")
+        default=[],
+        description="E-mail addresses of DigitalOcean team members that receive every alert.")
     slack_webhooks: list[SlackWebhook] = Field(
-        [], description="Slack incoming webhooks that receive every alert.")
-    cpu_percent: Percent = Field(80, description="CPU use, in percent, that raises an alert for any component "
-                                                 "or cluster.")
-    memory_percent: Percent = Field(85, description="Memory use, in percent, that raises an alert for any "
-                                                    "component or cluster.")
+        default=[],
+        description="Slack incoming webhooks that receive every alert.")
+    cpu_percent: Percent = Field(
+        default=80,
+        description="CPU use, in percent, that raises an alert for any component or cluster.")
+    memory_percent: Percent = Field(
+        default=85,
+        description="Memory use, in percent, that raises an alert for any component or cluster.")
     restart_count: Annotated[int, _between(1, 100)] = Field(
-        3, description="Restarts of a component within five minutes that raise an alert.")
+        default=3,
+        description="Restarts of a component within five minutes that raise an alert.")
 
 
 class Settings(_Section):
     """Every setting of one stack. Field names map to config keys in camelCase."""
 
     region: Annotated[str, _Check(_check_region, (("enum", tuple(catalog.DATACENTER_TO_APP_REGION)),))] = Field(
-        "ams3", description="The DigitalOcean datacenter of the databases and the VPC; the App Platform region is "
-                            "derived from it (ams3 -> ams).")
-    name: Optional[Annotated[str, _Check(_check_name, (("pattern", "^[a-z][a-z0-9-]{1,18}[a-z0-9]$"),))]] = Field(
-        None, description="Prefix of the App and database cluster names, 3-20 characters; unset, `n8n-<stack>`.")
-    domain: Optional[Annotated[str, AfterValidator(_check_hostname)]] = Field(
-        None, description="Custom domain such as n8n.example.com; unset, the app lives at its ondigitalocean.app "
-                          "URL.")
+        default="ams3",
+        description="The DigitalOcean datacenter of the databases and the VPC; the App Platform region is derived from "
+                    "it (ams3 -> ams).")
+    name: Annotated[str, _Check(_check_name, (("pattern", "^[a-z][a-z0-9-]{1,18}[a-z0-9]$"),))] | None = Field(
+        default=None,
+        description="Prefix of the App and database cluster names, 3-20 characters; unset, `n8n-<stack>`.")
+    domain: Annotated[str, AfterValidator(_check_hostname)] | None = Field(
+        default=None,
+        description="Custom domain such as n8n.example.com; unset, the app lives at its ondigitalocean.app URL.")
     # `protect` on database clusters and the encryption key; turning it off is asked for by name.
     protect: Annotated[bool, BeforeValidator(_engine_bool)] = Field(
-        True, description="Pulumi's protect on both database clusters and the generated encryption key, so that "
-                          "no `pulumi up` deletes or replaces them.")
-    n8n: N8nSettings = Field(N8nSettings(), alias="n8n",  # to_camel would say n8N
-                             description="n8n itself: release, time zone, execution and shutdown behaviour.")
-    app: AppSettings = Field(AppSettings(), description="How the App Platform app is attached and started.")
-    main: MainSettings = Field(MainSettings(), description="n8n-main: the UI, the API and webhooks.")
-    workers: WorkerSettings = Field(WorkerSettings(), description="The worker pairs that run executions.")
-    runners: RunnerSettings = Field(RunnerSettings(), description="Each worker's runner pool (n8nio/runners), "
-                                                                  "where Code nodes run.")
-    webhooks: WebhookSettings = Field(WebhookSettings(), description="Optional webhook processors.")
-    postgres: PostgresSettings = Field(PostgresSettings(), description="The managed PostgreSQL cluster that "
-                                                                       "holds n8n's data.")
-    valkey: ValkeySettings = Field(ValkeySettings(), description="The managed Valkey cluster that holds n8n's "
-                                                                 "job queue.")
-    alerts: AlertSettings = Field(AlertSettings(), description="Where alerts go and when they fire.")
-    cost: CostSettings = Field(CostSettings(), description="The monthly budget and price overrides.")
+        default=True,
+        description="Pulumi's protect on both database clusters and the generated encryption key, so that no `pulumi "
+                    "up` deletes or replaces them.")
+    # The alias because to_camel would spell it n8N.
+    n8n: N8nSettings = Field(
+        default=N8nSettings(), alias="n8n",
+        description="n8n itself: release, time zone, execution and shutdown behaviour.")
+    app: AppSettings = Field(
+        default=AppSettings(),
+        description="How the App Platform app is attached and started.")
+    main: MainSettings = Field(
+        default=MainSettings(),
+        description="n8n-main: the UI, the API and webhooks.")
+    workers: WorkerSettings = Field(
+        default=WorkerSettings(),
+        description="The worker pairs that run executions.")
+    runners: RunnerSettings = Field(
+        default=RunnerSettings(),
+        description="Each worker's runner pool (n8nio/runners), where Code nodes run.")
+    webhooks: WebhookSettings = Field(
+        default=WebhookSettings(),
+        description="Optional webhook processors.")
+    postgres: PostgresSettings = Field(
+        default=PostgresSettings(),
+        description="The managed PostgreSQL cluster that holds n8n's data.")
+    valkey: ValkeySettings = Field(
+        default=ValkeySettings(),
+        description="The managed Valkey cluster that holds n8n's job queue.")
+    alerts: AlertSettings = Field(
+        default=AlertSettings(),
+        description="Where alerts go and when they fire.")
+    cost: CostSettings = Field(
+        default=CostSettings(),
+        description="The monthly budget and price overrides.")
     # Secrets: set with `pulumi config set --secret`; generated when absent (see components/secrets.py).
-    encryption_key: Optional[SecretStr] = Field(
-        None, description="n8n's N8N_ENCRYPTION_KEY, which encrypts every credential stored in n8n; unset, a "
-                          "generated 48-character key kept protected in Pulumi's state (set it when you migrate "
-                          "an existing n8n).")
+    encryption_key: SecretStr | None = Field(
+        default=None,
+        description="n8n's N8N_ENCRYPTION_KEY, which encrypts every credential stored in n8n; unset, a generated "
+                    "48-character key kept protected in Pulumi's state (set it when you migrate an existing n8n).")
     runner_auth_tokens: dict[str, SecretStr] = Field(
-        {}, description="The auth token of each task broker and its runner pool, by broker (`runnerAuthTokens."
-                    "n8n-worker-1`); unset entries are generated, and all must differ.")
-    license_key: Optional[SecretStr] = Field(
-        None, description="n8n's license activation key (N8N_LICENSE_ACTIVATION_KEY), needed for n8n.multiMain.")
+        default={},
+        description="The auth token of each task broker and its runner pool, by broker "
+                    "(`runnerAuthTokens.n8n-worker-1`); unset entries are generated, and all must differ.")
+    license_key: SecretStr | None = Field(
+        default=None,
+        description="n8n's license activation key (N8N_LICENSE_ACTIVATION_KEY), needed for n8n.multiMain.")
     # "<username>:<access token>" for every image App Platform pulls from Docker Hub; anonymous without it.
-    docker_hub_credentials: Optional[SecretStr] = Field(
-        None, description="`<username>:<read-only access token>` of a Docker Hub account that App Platform pulls "
-                          "every Docker Hub image of the app with; unset, pulls are anonymous and rate-limited.")
+    docker_hub_credentials: SecretStr | None = Field(
+        default=None,
+        description="`<username>:<read-only access token>` of a Docker Hub account that App Platform pulls every "
+                    "Docker Hub image of the app with; unset, pulls are anonymous and rate-limited.")
 
     # The stack name, set by `parse_settings`; not a config key.
     _stack: str = PrivateAttr(default="dev")

@@ -49,7 +49,7 @@ def schema_errors(config: dict) -> list[str]:
 def encrypted(config: dict) -> dict:
     """The config as the stack file holds it once every secret is set with `pulumi config set --secret`."""
     secure = {"secure": "v1:AAAAAAAAAAAAAAAA"}
-    return {key: ({entry: secure for entry in value} if isinstance(value, dict) else secure)
+    return {key: (dict.fromkeys(value, secure) if isinstance(value, dict) else secure)
             if key.removeprefix(f"{NAMESPACE}:") in SECRET_KEYS else value for key, value in config.items()}
 
 
