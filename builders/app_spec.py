@@ -177,9 +177,9 @@ def build_app_spec(
         "region": s.app_region,
         "alerts": [{"rule": r} for r in APP_ALERT_RULES],
         "databases": [
-            {"name": POSTGRES_BINDING, "engine": "PG", "production": True, "cluster_name": postgres_cluster,
+            {"name": POSTGRES_BINDING, "engine": catalog.POSTGRES.app_spec, "production": True, "cluster_name": postgres_cluster,
              "db_name": DB_NAME, "db_user": DB_USER, "version": s.postgres.version},
-            {"name": VALKEY_BINDING, "engine": "VALKEY", "production": True, "cluster_name": valkey_cluster,
+            {"name": VALKEY_BINDING, "engine": catalog.VALKEY.app_spec, "production": True, "cluster_name": valkey_cluster,
              "version": s.valkey.version},
         ],
         "ingress": _ingress(top),
@@ -201,13 +201,13 @@ def build_app_spec(
 _COMPONENT_KINDS = ("services", "workers", "jobs")
 
 
-def alert_destinations(a: AlertSettings) -> Optional[dict]:
+def alert_destinations(a: AlertSettings, slack_key: str = "slack_webhooks") -> Optional[dict]:
+    """Who the stack's alerts notify. App alerts and DigitalOcean Monitoring alerts take the same emails
+    and Slack webhooks under different keys: `slack_webhooks` in the App spec, `slacks` in a MonitorAlert
+    (pulumi-digitalocean 4.84.1 schema)."""
     if not a.emails and not a.slack_webhooks:
         return None
-    return {
-        "emails": list(a.emails),
-        "slack_webhooks": [{"url": w.url, "channel": w.channel} for w in a.slack_webhooks],
-    }
+    return {"emails": list(a.emails), slack_key: [{"url": w.url, "channel": w.channel} for w in a.slack_webhooks]}
 
 
 def to_sdk_spec(api_spec: dict, destinations: Optional[dict] = None) -> dict:

@@ -1,46 +1,66 @@
-"""A stack's settings as the deployment platform_model.pricing prices: its App Platform components with
-their instance ranges, the pre-deploy job and the database clusters; and what that costs per month."""
+"""A stack's settings as the neutral deployment (platform_model/deployment.py) the cost and capacity rules
+read: its App Platform components with their instance ranges and n8n settings, the pre-deploy job, the
+database clusters and n8n's PostgreSQL with its pool; and what that costs and carries."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
-from platform_model import catalog
-from platform_model.pricing import (AppComponent, Cluster, Deployment, Job, MonthlyCost, PriceTable, load_prices,
-                                    monthly_cost)
+from platform_model import catalog, roles
+from platform_model.capacity import default_pool_size
+from platform_model.deployment import AppComponent, Cluster, ConnectionPool, Deployment, Job
+from platform_model.pricing import MonthlyCost, PriceTable, load_prices, monthly_cost
 from platform_model.topology import DB_SETUP_JOB
-from settings.model import Settings
+from settings.model import Settings, instance_range
 
 from .names import topology_for
+
+
+def database_prices(s: Settings) -> dict[str, dict[str, float]]:
+    """The stack's `cost.prices` for each database engine, keyed as the price table keys them."""
+    return {e.setting: dict(getattr(s.cost.prices, e.setting)) for e in catalog.ENGINES}
 
 
 def prices_for(s: Settings, table: Optional[PriceTable] = None) -> PriceTable:
     """The price table as this stack sees it: list prices with the stack's `cost.prices` on top."""
     table = table or load_prices()
-    p = s.cost.prices
-    return table.with_overrides(app=p.app, database={"postgres": p.postgres, "valkey": p.valkey})
+    return table.with_overrides(app=s.cost.prices.app, database=database_prices(s))
 
 
-def _range(instances: Optional[int], auto: Any) -> tuple[int, int]:
-    if auto is not None:
-        return auto.min_instances, auto.max_instances
-    return (instances or 1), (instances or 1)
+def stack_pool_size(s: Settings) -> Optional[int]:
+    """Server connections of the stack's PgBouncer pool, when it has one."""
+    pool = s.postgres.connection_pool
+    if pool is None:
+        return None
+    return pool.size or default_pool_size(s.postgres.size)
+
+
+def _n8n(s: Settings, name: str, size: str, scale: tuple[int, int], role: str, concurrency=None) -> AppComponent:
+    return AppComponent(name, size, *scale, role, db_pool_size=s.n8n.db_pool_size, concurrency=concurrency)
+
+
+def _components(s: Settings) -> list[AppComponent]:
+    top = topology_for(s)
+    components = [_n8n(s, top.main, s.main.size, instance_range(s.main.instances, s.main.autoscaling), roles.MAIN)]
+    components += [_n8n(s, w, s.workers.size, (1, 1), roles.WORKER, s.workers.concurrency) for w in top.workers]
+    if top.webhook:
+        components.append(_n8n(s, top.webhook, s.webhooks.size,
+                               instance_range(s.webhooks.processors, s.webhooks.autoscaling), roles.WEBHOOK))
+    components += [AppComponent(p.name, s.runners.size, *instance_range(s.runners.instances, s.runners.autoscaling),
+                                roles.RUNNERS, broker=p.broker, runner_max_concurrency=s.runners.max_concurrency)
+                   for p in top.runner_pools]
+    return components
 
 
 def deployment_from_settings(s: Settings) -> Deployment:
-    top = topology_for(s)
-    components = [AppComponent(top.main, s.main.size, *_range(s.main.instances, s.main.autoscaling))]
-    components += [AppComponent(w, s.workers.size, 1, 1) for w in top.workers]
-    if top.webhook:
-        components.append(AppComponent(top.webhook, s.webhooks.size,
-                                       *_range(s.webhooks.processors, s.webhooks.autoscaling)))
-    components += [AppComponent(p.name, s.runners.size, *_range(s.runners.instances, s.runners.autoscaling))
-                   for p in top.runner_pools]
+    pool = stack_pool_size(s)
     return Deployment(
-        components=tuple(components),
+        components=tuple(_components(s)),
         jobs=(Job(DB_SETUP_JOB, catalog.DB_SETUP_JOB_SIZE),),
-        clusters=(Cluster("postgres", "postgres", s.postgres.size, s.postgres.nodes),
-                  Cluster("valkey", "valkey", s.valkey.size, s.valkey.nodes)),
+        clusters=tuple(Cluster(e.setting, e, db.size, db.nodes) for e, db in ((catalog.POSTGRES, s.postgres),
+                                                                              (catalog.VALKEY, s.valkey))),
+        postgres=s.postgres.size,
+        connection_pool=None if pool is None else ConnectionPool(pool, s.postgres.connection_pool.mode),
     )
 
 

@@ -3,6 +3,7 @@ the offline tools and the rehearsal derive from settings the same way."""
 
 from __future__ import annotations
 
+from platform_model.catalog import Engine
 from platform_model.topology import Topology, plan
 from settings.model import Settings
 
@@ -12,8 +13,8 @@ def topology_for(s: Settings) -> Topology:
                 webhook=bool(s.webhooks.processors or s.webhooks.autoscaling))
 
 
-def cluster_name(s: Settings, engine: str) -> str:
-    return f"{s.app_name}-{'pg' if engine == 'pg' else 'valkey'}"
+def cluster_name(s: Settings, engine: Engine) -> str:
+    return f"{s.app_name}-{engine.cluster}"
 
 
 def resource_tags(s: Settings) -> list[str]:

@@ -14,9 +14,9 @@ from typing import Mapping, Optional
 
 import pulumi
 
+from builders.deployment import database_prices
+from platform_model.catalog import BUDGET
 from settings.model import Settings
-
-TYPE = "n8n-platform:cost:Budget"
 
 
 @dataclass
@@ -26,11 +26,10 @@ class BudgetArgs:
 
     @classmethod
     def from_settings(cls, s: Settings) -> "BudgetArgs":
-        p = s.cost.prices
-        return cls(s.cost.monthly_budget, {"app": dict(p.app), "postgres": dict(p.postgres), "valkey": dict(p.valkey)})
+        return cls(s.cost.monthly_budget, {"app": dict(s.cost.prices.app), **database_prices(s)})
 
 
 class Budget(pulumi.ComponentResource):
     def __init__(self, name: str, args: BudgetArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TYPE, name, None, opts)
+        super().__init__(BUDGET, name, None, opts)
         self.register_outputs({"monthlyBudget": args.monthly_budget, "prices": dict(args.prices)})

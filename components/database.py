@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Union
 
 import pulumi
 import pulumi_digitalocean as do
 
+from builders.app_spec import alert_destinations
 from builders.names import cluster_name, resource_tags
 from platform_model import catalog
 from settings.model import AlertSettings, PostgresSettings, Settings, ValkeySettings
@@ -37,8 +38,8 @@ class ClusterArgs:
     protect: bool = True
 
     @classmethod
-    def from_settings(cls, s: Settings, engine: str, vpc_id: pulumi.Input[str]) -> "ClusterArgs":
-        db: Union[PostgresSettings, ValkeySettings] = s.postgres if engine == "pg" else s.valkey
+    def from_settings(cls, s: Settings, engine: catalog.Engine, vpc_id: pulumi.Input[str]) -> "ClusterArgs":
+        db: Union[PostgresSettings, ValkeySettings] = s.postgres if engine == catalog.POSTGRES else s.valkey
         return cls(
             cluster_name=cluster_name(s, engine), region=s.region, version=db.version, size=db.size,
             node_count=db.nodes, vpc_id=vpc_id, maintenance_day=db.maintenance.day,
@@ -56,18 +57,12 @@ class ClusterArgs:
                              f"{self.size} does not allow; use a plan with at least 2 GiB")
 
 
-def monitor_destinations(a: AlertSettings) -> Optional[dict]:
-    if not a.emails and not a.slack_webhooks:
-        return None
-    return {"emails": list(a.emails), "slacks": [{"url": w.url, "channel": w.channel} for w in a.slack_webhooks]}
-
-
-def managed_cluster(name: str, engine: str, args: ClusterArgs, parent: pulumi.Resource, **engine_args):
+def managed_cluster(name: str, engine: catalog.Engine, args: ClusterArgs, parent: pulumi.Resource, **engine_args):
     """The cluster (protected when the stack asks) and its CPU, memory and disk alerts."""
     cluster = do.DatabaseCluster(
         f"{name}-cluster",
         name=args.cluster_name,
-        engine=engine,
+        engine=engine.cluster,
         version=args.version,
         size=args.size,
         node_count=args.node_count,
@@ -79,7 +74,7 @@ def managed_cluster(name: str, engine: str, args: ClusterArgs, parent: pulumi.Re
         # Deleting or replacing a cluster loses its data: `protect` makes `pulumi up` refuse.
         opts=pulumi.ResourceOptions(parent=parent, protect=args.protect),
     )
-    destinations = monitor_destinations(args.alerts)
+    destinations = alert_destinations(args.alerts, slack_key="slacks")
     alerts = []
     # A monitor alert must notify someone; without destinations the policy pack flags the stack.
     for role, kind, threshold in DATABASE_ALERTS if destinations else ():

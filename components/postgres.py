@@ -9,7 +9,7 @@ from typing import Optional
 import pulumi
 import pulumi_digitalocean as do
 
-from builders.capacity_report import stack_pool_size
+from builders.deployment import stack_pool_size
 from platform_model import catalog
 from platform_model.topology import DB_NAME, DB_POOL, DB_USER
 from settings.model import Settings
@@ -35,7 +35,7 @@ class PostgresArgs:
 
     @classmethod
     def from_settings(cls, s: Settings, vpc_id: pulumi.Input[str]) -> "PostgresArgs":
-        return cls(ClusterArgs.from_settings(s, "pg", vpc_id), PoolArgs.from_settings(s))
+        return cls(ClusterArgs.from_settings(s, catalog.POSTGRES, vpc_id), PoolArgs.from_settings(s))
 
 
 class Postgres(pulumi.ComponentResource):
@@ -46,7 +46,7 @@ class Postgres(pulumi.ComponentResource):
         if pool is not None and pool.mode not in catalog.POOL_MODES:
             raise ValueError(f"Postgres: pool mode {pool.mode!r} does not work with n8n; use one of "
                              f"{', '.join(catalog.POOL_MODES)}")
-        self.cluster, self.alerts = managed_cluster(name, "pg", args, self)
+        self.cluster, self.alerts = managed_cluster(name, catalog.POSTGRES, args, self)
         child = pulumi.ResourceOptions(parent=self)
         # n8n connects as its own user to its own database, never as doadmin. Deleting the database
         # deletes every workflow and credential, so it is protected like the cluster.

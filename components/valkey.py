@@ -14,6 +14,6 @@ class Valkey(pulumi.ComponentResource):
         super().__init__("n8n-platform:valkey:Valkey", name, None, opts)
         args.check("Valkey")
         self.cluster, self.alerts = managed_cluster(
-            name, "valkey", args, self, eviction_policy=catalog.VALKEY_EVICTION_POLICY
+            name, catalog.VALKEY, args, self, eviction_policy=catalog.VALKEY_EVICTION_POLICY
         )
         self.register_outputs({"cluster_id": self.cluster.id, "cluster_name": self.cluster.name})

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Optional
 
-from builders.capacity_report import capacity_report
+from builders.deployment import deployment_from_settings, stack_cost
+from platform_model.capacity import capacity_report
 from platform_model.pricing import REFERENCE_TEMPLATE, MonthlyCost, load_prices, monthly_cost, over_budget
-from builders.deployment import stack_cost
 from settings.model import Settings, SettingsError
 from stack.loader import load_stack
 
@@ -25,25 +26,30 @@ REFERENCE_NAME = "DigitalOcean template (production.yaml)"
 
 def stack_summary(s: Settings) -> str:
     """Cost breakdown, capacity and warnings of one stack, for terminals and CI logs."""
-    cost = stack_cost(s)
-    cap = capacity_report(s)
+    return summary(s.app_name, s.workers.pairs, stack_cost(s), capacity_report(deployment_from_settings(s)),
+                   s.cost.monthly_budget)
+
+
+def summary(app: str, pairs: int, cost: MonthlyCost, cap: dict, budget: Optional[float]) -> str:
+    """The summary of a stack's cost and capacity, computed here from its settings or read by the gate
+    from the outputs the program exported."""
     pg = cap["postgres_connections"]
     lines = [
-        f"{s.app_name}: ${cost.minimum:.2f}/month at minimum scale, ${cost.maximum:.2f} at maximum "
+        f"{app}: ${cost.minimum:.2f}/month at minimum scale, ${cost.maximum:.2f} at maximum "
         f"(prices as of {cost.prices_as_of})",
         cost.table(),
-        f"capacity: {cap['concurrent_executions']} concurrent executions ({s.workers.pairs} worker "
-        f"pair{'' if s.workers.pairs == 1 else 's'} × "
+        f"capacity: {cap['concurrent_executions']} concurrent executions ({pairs} worker "
+        f"pair{'' if pairs == 1 else 's'} × "
         f"{cap['worker_concurrency']}), {cap['runner_slots_per_pair']} Code-node tasks at once per pair, "
         f"worker memory ~{cap['worker_memory_mib']['estimate']} of {cap['worker_memory_mib']['usable']} MiB",
         f"PostgreSQL connections: {pg['needed']} of {pg['limit']}: {pg['working']}",
     ]
     lines += [f"warning: {w}" for w in cap["warnings"]]
-    budget = over_budget(cost, s.cost.monthly_budget)
-    if budget:
-        lines.append(f"over budget: {budget}")
-    elif s.cost.monthly_budget is not None:
-        lines.append(f"within budget: ${cost.maximum:.2f} of ${s.cost.monthly_budget:.2f} (cost.monthlyBudget)")
+    over = over_budget(cost, budget)
+    if over:
+        lines.append(f"over budget: {over}")
+    elif budget is not None:
+        lines.append(f"within budget: ${cost.maximum:.2f} of ${budget:.2f} (cost.monthlyBudget)")
     return "\n".join(lines)
 
 

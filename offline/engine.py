@@ -32,6 +32,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.stack import massage, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from platform_model import catalog
 from stack.loader import config_for_engine
 
 PROJECT = "n8n-platform"
@@ -116,26 +117,26 @@ class ProviderMocks(pulumi_mocks.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         inputs = _deep_unwrap(dict(args.inputs))
         rid = f"{args.name}-{_stable_id(args.typ, args.name)}"
-        if args.typ == "random:index/randomPassword:RandomPassword":
+        if args.typ == catalog.RANDOM_PASSWORD:
             # Deterministic per resource, so two runs of one stack can be compared value by value.
             inputs["result"] = _pseudo_random(args.name, int(inputs.get("length", 32)))
-        elif args.typ == "digitalocean:index/databaseCluster:DatabaseCluster":
+        elif args.typ == catalog.CLUSTER:
             host = f"{inputs.get('name', args.name)}-do-user-0.db.ondigitalocean.com"
             inputs.update(
                 host=host, privateHost=f"private-{host}", port=25060, user="doadmin",
                 password=_pseudo_random(args.name + "/doadmin", 24), database="defaultdb",
                 clusterUrn=f"do:dbaas:{rid}",
             )
-        elif args.typ == "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool":
+        elif args.typ == catalog.CONNECTION_POOL:
             # DigitalOcean's pools listen on the cluster's hosts, port 25061.
             host = f"{inputs.get('name', args.name)}-do-user-0.db.ondigitalocean.com"
             inputs.update(host=host, privateHost=f"private-{host}", port=25061,
                           password=_pseudo_random(args.name + "/pool", 24))
-        elif args.typ == "digitalocean:index/app:App":
+        elif args.typ == catalog.APP:
             name = inputs.get("spec", {}).get("name", args.name)
             url = f"https://{name}-{_stable_id(name)[:5]}.ondigitalocean.app"
             inputs.update(liveUrl=url, defaultIngress=url, appUrn=f"do:app:{rid}")
-        elif args.typ == "digitalocean:index/vpc:Vpc":
+        elif args.typ == catalog.VPC:
             inputs.update(vpcUrn=f"do:vpc:{rid}", ipRange="10.110.16.0/20")
         return rid, inputs
 

@@ -8,7 +8,8 @@
 
 Runs `__main__.py` under Pulumi's mocks with `Pulumi.<stack>.yaml`, starts `policies/` as the CLI starts
 it, sends every registered resource through `Analyze` and the whole stack through `AnalyzeStack`, and
-prints one line per verdict, then the stack's monthly cost and capacity. The policy-pack config is
+prints one line per verdict, then the stack's monthly cost and capacity as the program exported them (its
+`monthly_cost` and `capacity` outputs, what `pulumi stack output` shows). The policy-pack config is
 `--policy-pack-config FILE`, else `policies/config/<stack>.json` when it exists, else the pack's defaults.
 `--format json` prints one JSON object (verdicts, counts, exit code, cost, capacity) for machines;
 `--format markdown` the same for a pull-request comment; `--json FILE` and `--markdown FILE` write them
@@ -26,16 +27,17 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from builders.capacity_report import capacity_report
-from platform_model.pricing import over_budget
-from builders.deployment import stack_cost
+from offline.cost import summary
+from platform_model.capacity import report_from_output
+from platform_model.catalog import APP
+from platform_model.pricing import MonthlyCost, over_budget
+from platform_model.spec_reader import AppSpec
 from settings.model import Settings, SettingsError
 from stack.loader import PROJECT_DIR, StackFile, config_for_engine, load_stack
-from offline.cost import stack_summary
 
 if TYPE_CHECKING:  # gRPC, Pulumi and the provider SDK load in main(), once the stack file is known to be valid
     from offline.analyzer import PolicyPack, Verdict
@@ -53,6 +55,20 @@ class GateReport:
     resources: int  # resources analyzed
     config_source: str  # which policy-pack config was applied
     seconds: float = 0.0
+    outputs: dict = field(default_factory=dict)  # the stack's exports, as `pulumi stack output` shows them
+    app_components: tuple[str, ...] = ()  # the App spec's services, workers and jobs, in its order
+
+    @property
+    def cost(self) -> MonthlyCost:
+        return MonthlyCost.from_output(self.outputs["monthly_cost"], self.app_components)
+
+    @property
+    def budget(self) -> Optional[float]:
+        return self.outputs["monthly_cost"].get("budget")
+
+    @property
+    def capacity(self) -> dict:
+        return report_from_output(self.outputs["capacity"])
 
     @property
     def mandatory(self) -> list[Verdict]:
@@ -94,7 +110,12 @@ def evaluate(run: ProgramRun, pack: PolicyPack, config_path: Optional[Path] = No
     order = {"mandatory": 0, "advisory": 1}
     verdicts.sort(key=lambda v: (order.get(v.level, 2), v.policy, v.resource))
     enabled = sum(1 for s in settings.values() if s.level != "disabled")
-    return GateReport(run.stack, verdicts, enabled, len(run.resources), source)
+    return GateReport(run.stack, verdicts, enabled, len(run.resources), source, outputs=run.outputs,
+                      app_components=_app_components(run))
+
+
+def _app_components(run: ProgramRun) -> tuple[str, ...]:
+    return tuple(c.name for c in AppSpec(run.one(APP).inputs["spec"]).components())
 
 
 def table(report: GateReport) -> str:
@@ -108,7 +129,7 @@ def table(report: GateReport) -> str:
     return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d}".rstrip() for a, b, c, d in rows)
 
 
-def summary(report: GateReport) -> str:
+def verdict_line(report: GateReport) -> str:
     verdict = "FAIL" if report.mandatory else "PASS"
     return (f"{verdict} {report.stack}: {len(report.mandatory)} mandatory, {len(report.advisory)} advisory "
             f"violation(s); {report.policies} policies over {report.resources} resources "
@@ -117,11 +138,12 @@ def summary(report: GateReport) -> str:
 
 def as_text(report: GateReport, settings: Settings) -> str:
     parts = [table(report)] if report.verdicts else []
-    return "\n".join(parts + ["", stack_summary(settings), "", summary(report)]).lstrip("\n")
+    numbers = summary(settings.app_name, settings.workers.pairs, report.cost, report.capacity, report.budget)
+    return "\n".join(parts + ["", numbers, "", verdict_line(report)]).lstrip("\n")
 
 
 def as_json(report: GateReport, settings: Settings) -> str:
-    cost = stack_cost(settings)
+    cost = report.cost
     return json.dumps({
         "stack": report.stack,
         "result": "fail" if report.mandatory else "pass",
@@ -134,9 +156,9 @@ def as_json(report: GateReport, settings: Settings) -> str:
         "seconds": round(report.seconds, 2),
         "verdicts": [{"policy": v.policy, "resource": v.resource, "urn": v.urn, "level": v.level,
                       "severity": v.severity, "message": v.message} for v in report.verdicts],
-        "monthly_cost": cost.as_output(settings.cost.monthly_budget),
-        "over_budget": over_budget(cost, settings.cost.monthly_budget),
-        "capacity": capacity_report(settings),
+        "monthly_cost": cost.as_output(report.budget),
+        "over_budget": over_budget(cost, report.budget),
+        "capacity": report.capacity,
     }, indent=2)
 
 
@@ -155,20 +177,20 @@ def as_markdown(report: GateReport, settings: Settings) -> str:
         lines += [f"| `{v.policy}` | `{v.resource}` | {'**mandatory**' if v.mandatory else 'advisory'} | "
                   f"{_cell(v.message)} |" for v in report.verdicts]
         lines.append("")
-    cost = stack_cost(settings)
+    cost = report.cost
     lines += [f"**Monthly cost**: ${cost.minimum:,.2f} at minimum scale, ${cost.maximum:,.2f} at maximum "
               f"(list prices as of {cost.prices_as_of}; * not confirmed from a primary source).", "",
               "| Component | What | Min $/mo | Max $/mo |", "| --- | --- | ---: | ---: |"]
     lines += [f"| {i.name} | {_cell(i.what)} | {i.min_usd:,.2f} | {i.max_usd:,.2f}{'' if i.confirmed else ' *'} |"
               for i in cost.items]
     lines.append(f"| **total** | | **{cost.minimum:,.2f}** | **{cost.maximum:,.2f}** |")
-    budget = settings.cost.monthly_budget
+    budget = report.budget
     message = over_budget(cost, budget)
     if message:
         lines += ["", f"⚠️ Over budget: {_cell(message)}"]
     elif budget is not None:
         lines += ["", f"Within budget: ${cost.maximum:,.2f} of ${budget:,.2f} (`cost.monthlyBudget`)."]
-    cap = capacity_report(settings)
+    cap = report.capacity
     pg = cap["postgres_connections"]
     lines += ["", f"**Capacity**: {cap['concurrent_executions']} concurrent executions, "
               f"{cap['runner_slots_per_pair']} Code-node tasks at once per worker pair, PostgreSQL connections "

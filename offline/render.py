@@ -21,6 +21,7 @@ import yaml
 from builders.app_spec import build_app_spec
 from builders.names import cluster_name
 from builders.env import SecretValues
+from platform_model import catalog
 from settings.model import Settings, SettingsError
 from stack.loader import load_stack
 from builders.names import topology_for
@@ -51,8 +52,8 @@ def offline_spec(s: Settings) -> dict:
     return build_app_spec(
         s,
         vpc_id=VPC_PLACEHOLDER,
-        postgres_cluster=cluster_name(s, "pg"),
-        valkey_cluster=cluster_name(s, "valkey"),
+        postgres_cluster=cluster_name(s, catalog.POSTGRES),
+        valkey_cluster=cluster_name(s, catalog.VALKEY),
         secrets=secrets,
     )
 

@@ -25,17 +25,15 @@ The rules, each with its basis:
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from builders import capacity_report
-from builders.deployment import stack_cost
+from builders.deployment import deployment_from_settings, stack_cost
 from platform_model import capacity, catalog
 from platform_model.pricing import MonthlyCost
-from settings.model import NAMESPACE, Settings, SettingsError
-from stack.loader import load_settings
+from settings.model import NAMESPACE, Settings, SettingsError, parse_settings
+from stack.loader import load_settings, merged, stack_source
 
 PEAK_FACTOR = 2
 WORKER_EXECUTIONS_PER_SECOND = 5
@@ -97,14 +95,7 @@ class Proposal:
 
     @property
     def concurrent_executions(self) -> int:
-        return capacity_report.execution_capacity(self.settings).concurrent_executions
-
-
-def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(dict(base))
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
-    return out
+        return capacity.execution_capacity(deployment_from_settings(self.settings)).concurrent_executions
 
 
 def _runner_size(code_tasks_per_second: float, code_share: float) -> str:
@@ -115,15 +106,20 @@ def _runner_size(code_tasks_per_second: float, code_share: float) -> str:
     return DEDICATED_RUNNER_SIZE
 
 
-def _smallest_ha_postgres(processes: Mapping[str, tuple[int, int]]) -> Optional[str]:
+def _smallest_ha_postgres(s: Settings) -> Optional[str]:
+    """The smallest plan with standby nodes whose connections hold every n8n process of `s` at maximum
+    scale through a rolling deploy, counted without a PgBouncer pool."""
+    processes = capacity.processes(deployment_from_settings(s))
     for slug, size in catalog.DATABASE_SIZES.items():
         if size.allows_standby and capacity.connection_budget(processes, slug).fits:
             return slug
     return None
 
 
-def candidate_config(t: Workload, worker_size: str, concurrency: int, db_pool_size: int) -> Optional[dict]:
-    """The settings for one choice of worker size and concurrency, or None when it cannot carry `t`."""
+def candidate_config(t: Workload, worker_size: str, concurrency: int, base: Optional[Mapping[str, Any]] = None,
+                     stack: str = "prod") -> Optional[dict]:
+    """The settings for one choice of worker size and concurrency on top of `base` (a stack's config), or
+    None when it cannot carry `t`. Raises SettingsError when `base` rejects a value of it."""
     if capacity.memory_warning(worker_size, concurrency):
         return None
     pairs = max(MIN_PAIRS, math.ceil(t.slots_needed / concurrency),
@@ -131,47 +127,49 @@ def candidate_config(t: Workload, worker_size: str, concurrency: int, db_pool_si
     if pairs > MAX_PAIRS:
         return None
     processors = math.ceil(t.per_second / INTAKE_PER_SECOND - 1e-9) if t.per_second > INTAKE_PER_SECOND else 0
-    processes = {"main": (db_pool_size, 1), **{f"worker-{i}": (db_pool_size, 1) for i in range(pairs)}}
-    if processors:
-        processes["webhook"] = (db_pool_size, processors)
-    postgres = _smallest_ha_postgres(processes)
-    if postgres is None:
-        return None
+    smallest_ha = next(s for s, z in catalog.DATABASE_SIZES.items() if z.allows_standby)
     config = {
         "main": {"size": MAIN_SIZE},
         "workers": {"pairs": pairs, "size": worker_size, "concurrency": concurrency},
         "runners": {"size": _runner_size(t.per_second / pairs * t.code_share, t.code_share), "instances": 1,
                     "maxConcurrency": concurrency},
-        "postgres": {"size": postgres, "nodes": HA_NODES},
-        "valkey": {"size": next(s for s, z in catalog.DATABASE_SIZES.items() if z.allows_standby), "nodes": HA_NODES},
+        "postgres": {"size": smallest_ha, "nodes": HA_NODES},
+        "valkey": {"size": smallest_ha, "nodes": HA_NODES},
     }
     if processors:
         config["webhooks"] = {"processors": processors, "size": WEBHOOK_SIZE}
-    return config
+    # PostgreSQL is sized for the stack's own processes: what the settings make of the draft.
+    draft, _ = parse_settings(_on(base or {}, config), stack, stack_source(stack))
+    config["postgres"]["size"] = _smallest_ha_postgres(draft)
+    return config if config["postgres"]["size"] else None
+
+
+def _on(base: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` (setting -> value) laid over a stack's config (`n8n-platform:key` -> value)."""
+    whole = dict(base)
+    for key, value in config.items():
+        whole[f"{NAMESPACE}:{key}"] = merged(base.get(f"{NAMESPACE}:{key}") or {}, value)
+    return whole
 
 
 def propose(t: Workload, base: Optional[Mapping[str, Any]] = None, stack: str = "prod") -> Proposal:
     """The cheapest stack (at maximum scale) that carries `t`. `base` is a stack's config
     (`n8n-platform:key` -> value) whose other settings — region, price overrides, alerts — are kept."""
     base = dict(base or {})
-    prefix = NAMESPACE + ":"
-    db_pool_size = load_settings(base, stack).n8n.db_pool_size
+    load_settings(base, stack)  # an invalid base stack is reported as such, before any candidate
     best: Optional[Proposal] = None
     rejected: Optional[SettingsError] = None
     for worker_size in WORKER_SIZES:
         for concurrency in CONCURRENCY_CHOICES:
-            config = candidate_config(t, worker_size, concurrency, db_pool_size)
-            if config is None:
-                continue
-            merged = dict(base)
-            for key, value in config.items():
-                merged[prefix + key] = _merge(base.get(prefix + key) or {}, value)
             try:
-                settings = load_settings(merged, stack)
+                config = candidate_config(t, worker_size, concurrency, base, stack)
+                if config is None:
+                    continue
+                settings = load_settings(_on(base, config), stack)
             except SettingsError as err:
                 rejected = err  # never propose what the settings validation rejects
                 continue
-            if capacity_report.capacity_warnings(settings):
+            if capacity.capacity_warnings(deployment_from_settings(settings)):
                 continue
             cost = stack_cost(settings)
             candidate = Proposal(t, config, settings, cost)
@@ -189,8 +187,9 @@ def propose(t: Workload, base: Optional[Mapping[str, Any]] = None, stack: str = 
 
 def _explained(p: Proposal) -> Proposal:
     t, s = p.target, p.settings
-    c = capacity_report.execution_capacity(s)
-    budget = capacity_report.stack_connection_budget(s)
+    d = deployment_from_settings(s)
+    c = capacity.execution_capacity(d)
+    budget = capacity.deployment_connection_budget(d)
     reasons = [
         f"{t.per_minute:g}/min × {t.seconds:g} s = {t.concurrent_executions:.1f} executions in flight on "
         f"average; × {PEAK_FACTOR} for bursts = {t.slots_needed} slots",

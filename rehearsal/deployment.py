@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Optional
 
 from platform_model.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
+from platform_model.spec_fields import ports
+from platform_model.spec_reader import AppSpec
 from platform_model.topology import DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
 from offline.render import DB_ADMIN_PASSWORD, REDACTED
 
@@ -73,21 +75,9 @@ def role_of(kind: str, component: dict) -> tuple[str, tuple[str, ...]]:
     raise RehearsalError(f"component {component['name']} runs {found.role}, which the rehearsal does not run")
 
 
-def instance_count(component: dict) -> int:
-    if "instance_count" in component:
-        return int(component["instance_count"])
-    return int(component.get("autoscaling", {}).get("min_instance_count", 1))
-
-
 def spec_ports(component: dict) -> list[int]:
-    ports = []
-    if "http_port" in component:
-        ports.append(int(component["http_port"]))
-    ports += [int(p) for p in component.get("internal_ports", [])]
-    for check in ("health_check", "liveness_health_check"):
-        if check in component and "port" in component[check]:
-            ports.append(int(component[check]["port"]))
-    return sorted(set(ports))
+    """The ports the component listens on, each once."""
+    return sorted({int(p) for p in ports(component) if p is not None})
 
 
 @dataclass
@@ -147,15 +137,14 @@ class Substitutions:
 
 def plan_instances(spec: dict, subs: Substitutions) -> list[Instance]:
     """Every process the spec asks for, with substituted env and remapped ports."""
-    entries = [(kind, c) for kind in ("services", "workers", "jobs") for c in spec.get(kind, [])]
     # Ports first: `http://<component>:<port>` in one component's env names another's ports. One request
     # for all of them, so no two instances are handed the same port.
-    slots = [(kind, comp, i) for kind, comp in entries for i in range(1, instance_count(comp) + 1)]
-    local = iter(free_ports(sum(len(spec_ports(comp)) for _, comp, _ in slots)))
+    slots = [(c, i) for c in AppSpec(spec).components() for i in range(1, int(c.min_instances) + 1)]
+    local = iter(free_ports(sum(len(spec_ports(c.data)) for c, _ in slots)))
     instances = []
-    for kind, comp, i in slots:
-        role, n8n_args = role_of(kind, comp)
-        instances.append(Instance(comp["name"], role, i, {}, {p: next(local) for p in spec_ports(comp)}, comp,
+    for c, i in slots:
+        role, n8n_args = role_of(c.kind, c.data)
+        instances.append(Instance(c.name, role, i, {}, {p: next(local) for p in spec_ports(c.data)}, c.data,
                                   n8n_args))
     first = {inst.component: inst for inst in reversed(instances)}  # the service name's address
     if subs.app_url is None:  # ${APP_URL}: where the ingress sends `/`

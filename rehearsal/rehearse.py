@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from builders import capacity_report
+from builders.deployment import stack_pool_size
 from offline.render import offline_spec
 from platform_model import catalog
 from platform_model.topology import DB_POOL
@@ -125,7 +125,7 @@ class Running:
 def pool_label(settings: Settings) -> str:
     pool = settings.postgres.connection_pool
     return "" if pool is None else (f", through PgBouncer pool {DB_POOL} ({pool.mode}, "
-                                    f"{capacity_report.stack_pool_size(settings)} server connections)")
+                                    f"{stack_pool_size(settings)} server connections)")
 
 
 def title_of(opts: Options, settings: Settings) -> str:
@@ -171,7 +171,7 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         pool = settings.postgres.connection_pool
         if pool is not None:
             pgbouncer = start_pgbouncer(run_dir / "pgbouncer", pki, postgres, pool_port, pool.mode,
-                                        capacity_report.stack_pool_size(settings))
+                                        stack_pool_size(settings))
         servers = "PostgreSQL + Redis" + (" + PgBouncer" if pgbouncer else "")
         report.timings[f"{servers} (TLS) up"] = round(time.monotonic() - t, 1)
         log(f"PostgreSQL on {pg_port}, Redis on {redis_port}"
@@ -284,7 +284,7 @@ def check_all(run: Running, opts: Options, report: scenarios.Report) -> None:
 def pool_through_pgbouncer(run: Running, use: PoolUse, report: scenarios.Report) -> scenarios.Check:
     observe(run.pgbouncer, use)
     report.pool = use.as_dict()
-    return pool_check(use, run.settings.postgres.connection_pool.mode, capacity_report.stack_pool_size(run.settings))
+    return pool_check(use, run.settings.postgres.connection_pool.mode, stack_pool_size(run.settings))
 
 
 def setup_owner(editor: EditorSession, password: str, timeout: float = 120) -> None:

@@ -706,3 +706,11 @@ def parse_settings(config: Mapping[str, Any], stack: str, source: str,
         raise SettingsError(problems + _pydantic_problems(err, raw), source) from None
     settings._stack = stack
     return settings, problems
+
+
+def instance_range(instances: Optional[int], autoscaling: Optional[Autoscaling]) -> tuple[int, int]:
+    """A component's (minimum, maximum) instances: its autoscaling range, else its fixed count, else App
+    Platform's default of one."""
+    if autoscaling is not None:
+        return autoscaling.min_instances, autoscaling.max_instances
+    return (instances or 1), (instances or 1)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Optional
 
-from builders.capacity_report import stack_connection_budget
+from builders.deployment import deployment_from_settings
 from builders.names import topology_for
 from platform_model import catalog, secret_strength
-from settings.model import Autoscaling, Problem, Settings
+from platform_model.capacity import deployment_connection_budget
+from settings.model import Autoscaling, Problem, Settings, instance_range
 
 
 def cross_check_problems(s: Settings) -> list[Problem]:
@@ -38,7 +39,7 @@ def cross_check_problems(s: Settings) -> list[Problem]:
                 add(Problem(f"{section}.instances",
                             "cannot be set together with autoscaling (App Platform rejects instance_count "
                             "with autoscaling); use autoscaling.minInstances", instances))
-        top = auto.max_instances if auto else (instances or 1)
+        top = instance_range(instances, auto)[1]
         if size.fixed and top > 1:
             add(Problem(f"{section}.size",
                         f"{size_slug} is a fixed size that runs one instance; {section} asks for {top}. "
@@ -81,7 +82,7 @@ def cross_check_problems(s: Settings) -> list[Problem]:
 
 
 def _connection_problems(s: Settings) -> list[Problem]:
-    budget = stack_connection_budget(s)
+    budget = deployment_connection_budget(deployment_from_settings(s))
     if budget.fits:
         return []
     pool = s.postgres.connection_pool

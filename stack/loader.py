@@ -10,6 +10,7 @@ redacted when it is or holds a secret.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import hashlib
@@ -361,12 +362,17 @@ def _as_written(problems: list[Problem], written: Mapping[str, str]) -> list[Pro
             if p.value is not None and not p.secret and p.key in written else p for p in problems]
 
 
+def stack_source(stack: str) -> str:
+    """How messages name a stack's settings when they come from no file of their own."""
+    return f"Pulumi.{stack}.yaml"
+
+
 def load_settings(config: Mapping[str, Any], stack: str, source: Optional[str] = None,
                   encrypted: Optional[Collection[str]] = None) -> Settings:
     """Settings from a stack's config mapping, both phases: each value against the model, then the
     settings against each other. Raises SettingsError listing every problem (settings/model.py's
     `parse_settings` says what `config` and `encrypted` hold)."""
-    source = source or f"Pulumi.{stack}.yaml"
+    source = source or stack_source(stack)
     settings, problems = parse_settings(config, stack, source, encrypted)
     problems += cross_check_problems(settings)
     if problems:
@@ -393,6 +399,15 @@ def read_stack_file(stack: str, path: Optional[Path] = None) -> StackFile:
 
 def settings_from_file(stack: str, path: Optional[Path] = None) -> Settings:
     return load_stack(stack, path)[1]
+
+
+def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `extra` laid over it, nested mappings merged key by key; `base` is left as it was. How a
+    setting's block (`workers: {pairs: 5}`) is changed without losing the block's other keys."""
+    out = copy.deepcopy(dict(base))
+    for k, v in extra.items():
+        out[k] = merged(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
 
 
 def config_for_engine(config: Mapping[str, Any]) -> dict[str, str]:

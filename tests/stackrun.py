@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from platform_model.catalog import APP
 from settings.model import NAMESPACE, SECRET_KEYS
-from stack.loader import read_stack_file
+from stack.loader import merged, read_stack_file
 from offline.engine import ProgramRun, run_program
-
-APP = "digitalocean:index/app:App"
-CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster"
-FIREWALL = "digitalocean:index/databaseFirewall:DatabaseFirewall"
-PASSWORD = "random:index/randomPassword:RandomPassword"
-VPC = "digitalocean:index/vpc:Vpc"
 
 
 def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The stack file's config with `overrides` ({"workers": {"pairs": 5}}) merged into its keys."""
-    config = copy.deepcopy(read_stack_file(stack).config)
-    for key, value in (overrides or {}).items():
-        full = f"{NAMESPACE}:{key}"
-        if isinstance(value, dict) and isinstance(config.get(full), dict):
-            config[full] = _merge(config[full], value)
-        else:
-            config[full] = value
-    return config
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+    return merged(read_stack_file(stack).config, {f"{NAMESPACE}:{key}": value for key, value in (overrides or {}).items()})
 
 
 def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> ProgramRun:

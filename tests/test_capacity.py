@@ -3,18 +3,18 @@ capacity, worker memory — and where their verdicts surface (settings errors, w
 
 import pytest
 
-from builders import capacity_report
+from builders.deployment import deployment_from_settings
 from platform_model import capacity, catalog
 
 from builders import env
 from platform_model.capacity import connection_budget
+from platform_model.catalog import CONNECTION_POOL as POOL
+from platform_model.deployment import from_app_spec
 from settings.model import SettingsError
 from stack.loader import load_settings
 from offline.render import main as render_main
 from offline.render import offline_spec
 from stackrun import app_spec, component, env_of, run_stack, stack_config
-
-POOL = "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool"
 
 
 def settings(overrides=None, stack="prod"):
@@ -46,14 +46,14 @@ def test_with_a_pool_only_its_server_connections_count():
 
 
 def test_standby_nodes_add_no_connections():
-    one = capacity_report.stack_connection_budget(settings({"postgres": {"size": "db-s-1vcpu-2gb", "nodes": 1}}))
-    three = capacity_report.stack_connection_budget(settings({"postgres": {"size": "db-s-1vcpu-2gb", "nodes": 3}}))
+    one = capacity.deployment_connection_budget(deployment_from_settings(settings({"postgres": {"size": "db-s-1vcpu-2gb", "nodes": 1}})))
+    three = capacity.deployment_connection_budget(deployment_from_settings(settings({"postgres": {"size": "db-s-1vcpu-2gb", "nodes": 3}})))
     assert one.limit == three.limit == 47
 
 
 def test_shipped_stacks_fit_their_clusters():
     for stack, needed, limit in (("prod", (2 + 2 * 2) * 2 + 5, 97), ("staging", (2 + 2) * 2 + 5, 22)):
-        b = capacity_report.stack_connection_budget(settings(stack=stack))
+        b = capacity.deployment_connection_budget(deployment_from_settings(settings(stack=stack)))
         assert (b.needed, b.limit) == (needed, limit), stack
 
 
@@ -75,7 +75,7 @@ def test_autoscaled_processes_count_at_their_maximum():
 def test_a_pool_lets_the_same_stack_through_and_n8n_connects_to_it():
     overrides = {"workers": {"pairs": 4}, "postgres": {"connectionPool": {"mode": "transaction"}}}
     s = settings(overrides, "staging")
-    assert capacity_report.stack_connection_budget(s).fits
+    assert capacity.deployment_connection_budget(deployment_from_settings(s)).fits
     run = run_stack("staging", overrides)
     [pool] = run.of_type(POOL)
     assert pool.inputs["mode"] == "transaction" and pool.inputs["size"] == 22 - 5
@@ -108,7 +108,7 @@ def test_without_a_pool_nothing_changes(prod):
 def test_session_mode_leaves_the_database_default_alone_and_warns_when_clients_wait():
     s = settings({"workers": {"pairs": 4}, "postgres": {"connectionPool": {"mode": "session", "size": 10}}}, "staging")
     assert env.db_setup_sql(s) == env.DB_GRANTS_SQL
-    [warning] = capacity_report.capacity_warnings(s)
+    [warning] = capacity.capacity_warnings(deployment_from_settings(s))
     assert "up to 20 client connections holds one of the pool's 10 server connections" in warning
 
 
@@ -142,15 +142,15 @@ def test_pool_modes_exclude_statement_pooling():
 
 
 def test_execution_capacity_is_pairs_times_concurrency():
-    c = capacity_report.execution_capacity(settings({"workers": {"pairs": 3, "concurrency": 15},
+    c = capacity.execution_capacity(deployment_from_settings(settings({"workers": {"pairs": 3, "concurrency": 15},
                                               "runners": {"maxConcurrency": 5, "size": "apps-d-1vcpu-1gb",
-                                                          "autoscaling": {"maxInstances": 3}}}))
+                                                          "autoscaling": {"maxInstances": 3}}})))
     assert (c.concurrent_executions, c.runner_slots, c.code_covered) == (45, 15, True)
 
 
 def test_runners_short_of_the_workers_concurrency_warn_without_failing():
     s = settings({"workers": {"concurrency": 20}, "runners": {"maxConcurrency": 10}})
-    [warning] = capacity_report.capacity_warnings(s)
+    [warning] = capacity.capacity_warnings(deployment_from_settings(s))
     assert "up to 20 executions (workers.concurrency) but its runner pool takes at most 10" in warning
     assert "Task request timed out" in warning
 
@@ -172,10 +172,10 @@ def test_worker_memory_rule_of_thumb():
     warning = capacity.memory_warning("apps-d-1vcpu-1gb", 12)
     assert "needs about 834 MiB" in warning and "at most 11 (workers.concurrency)" in warning
     s = settings({"workers": {"size": "apps-s-1vcpu-1gb", "concurrency": 40}})
-    assert any("workers.size" in w for w in capacity_report.capacity_warnings(s))
+    assert any("workers.size" in w for w in capacity.capacity_warnings(deployment_from_settings(s)))
 
 
-# --- the same rules from an App spec: what the policy pack will read --------------------------------
+# --- the same deployment read from an App spec: what the policy pack will count -------------------
 
 
 @pytest.mark.parametrize("overrides", [
@@ -183,20 +183,23 @@ def test_worker_memory_rule_of_thumb():
     {"webhooks": {"size": "apps-d-1vcpu-1gb", "autoscaling": {"maxInstances": 3}}, "n8n": {"dbPoolSize": 3}},
     {"n8n": {"offloadManualExecutions": False}, "workers": {"pairs": 3}},
 ])
-def test_connections_read_from_the_engines_app_spec_match_the_settings(overrides):
+def test_the_app_spec_reads_as_the_deployment_the_settings_describe(overrides):
     s = settings(overrides)
     spec = app_spec(run_stack("prod", overrides))  # camelCase, as a policy receives it
-    assert capacity.processes_from_app_spec(spec) == capacity_report.connection_processes(s)
-    assert capacity.processes_from_app_spec(offline_spec(s)) == capacity_report.connection_processes(s)  # API shape
+    expected = deployment_from_settings(s)
+    for read in (from_app_spec(spec), from_app_spec(offline_spec(s))):  # engine shape, API shape
+        assert read.components == expected.components
+        assert capacity.processes(read) == capacity.processes(expected)
 
 
 def test_runner_shortfall_read_from_the_app_spec_names_each_pool():
     overrides = {"workers": {"concurrency": 20}, "runners": {"maxConcurrency": 10}}
     spec = app_spec(run_stack("prod", overrides))
-    warnings = capacity.runner_warnings_from_app_spec(spec)
+    warnings = capacity.runner_warnings(from_app_spec(spec))
     assert [w.split(":")[0] for w in warnings] == ["n8n-runners-1", "n8n-runners-2"]
-    assert warnings[0].endswith(capacity.runner_warning(capacity_report.execution_capacity(settings(overrides))))
-    assert capacity.runner_warnings_from_app_spec(offline_spec(settings())) == []
+    assert warnings[0].endswith(capacity.runner_warning(capacity.execution_capacity(
+        deployment_from_settings(settings(overrides)))))
+    assert capacity.runner_warnings(from_app_spec(offline_spec(settings()))) == []
     # main's own pool (offload off) is not held to a production concurrency limit
     off = offline_spec(settings({"n8n": {"offloadManualExecutions": False}, "runners": {"maxConcurrency": 5}}))
-    assert [w.split(":")[0] for w in capacity.runner_warnings_from_app_spec(off)] == ["n8n-runners-1", "n8n-runners-2"]
+    assert [w.split(":")[0] for w in capacity.runner_warnings(from_app_spec(off))] == ["n8n-runners-1", "n8n-runners-2"]

@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from platform_model import catalog
-from platform_model.pricing import (REFERENCE_TEMPLATE, Cluster, deployment_from_app_spec, load_prices, monthly_cost,
-                                    over_budget)
+from platform_model.deployment import Cluster, from_app_spec
+from platform_model.pricing import REFERENCE_TEMPLATE, load_prices, monthly_cost, over_budget
 from builders.deployment import deployment_from_settings, stack_cost
 from settings.model import SettingsError
 from stack.loader import load_settings
@@ -149,12 +149,12 @@ def test_the_model_prices_exactly_what_the_app_spec_deploys(prod):
     # From the spec the engine received (camelCase) and from the API-shape spec: same components.
     s = settings({"webhooks": {"processors": 2}, "runners": {"autoscaling": {"maxInstances": 3}}})
     clusters = deployment_from_settings(s).clusters
-    from_api = deployment_from_app_spec(offline_spec(s), clusters)
+    from_api = from_app_spec(offline_spec(s), clusters)
     assert sorted(from_api.components, key=lambda c: c.name) == \
         sorted(deployment_from_settings(s).components, key=lambda c: c.name)
     assert from_api.jobs == deployment_from_settings(s).jobs and from_api.vpc
     s_prod = settings_from_file("prod")
-    from_engine = deployment_from_app_spec(app_spec(prod), deployment_from_settings(s_prod).clusters)
+    from_engine = from_app_spec(app_spec(prod), deployment_from_settings(s_prod).clusters)
     assert from_engine.vpc
     assert monthly_cost(from_engine, load_prices()).maximum == stack_cost(s_prod).maximum
 
@@ -202,5 +202,5 @@ def test_cost_docs_show_the_costs_the_model_computes():
 def test_reference_template_is_four_dedicated_components_and_two_small_databases():
     assert [(c.size, c.min_instances, c.max_instances) for c in REFERENCE_TEMPLATE.components] == \
         [("apps-d-1vcpu-1gb", 1, 2)] * 4
-    assert REFERENCE_TEMPLATE.clusters == (Cluster("n8n-postgres", "postgres", "db-s-1vcpu-1gb", 1),
-                                           Cluster("n8n-redis", "valkey", "db-s-1vcpu-1gb", 1))
+    assert REFERENCE_TEMPLATE.clusters == (Cluster("n8n-postgres", catalog.POSTGRES, "db-s-1vcpu-1gb", 1),
+                                           Cluster("n8n-redis", catalog.VALKEY, "db-s-1vcpu-1gb", 1))

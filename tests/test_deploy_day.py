@@ -20,7 +20,8 @@ from offline import gate
 from offline import render
 from offline.analyzer import parse_policy_config, reconcile
 from stackedit import UNKNOWN, StackEdit
-from stackrun import APP, CLUSTER, VPC, app_spec, component, components, env_of, run_stack, stack_config
+from platform_model.catalog import APP, CLUSTER, VPC
+from stackrun import app_spec, component, components, env_of, run_stack, stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PROD = (ROOT / "Pulumi.prod.yaml").read_text()

@@ -9,13 +9,12 @@ from pulumi.runtime import rpc
 
 from offline import gate
 from offline.analyzer import analyze_request, stack_resource
-from offline.engine import provider_outputs
+from offline.engine import STACK, provider_outputs
 from stackedit import StackEdit
-from stackrun import APP, run_stack
+from platform_model.catalog import APP, BUDGET
+from stackrun import run_stack
 
-BUDGET = "n8n-platform:cost:Budget"
 SECRETS = "n8n-platform:secrets:Secrets"
-STACK = "pulumi:pulumi:Stack"
 
 
 def wire(struct: struct_pb2.Struct) -> dict:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from settings.model import SettingsError
+from stack import loader
 from stack.loader import load_settings
-from offline import gate
+from offline import engine, gate
 from offline.analyzer import PolicyPack, PolicyPackError, reconcile
 from stackedit import StackEdit
 from stackrun import run_stack, stack_config
@@ -77,6 +78,32 @@ def test_one_run_prints_the_table_and_writes_both_reports(tmp_path, capsys):
     assert report["result"] == "pass" and report["advisory"] == 6 == len(report["verdicts"])
     markdown = markdown_file.read_text()
     assert markdown.startswith("### `staging`: ✅ PASS") and markdown.count("| advisory |") == 6
+
+
+def test_one_gate_run_reads_the_stack_file_once_and_reports_the_exported_numbers(tmp_path, monkeypatch, capsys):
+    reads = []
+    read_text = loader._read_text
+    monkeypatch.setattr(loader, "_read_text", lambda path, stack: reads.append(path) or read_text(path, stack))
+    run_program = engine.run_program
+
+    def exported(*args, **kwargs):  # what `pulumi stack output` shows, changed after the program ran
+        run = run_program(*args, **kwargs)
+        run.outputs["capacity"]["concurrent_executions"] = 999.0
+        run.outputs["monthly_cost"]["components"]["valkey"]["max"] = 1234.5
+        run.outputs["monthly_cost"]["max"] = 1539.5
+        return run
+
+    monkeypatch.setattr(engine, "run_program", exported)
+    json_file, markdown_file = tmp_path / "prod.json", tmp_path / "prod.md"
+    assert gate.main(["prod", "--json", str(json_file), "--markdown", str(markdown_file)]) == gate.PASS
+    assert [p.name for p in reads] == ["Pulumi.prod.yaml"]
+    report = json.loads(json_file.read_text())
+    assert report["capacity"]["concurrent_executions"] == 999  # a count again, as the program exported it
+    assert report["monthly_cost"]["components"]["valkey"]["max"] == 1234.5
+    assert "capacity: 999 concurrent executions" in capsys.readouterr().out
+    markdown = markdown_file.read_text()
+    assert "| valkey | db-s-1vcpu-2gb × 2 nodes | 60.00 | 1,234.50 * |" in markdown
+    assert "| **total** | | **365.00** | **1,539.50** |" in markdown
 
 
 def test_an_unwritable_report_is_bad_input(tmp_path, capsys):

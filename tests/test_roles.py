@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from builders import capacity_report
-from platform_model import capacity
+from builders.deployment import deployment_from_settings
+from platform_model import capacity, spec_fields
+from platform_model.deployment import from_app_spec
 from platform_model.images import image_of
 from platform_model.roles import (MAIN, N8N_COMMAND, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, parse_command,
                                   recognise)
@@ -178,9 +179,10 @@ def test_capacity_counts_n8n_wherever_its_image_comes_from():
     for kind in ("services", "workers"):
         for c in spec[kind]:
             c["image"] = {**TEAM, "repository": team_names[c["image"]["repository"]]}
-    assert capacity.processes_from_app_spec(spec) == capacity_report.connection_processes(prod)
-    assert [w.split(":")[0] for w in capacity.runner_warnings_from_app_spec(_starved(spec))] == ["n8n-runners-1"]
-    assert capacity.processes_from_app_spec(app_spec(run_stack("prod"))) == capacity_report.connection_processes(prod)
+    expected = capacity.processes(deployment_from_settings(prod))
+    assert capacity.processes(from_app_spec(spec)) == expected
+    assert [w.split(":")[0] for w in capacity.runner_warnings(from_app_spec(_starved(spec)))] == ["n8n-runners-1"]
+    assert capacity.processes(from_app_spec(app_spec(run_stack("prod")))) == expected
 
 
 def _starved(spec: dict) -> dict:
@@ -189,3 +191,14 @@ def _starved(spec: dict) -> dict:
     pool["envs"] = [e for e in pool["envs"] if e["key"] != "N8N_RUNNERS_MAX_CONCURRENCY"]
     pool["envs"].append({"key": "N8N_RUNNERS_MAX_CONCURRENCY", "value": "2"})
     return spec
+
+
+def test_the_model_knows_the_engines_values_unknown_at_preview():
+    # platform_model must not import pulumi_policy (the program imports the model too); the sentinels it
+    # keeps must be the ones the engine sends and pulumi_policy's proxy raises on.
+    from pulumi_policy import proxy
+
+    assert spec_fields.UNKNOWNS == {proxy.UNKNOWN_BOOLEAN_VALUE, proxy.UNKNOWN_NUMBER_VALUE,
+                                    proxy.UNKNOWN_STRING_VALUE, proxy.UNKNOWN_ARRAY_VALUE,
+                                    proxy.UNKNOWN_OBJECT_VALUE, proxy.UNKNOWN_ASSET_VALUE,
+                                    proxy.UNKNOWN_ARCHIVE_VALUE}

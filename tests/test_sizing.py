@@ -6,7 +6,8 @@ import math
 import pytest
 import yaml
 
-from builders import capacity_report
+from builders.deployment import deployment_from_settings
+from platform_model import capacity
 
 from offline import sizing
 from builders.deployment import stack_cost
@@ -30,11 +31,11 @@ def test_proposals_carry_the_target_and_pass_every_rule(target):
     # What a user pastes into Pulumi.<stack>.yaml loads without a problem...
     s = load_settings({f"n8n-platform:{k}": v for k, v in p.config.items()}, "prod")
     # ...raises no capacity warning (runner coverage, memory, pool queueing)...
-    assert capacity_report.capacity_warnings(s) == []
+    assert capacity.capacity_warnings(deployment_from_settings(s)) == []
     # ...fits PostgreSQL at maximum scale through a rolling deploy...
-    assert capacity_report.stack_connection_budget(s).fits
+    assert capacity.deployment_connection_budget(deployment_from_settings(s)).fits
     # ...runs the executions in flight, with burst headroom, on workers that stay under their CPU ceiling.
-    c = capacity_report.execution_capacity(s)
+    c = capacity.execution_capacity(deployment_from_settings(s))
     assert c.concurrent_executions >= target.per_second * target.seconds * sizing.PEAK_FACTOR
     assert c.pairs * sizing.WORKER_EXECUTIONS_PER_SECOND >= target.per_second
     assert c.pairs >= sizing.MIN_PAIRS and c.code_covered
@@ -62,7 +63,7 @@ def test_no_cheaper_candidate_is_skipped():
     chosen = propose(t)
     for size in sizing.WORKER_SIZES:
         for conc in sizing.CONCURRENCY_CHOICES:
-            config = sizing.candidate_config(t, size, conc, 2)
+            config = sizing.candidate_config(t, size, conc)
             if config:
                 s = load_settings({f"n8n-platform:{k}": v for k, v in config.items()}, "prod")
                 assert stack_cost(s).maximum >= chosen.cost.maximum, (size, conc)

@@ -7,8 +7,9 @@ import pytest
 
 from platform_model import catalog
 from offline.engine import run_program
-from stackrun import (APP, CLUSTER, FIREWALL, PASSWORD, VPC, app_spec, component, components, env_entry, env_of,
-                      run_stack, stack_config)
+from platform_model.catalog import APP, CLUSTER, FIREWALL, VPC
+from platform_model.catalog import RANDOM_PASSWORD as PASSWORD
+from stackrun import app_spec, component, components, env_entry, env_of, run_stack, stack_config
 
 N8N_PROCESS_ENV = "N8N_ENCRYPTION_KEY"
 

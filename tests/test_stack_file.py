@@ -23,7 +23,8 @@ from stack.loader import load_stack, stack_name
 from stack.yaml_reader import parse, resolve_plain
 from offline import gate
 from offline.engine import run_program
-from stackrun import PASSWORD, stack_config
+from platform_model.catalog import RANDOM_PASSWORD as PASSWORD
+from stackrun import stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PROD = (ROOT / "Pulumi.prod.yaml").read_text()

@@ -14,8 +14,12 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, Severity
 
-from .resources import (APP, CLUSTER, FIREWALL, VPC, AppSpec, Stack, StackProblems, app_check, is_unknown,
-                        resource_policy, stack_policy)
+from platform_model import catalog
+from platform_model.catalog import APP, CLUSTER, FIREWALL, VPC
+from platform_model.spec_fields import is_unknown
+from platform_model.spec_reader import AppSpec
+
+from .resources import Stack, StackProblems, app_check, resource_policy, stack_policy
 
 # --- trusted sources -----------------------------------------------------------------------------
 
@@ -240,7 +244,7 @@ def access_role_problems(spec: AppSpec, _args) -> list[str]:
     bindings = {d.get("name"): d for d in spec.databases()}
     for name, db in bindings.items():
         user = db.get("dbUser")
-        if db.get("engine") == "PG" and (user in (None, "", ADMIN_USER) or is_unknown(user)):
+        if db.get("engine") == catalog.POSTGRES.app_spec and (user in (None, "", ADMIN_USER) or is_unknown(user)):
             problems.append(f"database binding {name!r} has no dedicated dbUser, so its bindable "
                             f"USERNAME/PASSWORD are {ADMIN_USER}'s; set dbUser to n8n's own user")
     for process in spec.n8n_components():

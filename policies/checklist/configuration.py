@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Severity
 
-from .resources import APP, AppSpec, app_check, resource_policy
+from platform_model.catalog import APP
+from platform_model.spec_reader import AppSpec
+
+from .resources import app_check, resource_policy
 
 NO_LONGER_READ = "n8n 2.41 no longer reads it; remove it"
 # env var -> what to do instead

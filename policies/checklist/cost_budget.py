@@ -2,8 +2,8 @@
 
 The budget (`cost.monthlyBudget`) and the stack's own prices (`cost.prices`) reach the pack as the outputs
 the `n8n-platform:cost:Budget` component registers (`register_outputs`), which is what AnalyzeStack hands
-a stack policy; the App and clusters are priced with policies/platform_model/pricing.py, the same model as the
-`monthly_cost` stack output and `python -m offline.cost`. A Budget whose outputs lack its prices (which it
+a stack policy; the App and clusters are read as the same deployment (policies/platform_model/deployment.py)
+and priced by the same rules (pricing.py) as the `monthly_cost` stack output and `python -m offline.cost`. A Budget whose outputs lack its prices (which it
 always registers, `{}` per kind when the stack sets none) is reported: the pack cannot see its budget.
 
 Unknown values: the budget and the sizes and instance counts it prices are literals in this program; if
@@ -14,11 +14,15 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Severity
 
-from platform_model.pricing import Cluster, deployment_from_app_spec, load_prices, monthly_cost, over_budget
+from platform_model import catalog
+from platform_model.catalog import BUDGET, CLUSTER, VPC
+from platform_model.deployment import Cluster, from_app_spec
+from platform_model.pricing import load_prices, monthly_cost, over_budget
+from platform_model.spec_fields import is_unknown, number
 
-from .resources import BUDGET, CLUSTER, VPC, Stack, StackProblems, is_unknown, number, stack_policy
+from .resources import Stack, StackProblems, stack_policy
 
-ENGINES = {"pg": "postgres", "valkey": "valkey"}
+ENGINES = {e.cluster: e for e in catalog.ENGINES}  # by DatabaseCluster `engine`
 
 
 def monthly_budget_problems(stack: Stack) -> StackProblems:
@@ -36,7 +40,7 @@ def monthly_budget_problems(stack: Stack) -> StackProblems:
             yield budget.urn, "cannot price the stack: the budget or its prices are not known at preview"
             continue
         table = load_prices().with_overrides(
-            app=prices.get("app"), database={e: prices.get(e) or {} for e in ("postgres", "valkey")})
+            app=prices.get("app"), database={e.setting: prices.get(e.setting) or {} for e in catalog.ENGINES})
         clusters = []
         for c in stack.of_type(CLUSTER):
             p = stack.props(c)
@@ -46,10 +50,16 @@ def monthly_budget_problems(stack: Stack) -> StackProblems:
             if spec is None:
                 yield app.urn, f"cannot price the stack: {'; '.join(problems)}"
                 continue
+            deployment = from_app_spec(spec.data, clusters, bool(stack.of_type(VPC)))
+            unknown = [c.name for c in deployment.components if None in (c.min_instances, c.max_instances)]
+            if unknown:
+                yield app.urn, (f"cannot price the stack: the instance count of {', '.join(unknown)} is not known "
+                                "at preview")
+                continue
             try:
-                cost = monthly_cost(deployment_from_app_spec(spec.data, clusters, bool(stack.of_type(VPC))), table)
+                cost = monthly_cost(deployment, table)
             except (KeyError, TypeError, ValueError) as err:
-                yield app.urn, f"cannot price the stack: no price for {err} (components/prices.toml, cost.prices)"
+                yield app.urn, f"cannot price the stack: no price for {err} (policies/platform_model/prices.toml, cost.prices)"
                 continue
             message = over_budget(cost, number(limit))
             if message:

@@ -17,8 +17,11 @@ from __future__ import annotations
 from pulumi_policy import Severity
 
 from platform_model import catalog
+from platform_model.catalog import APP, CLUSTER
+from platform_model.spec_fields import is_unknown, number
+from platform_model.spec_reader import AppSpec, bound_host
 
-from .resources import APP, CLUSTER, AppSpec, app_check, bound_host, is_unknown, number, resource_policy
+from .resources import app_check, resource_policy
 
 QUEUE_ENGINES = ("valkey", "redis")
 
@@ -99,7 +102,7 @@ def backup_problems(spec: AppSpec, _args) -> list[str]:
         host = process.value("DB_POSTGRESDB_HOST")
         bound = bound_host(host)
         # A pool is PgBouncer in front of the cluster: the data still lives in the cluster, backed up.
-        if bound is None or bindings.get(bound.binding, {}).get("engine") != "PG":
+        if bound is None or bindings.get(bound.binding, {}).get("engine") != catalog.POSTGRES.app_spec:
             shown = "not known at preview" if is_unknown(host) else repr(host)
             problems.append(f"{process.name}: DB_POSTGRESDB_HOST is {shown}, not the HOSTNAME of an attached "
                             "managed PostgreSQL cluster (${postgres.HOSTNAME}) or of its connection pool "

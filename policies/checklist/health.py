@@ -14,8 +14,11 @@ from __future__ import annotations
 from pulumi_policy import Severity
 
 from platform_model import catalog, roles
+from platform_model.catalog import APP
+from platform_model.spec_fields import is_unknown, number
+from platform_model.spec_reader import AppSpec, Component
 
-from .resources import APP, AppSpec, Component, app_check, is_unknown, number, resource_policy
+from .resources import app_check, resource_policy
 
 
 def _http_check_problem(component: Component, field: str) -> str | None:

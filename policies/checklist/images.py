@@ -21,10 +21,13 @@ from typing import Any, Optional
 from pulumi_policy import PolicyConfigSchema, Severity
 
 from platform_model import catalog
+from platform_model.catalog import APP
 from platform_model.images import DOCR, REGISTRY_HOSTS, image_of, release_of
 from platform_model.roles import UNRECOGNISED
+from platform_model.spec_fields import is_unknown
+from platform_model.spec_reader import AppSpec, Component
 
-from .resources import APP, AppSpec, Component, app_check, is_unknown, resource_policy
+from .resources import app_check, resource_policy
 
 FLOATING_TAGS = frozenset({"latest", "stable", "next", "beta", "nightly", "edge", "master", "main"})
 

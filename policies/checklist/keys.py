@@ -24,9 +24,11 @@ from typing import Any
 from pulumi_policy import PolicyResource, Severity
 
 from platform_model import catalog, secret_strength
+from platform_model.catalog import APP, RANDOM_PASSWORD, RANDOM_STRING
+from platform_model.spec_fields import is_unknown, number
+from platform_model.spec_reader import AppSpec, Component, broker_address
 
-from .resources import (APP, RANDOM_PASSWORD, RANDOM_STRING, AppSpec, Component, Stack, StackProblems, app_check,
-                        broker_address, is_unknown, number, resource_policy, stack_policy)
+from .resources import Stack, StackProblems, app_check, resource_policy, stack_policy
 
 ENCRYPTION_KEY = "N8N_ENCRYPTION_KEY"
 RUNNER_TOKEN = "N8N_RUNNERS_AUTH_TOKEN"

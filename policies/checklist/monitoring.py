@@ -13,8 +13,11 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from .resources import (APP, CLUSTER, MONITOR_ALERT, AppSpec, Stack, StackProblems, app_check, is_unknown,
-                        resource_policy, stack_policy)
+from platform_model.catalog import APP, CLUSTER, MONITOR_ALERT
+from platform_model.spec_fields import is_unknown
+from platform_model.spec_reader import AppSpec
+
+from .resources import Stack, StackProblems, app_check, resource_policy, stack_policy
 
 # App Platform alert rules (DigitalOcean app spec `alerts[].rule`).
 APP_RULES = ("DEPLOYMENT_FAILED",)

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
+from platform_model import catalog
+from platform_model.catalog import CLUSTER, DATABASE_DB, RANDOM_PASSWORD
 from platform_model.topology import ENCRYPTION_KEY_RESOURCE_SUFFIX
 
-from .resources import CLUSTER, DATABASE_DB, RANDOM_PASSWORD, resource_policy
+from .resources import resource_policy
 
 def _loss(props: dict, resource_type: str) -> str:
     if resource_type == RANDOM_PASSWORD:
         return "replacing it makes every credential stored in n8n unreadable"
     if resource_type == DATABASE_DB:
         return "deleting it drops n8n's database with every workflow and credential"
-    if props.get("engine") == "pg":
+    if props.get("engine") == catalog.POSTGRES.cluster:
         return "deleting or replacing it loses every workflow, execution and credential"
     return "deleting or replacing it loses every queued execution"
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
+from platform_model.catalog import APP
 from platform_model.roles import UNRECOGNISED
+from platform_model.spec_reader import AppSpec
 
-from .resources import APP, AppSpec, app_check, resource_policy
+from .resources import app_check, resource_policy
 
 
 def recognition_problems(spec: AppSpec, _args) -> list[str]:

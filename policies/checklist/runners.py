@@ -15,10 +15,14 @@ from __future__ import annotations
 from pulumi_policy import EnforcementLevel, Severity
 
 from platform_model import catalog
-from platform_model.capacity import runner_warnings_from_app_spec
+from platform_model.capacity import runner_warnings
+from platform_model.catalog import APP
+from platform_model.deployment import from_app_spec
 from platform_model.roles import UNRECOGNISED
+from platform_model.spec_fields import is_unknown, number
+from platform_model.spec_reader import AppSpec, Component, broker_address
 
-from .resources import APP, AppSpec, Component, app_check, broker_address, is_unknown, number, resource_policy
+from .resources import app_check, resource_policy
 
 BROKER_URI = "N8N_RUNNERS_TASK_BROKER_URI"
 
@@ -104,7 +108,7 @@ runner_topology = resource_policy(
 def capacity_problems(spec: AppSpec, _args) -> list[str]:
     # The arithmetic (runner instances × N8N_RUNNERS_MAX_CONCURRENCY against the worker's
     # N8N_CONCURRENCY_PRODUCTION_LIMIT) is policies/platform_model/capacity.py's, shared with the settings report.
-    return runner_warnings_from_app_spec(spec.data)
+    return runner_warnings(from_app_spec(spec.data))
 
 
 runner_capacity = resource_policy(

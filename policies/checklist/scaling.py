@@ -19,10 +19,13 @@ from typing import Optional
 from pulumi_policy import EnforcementLevel, Severity
 
 from platform_model import catalog, roles
-from platform_model.capacity import connection_budget
+from platform_model.capacity import deployment_connection_budget
+from platform_model.catalog import APP, CLUSTER, CONNECTION_POOL
+from platform_model.deployment import POOL_SIZE, ConnectionPool, from_app_spec
+from platform_model.spec_fields import is_unknown, number
+from platform_model.spec_reader import AppSpec, bound_host
 
-from .resources import (APP, CLUSTER, CONNECTION_POOL, AppSpec, Stack, StackProblems, app_check, bound_host, is_unknown,
-                        number, resource_policy, stack_policy)
+from .resources import Stack, StackProblems, app_check, resource_policy, stack_policy
 
 MULTI_MAIN = "N8N_MULTI_MAIN_SETUP_ENABLED"
 LICENSE = "N8N_LICENSE_ACTIVATION_KEY"
@@ -71,7 +74,7 @@ def autoscaling_problems(spec: AppSpec, _args) -> list[str]:
         if is_unknown(auto):
             problems.append(f"{n}: its autoscaling is not known at preview")
             continue
-        slug = component.data.get("instanceSizeSlug")
+        slug = component.size
         size = catalog.APP_SIZES.get(slug) if isinstance(slug, str) else None
         if size is None or not size.dedicated:
             shown = "an unknown size" if is_unknown(slug) else f"{slug}"
@@ -112,7 +115,7 @@ def size_problems(props: dict, args) -> list[str]:
 def _app_size_problems(spec: AppSpec, _args) -> list[str]:
     problems = []
     for component in spec.components():
-        slug = component.data.get("instanceSizeSlug")
+        slug = component.size
         size = catalog.APP_SIZES.get(slug) if isinstance(slug, str) else None
         if size is None:
             shown = ("not set, so App Platform picks its default" if slug is None
@@ -141,13 +144,10 @@ instance_sizes_planned = resource_policy(
 
 # --- connection budget ---------------------------------------------------------------------------
 
-POOL_SIZE = "DB_POSTGRESDB_POOL_SIZE"
-
-
 def _postgres_of(stack: Stack, app, spec: AppSpec):
     """The pg cluster the app attaches: by binding cluster name, else the pg cluster its spec depends on."""
-    names = {d.get("clusterName") for d in spec.databases() if d.get("engine") == "PG"}
-    clusters = [c for c in stack.of_type(CLUSTER) if stack.props(c).get("engine") == "pg"]
+    names = {d.get("clusterName") for d in spec.databases() if d.get("engine") == catalog.POSTGRES.app_spec}
+    clusters = [c for c in stack.of_type(CLUSTER) if stack.props(c).get("engine") == catalog.POSTGRES.cluster]
     by_name = [c for c in clusters if stack.props(c).get("name") in names]
     return (by_name or [c for c in clusters if stack.depends_on(app, "spec", c)] or [None])[0]
 
@@ -179,19 +179,14 @@ def connection_budget_problems(stack: Stack) -> StackProblems:
         size = stack.props(cluster).get("size")
         if size not in catalog.DATABASE_SIZES:
             continue  # instance-sizes-planned reports it
-        processes, unknown = {}, []
-        for process in spec.n8n_processes():
-            pool = process.value(POOL_SIZE, str(catalog.DEFAULT_DB_POOL_SIZE))
-            top = number(process.max_instances)
-            if is_unknown(pool) or top is None or not str(pool).isdigit():
-                unknown.append(process.name)
-                continue
-            processes[process.name] = (int(pool), int(top))
+        pool = _pool_size(stack, spec, cluster)
+        d = from_app_spec(spec.data, postgres=size, connection_pool=None if pool is None else ConnectionPool(pool))
+        unknown = [c.name for c in d.playing(*roles.N8N_PROCESSES) if None in (c.db_pool_size, c.max_instances)]
         if unknown:
             yield app.urn, (f"cannot count PostgreSQL connections: {POOL_SIZE} or the instance count of "
                             f"{', '.join(unknown)} is not a known number")
             continue
-        budget = connection_budget(processes, size, pool_size=_pool_size(stack, spec, cluster))
+        budget = deployment_connection_budget(d)
         if not budget.fits:
             yield cluster.urn, (f"{cluster.name}: n8n may open more PostgreSQL connections than the cluster "
                                 f"allows: {budget.working}")

@@ -1,21 +1,20 @@
 """Capacity arithmetic, pure: what a topology needs from PostgreSQL, how many executions and Code-node
 tasks it runs at once, and whether a worker's memory holds its concurrency — with the working shown.
 
-Shared by the settings cross-checks and the program's `capacity` output (builders/capacity_report.py
-applies the rules to settings), the offline tools and the policy pack (from registered resources), so all
-compute the same numbers. Stdlib only: the policy pack imports it. Each rule names the
+The rules read a `Deployment` (platform_model/deployment.py), built from a stack's settings for the
+settings cross-checks, the program's `capacity` output and the offline tools, and from an App spec for the
+policy pack, so all compute the same numbers. Stdlib only: the policy pack imports it. Each rule names the
 n8n or DigitalOcean fact behind it; docs/cost-and-capacity.md lists them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
-from urllib.parse import urlparse
+from typing import Mapping, Optional
 
 from . import catalog
-from .roles import N8N_PROCESSES, RUNNERS, recognise
-from .spec_fields import env_entries, spec_value
+from .deployment import AppComponent, Deployment
+from .roles import N8N_PROCESSES, RUNNERS, WORKER
 
 # --- PostgreSQL connections ------------------------------------------------------------------------
 
@@ -140,53 +139,92 @@ def memory_warning(size_slug: str, concurrency: int) -> Optional[str]:
             f"{max_concurrency_for(size_slug)} (workers.concurrency)")
 
 
-# --- the same rules read from an App spec (what the policy pack receives) -------------------------
+# --- the rules over a deployment ------------------------------------------------------------------
 
 
-def instance_range(component: Mapping[str, Any]) -> tuple[int, int]:
-    auto = spec_value(component, "autoscaling")
-    if auto:
-        return int(spec_value(auto, "min_instance_count")), int(spec_value(auto, "max_instance_count"))
-    count = int(spec_value(component, "instance_count") or 1)
-    return count, count
+def processes(d: Deployment) -> dict[str, tuple[int, int]]:
+    """`connection_budget`'s input: every n8n process with its pool size and instances at maximum scale.
+    Runner pools never connect: the broker passes them the data they need."""
+    return {c.name: (c.db_pool_size, c.max_instances) for c in d.playing(*N8N_PROCESSES)}
 
 
-def _components(spec: Mapping[str, Any], *roles: str) -> list[Mapping[str, Any]]:
-    """The spec's services and workers that play `roles`, by what they run (policies/platform_model/roles.py)."""
-    return [c for kind in ("services", "workers") for c in spec.get(kind) or []
-            if recognise(kind, c).role in roles]
+def deployment_connection_budget(d: Deployment) -> ConnectionBudget:
+    pool = d.connection_pool
+    return connection_budget(processes(d), d.postgres, pool_size=pool.size if pool else None)
 
 
-def _env(component: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: entry.get("value") for key, entry in env_entries(component).items()}
+def _pool_capacity(d: Deployment, pool: AppComponent) -> Optional[ExecutionCapacity]:
+    """A runner pool against its broker's N8N_CONCURRENCY_PRODUCTION_LIMIT; None when the broker sets
+    none: main, when it is a broker, runs manual executions, which that limit does not bound."""
+    broker = next((c for c in d.playing(*N8N_PROCESSES) if c.name == pool.broker), None)
+    if broker is None or None in (broker.concurrency, pool.max_instances, pool.runner_max_concurrency):
+        return None
+    return ExecutionCapacity(1, broker.concurrency, pool.max_instances * pool.runner_max_concurrency)
 
 
-def processes_from_app_spec(spec: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
-    """`connection_budget`'s input from an App spec: every n8n service with its pool size and maximum."""
-    return {c["name"]: (int(_env(c).get("DB_POSTGRESDB_POOL_SIZE") or catalog.DEFAULT_DB_POOL_SIZE),
-                        instance_range(c)[1])
-            for c in _components(spec, *N8N_PROCESSES)}
+def runner_warnings(d: Deployment) -> list[str]:
+    """`runner_warning` for every runner pool, named."""
+    found = ((pool.name, _pool_capacity(d, pool)) for pool in d.playing(RUNNERS))
+    return [f"{name}: {runner_warning(c)}" for name, c in found if c is not None and runner_warning(c)]
 
 
-def runner_warnings_from_app_spec(spec: Mapping[str, Any]) -> list[str]:
-    """`runner_warning` for every worker pair in an App spec. Main, when it is a broker, runs manual
-    executions, which N8N_CONCURRENCY_PRODUCTION_LIMIT does not bound: it is not checked."""
-    n8n = {c["name"]: c for c in _components(spec, *N8N_PROCESSES)}
-    warnings = []
-    for pool in _components(spec, RUNNERS):
-        env = _env(pool)
-        broker = n8n.get(urlparse(str(env.get("N8N_RUNNERS_TASK_BROKER_URI", ""))).hostname or "")
-        limit = _env(broker).get("N8N_CONCURRENCY_PRODUCTION_LIMIT") if broker else None
-        if limit is None:
-            continue
-        slots = instance_range(pool)[1] * int(env.get("N8N_RUNNERS_MAX_CONCURRENCY") or
-                                               catalog.DEFAULT_RUNNER_MAX_CONCURRENCY)
-        warning = runner_warning(ExecutionCapacity(1, int(limit), slots))
-        if warning:
-            warnings.append(f"{pool['name']}: {warning}")
-    return warnings
+def execution_capacity(d: Deployment) -> ExecutionCapacity:
+    """The worker pairs at once: a worker runs up to N8N_CONCURRENCY_PRODUCTION_LIMIT executions, each may
+    wait on one Code-node task, and its broker hands tasks only to its own runners. A stack's pairs are
+    alike; the tightest pair speaks for them."""
+    pairs = [c for c in (_pool_capacity(d, pool) for pool in d.playing(RUNNERS)) if c is not None]
+    tightest = min(pairs, key=lambda c: c.runner_slots - c.concurrency)
+    return ExecutionCapacity(len(d.playing(WORKER)), tightest.concurrency, tightest.runner_slots)
 
 
-# --- everything a stack should hear about --------------------------------------------------------
+def _worker(d: Deployment) -> AppComponent:
+    return d.playing(WORKER)[0]
 
 
+def session_pool_warning(d: Deployment) -> Optional[str]:
+    pool = d.connection_pool
+    if pool is None or pool.mode != "session":
+        return None
+    clients = sum(p * n for p, n in processes(d).values()) * DEPLOY_OVERLAP
+    if clients <= pool.size:
+        return None
+    return (f"in session mode each of n8n's up to {clients} client connections holds one of the pool's "
+            f"{pool.size} server connections while open; the rest wait and n8n gives up after "
+            f"DB_POSTGRESDB_CONNECTION_TIMEOUT (20 s). Transaction mode shares them per transaction")
+
+
+def capacity_warnings(d: Deployment) -> list[str]:
+    """Problems that do not stop a deployment but that an operator should see before it runs."""
+    worker = _worker(d)
+    found = [runner_warning(execution_capacity(d)), memory_warning(worker.size, worker.concurrency),
+             session_pool_warning(d)]
+    return [w for w in found if w]
+
+
+def report_from_output(out: Mapping) -> dict:
+    """`capacity_report`'s dict back from the `capacity` stack output as the engine holds it (every number a
+    float, the keys unordered): the counts whole again, the keys in the report's order."""
+    pg, memory = out["postgres_connections"], out["worker_memory_mib"]
+    return {
+        "concurrent_executions": int(out["concurrent_executions"]),
+        "worker_concurrency": int(out["worker_concurrency"]),
+        "runner_slots_per_pair": int(out["runner_slots_per_pair"]),
+        "postgres_connections": {"needed": int(pg["needed"]), "limit": int(pg["limit"]), "working": pg["working"]},
+        "worker_memory_mib": {"estimate": int(memory["estimate"]), "usable": int(memory["usable"])},
+        "warnings": list(out["warnings"]),
+    }
+
+
+def capacity_report(d: Deployment) -> dict:
+    """The `capacity` stack output and the offline reports' numbers."""
+    c = execution_capacity(d)
+    budget = deployment_connection_budget(d)
+    return {
+        "concurrent_executions": c.concurrent_executions,
+        "worker_concurrency": c.concurrency,
+        "runner_slots_per_pair": c.runner_slots,
+        "postgres_connections": {"needed": budget.needed, "limit": budget.limit, "working": budget.working},
+        "worker_memory_mib": {"estimate": worker_memory_mib(c.concurrency),
+                              "usable": usable_memory_mib(_worker(d).size)},
+        "warnings": capacity_warnings(d),
+    }

@@ -222,9 +222,36 @@ DEFAULT_VALKEY_VERSION = "8"
 # Bull (n8n's queue library) loses jobs if Redis/Valkey evicts keys: it requires `noeviction`.
 VALKEY_EVICTION_POLICY = "noeviction"
 
+
+@dataclass(frozen=True)
+class Engine:
+    """One managed database engine, as each interface spells it."""
+
+    setting: str  # the stack file's section and `cost.prices` key
+    cluster: str  # DatabaseCluster `engine` (DigitalOcean API)
+    app_spec: str  # App spec `databases[].engine`
+
+
+POSTGRES = Engine("postgres", "pg", "PG")
+VALKEY = Engine("valkey", "valkey", "VALKEY")
+ENGINES = (POSTGRES, VALKEY)
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 # --- Pulumi ------------------------------------------------------------------------------------------
+
+# Resource type tokens the program registers and the pack matches (pulumi-digitalocean 4.84.1 and
+# pulumi-random schemas; `Budget` is this project's own component, components/budget.py).
+APP = "digitalocean:index/app:App"
+CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster"
+CONNECTION_POOL = "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool"
+DATABASE_DB = "digitalocean:index/databaseDb:DatabaseDb"
+FIREWALL = "digitalocean:index/databaseFirewall:DatabaseFirewall"
+MONITOR_ALERT = "digitalocean:index/monitorAlert:MonitorAlert"
+VPC = "digitalocean:index/vpc:Vpc"
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+RANDOM_STRING = "random:index/randomString:RandomString"
+BUDGET = "n8n-platform:cost:Budget"
 
 # What a stack file may hold: `config:` and the keys beside it (pulumi/pulumi `workspace.ProjectStack`).
 STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")

@@ -1,9 +1,8 @@
 """What a deployment costs per month at its minimum and at its maximum scale, from the dated price table.
 
-Pure and stdlib-only (the policy pack imports it): a `Deployment` is the list of App Platform components
-with their instance range, the pre-deploy jobs and the database clusters with their node counts. It is
-read from an App spec (API or engine shape) here and from a stack's settings in builders/deployment.py, so
-the program, the offline tools and the policy pack price the same thing. Prices come from `prices.toml`;
+Pure and stdlib-only (the policy pack imports it): it prices a `Deployment` (platform_model/deployment.py),
+built from a stack's settings or from an App spec, so the program, the offline tools and the policy pack
+price the same thing. Prices come from `prices.toml`;
 a stack overrides any figure with `cost.prices` (docs/settings.md).
 """
 
@@ -12,13 +11,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
-from .capacity import instance_range
-from .spec_fields import spec_value
+from . import catalog
+from .deployment import AppComponent, Cluster, Deployment
 
 PRICE_TABLE = Path(__file__).with_name("prices.toml")
-ENGINES = ("postgres", "valkey")
+VPC_ITEM = "vpc"  # the VPC's line item
 
 
 # --- the price table -------------------------------------------------------------------------------
@@ -48,7 +47,7 @@ class PriceTable:
     app: Mapping[str, Price]  # monthly price of one instance, by App Platform size slug
     app_per_second: Mapping[str, float]
     app_bandwidth_gib: Mapping[str, int]  # outbound allowance per instance and month
-    database: Mapping[str, Mapping[str, Price]]  # engine -> size slug -> monthly price of one node
+    database: Mapping[str, Mapping[str, Price]]  # Engine.setting -> size slug -> monthly price of one node
     vpc: Price
     jobs: JobBilling
     bandwidth_overage: Price  # per GiB beyond the allowance
@@ -63,7 +62,8 @@ class PriceTable:
         return replace(
             self,
             app=over(self.app, app or {}),
-            database={engine: over(self.database[engine], (database or {}).get(engine, {})) for engine in ENGINES},
+            database={e.setting: over(self.database[e.setting], (database or {}).get(e.setting, {}))
+                      for e in catalog.ENGINES},
         )
 
 
@@ -80,59 +80,14 @@ def load_prices(path: Path = PRICE_TABLE) -> PriceTable:
         app={slug: price(row, "usd_per_month") for slug, row in data["app_platform"].items()},
         app_per_second={slug: float(row["usd_per_second"]) for slug, row in data["app_platform"].items()},
         app_bandwidth_gib={slug: int(row["bandwidth_gib"]) for slug, row in data["app_platform"].items()},
-        database={engine: {slug: price(row, "usd_per_month_per_node") for slug, row in data[engine].items()}
-                  for engine in ENGINES},
+        database={e.setting: {slug: price(row, "usd_per_month_per_node") for slug, row in data[e.setting].items()}
+                  for e in catalog.ENGINES},
         vpc=price(data["vpc"], "usd_per_month"),
         jobs=JobBilling(int(jobs["minimum_billed_seconds"]), int(jobs["assumed_deployments_per_month"]),
                         int(jobs["assumed_seconds_per_run"])),
         bandwidth_overage=price(data["bandwidth"], "usd_per_gib_over_allowance"),
         sources=sources,
     )
-
-
-# --- what is deployed ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AppComponent:
-    """An App Platform service or worker: `size` × `min_instances`..`max_instances`."""
-
-    name: str
-    size: str
-    min_instances: int
-    max_instances: int
-
-
-@dataclass(frozen=True)
-class Job:
-    name: str
-    size: str
-
-
-@dataclass(frozen=True)
-class Cluster:
-    name: str
-    engine: str  # "postgres" or "valkey"
-    size: str
-    nodes: int  # primary + standby nodes; each node is billed
-
-
-@dataclass(frozen=True)
-class Deployment:
-    components: tuple[AppComponent, ...]
-    jobs: tuple[Job, ...]
-    clusters: tuple[Cluster, ...]
-    vpc: bool = True  # a VPC network of its own
-
-
-def deployment_from_app_spec(spec: Mapping[str, Any], clusters: Iterable[Cluster], vpc: bool = True) -> Deployment:
-    """The App spec's services, workers and jobs (API or engine shape, as the policy pack receives it),
-    plus the clusters it attaches and whether the stack has a VPC, which the spec does not tell: the
-    clusters sit in it whether or not the app joins."""
-    components = [AppComponent(c["name"], spec_value(c, "instance_size_slug"), *instance_range(c))
-                  for kind in ("services", "workers") for c in spec.get(kind) or []]
-    jobs = [Job(j["name"], spec_value(j, "instance_size_slug")) for j in spec.get("jobs") or []]
-    return Deployment(tuple(components), tuple(jobs), tuple(clusters), vpc=vpc)
 
 
 # The deployment DigitalOcean's n8n template describes (AppPlatform-Templates/n8n-appplatform,
@@ -143,8 +98,8 @@ REFERENCE_TEMPLATE = Deployment(
     components=tuple(AppComponent(name, "apps-d-1vcpu-1gb", 1, 2)
                      for name in ("n8n-main", "n8n-worker", "n8n-runner-main", "n8n-runner-worker")),
     jobs=(),
-    clusters=(Cluster("n8n-postgres", "postgres", "db-s-1vcpu-1gb", 1),
-              Cluster("n8n-redis", "valkey", "db-s-1vcpu-1gb", 1)),
+    clusters=(Cluster("n8n-postgres", catalog.POSTGRES, "db-s-1vcpu-1gb", 1),
+              Cluster("n8n-redis", catalog.VALKEY, "db-s-1vcpu-1gb", 1)),
     vpc=False,
 )
 
@@ -170,14 +125,17 @@ class MonthlyCost:
     items: tuple[LineItem, ...]
     prices_as_of: str
     bandwidth_allowance_gib: tuple[int, int]  # public egress included at minimum and maximum scale
+    # The totals as exported, when read back from the `monthly_cost` output: its items are rounded to the
+    # cent, so summing them again could miss the exported total by a cent.
+    exported_totals: Optional[tuple[float, float]] = None
 
     @property
     def minimum(self) -> float:
-        return _usd(sum(i.min_usd for i in self.items))
+        return self.exported_totals[0] if self.exported_totals else _usd(sum(i.min_usd for i in self.items))
 
     @property
     def maximum(self) -> float:
-        return _usd(sum(i.max_usd for i in self.items))
+        return self.exported_totals[1] if self.exported_totals else _usd(sum(i.max_usd for i in self.items))
 
     @property
     def unconfirmed(self) -> tuple[str, ...]:
@@ -199,6 +157,19 @@ class MonthlyCost:
         if budget is not None:
             out["budget"] = budget
         return out
+
+    @classmethod
+    def from_output(cls, out: Mapping[str, Any], order: Sequence[str] = ()) -> "MonthlyCost":
+        """The cost back from its `monthly_cost` stack output as the engine holds it: every number a float,
+        the components unordered. They are listed App components first in `order` (the App spec's), then
+        the clusters and the VPC, as `monthly_cost` lists them."""
+        rank = {name: i for i, name in enumerate([*order, *(e.setting for e in catalog.ENGINES), VPC_ITEM])}
+        unconfirmed = set(out["unconfirmed_prices"])
+        items = tuple(LineItem(name, c["what"], float(c["min"]), float(c["max"]), name not in unconfirmed)
+                      for name, c in sorted(out["components"].items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+        allowance = out["bandwidth_allowance_gib"]
+        return cls(items, out["prices_as_of"], (int(allowance["min"]), int(allowance["max"])),
+                   exported_totals=(float(out["min"]), float(out["max"])))
 
     def table(self) -> str:
         """Plain-text breakdown for terminals and CI logs."""
@@ -236,11 +207,11 @@ def monthly_cost(d: Deployment, prices: PriceTable) -> MonthlyCost:
                               f"{max(jobs.assumed_seconds_per_run, jobs.minimum_billed_seconds)} s",
                               usd, usd, False))
     for cl in d.clusters:
-        p = prices.database[cl.engine][cl.size]
+        p = prices.database[cl.engine.setting][cl.size]
         nodes = "1 node" if cl.nodes == 1 else f"{cl.nodes} nodes"
         items.append(LineItem(cl.name, f"{cl.size} × {nodes}", p.usd * cl.nodes, p.usd * cl.nodes, p.confirmed))
     if d.vpc:
-        items.append(LineItem("vpc", "VPC network", prices.vpc.usd, prices.vpc.usd, prices.vpc.confirmed))
+        items.append(LineItem(VPC_ITEM, "VPC network", prices.vpc.usd, prices.vpc.usd, prices.vpc.confirmed))
     return MonthlyCost(tuple(items), prices.as_of, (allowance[0], allowance[1]))
 
 

@@ -35,7 +35,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from . import catalog
 from .images import Image, image_of, is_official_n8n, is_official_runners
-from .spec_fields import env_entries, spec_value
+from .spec_fields import env_entries, ports, spec_value
 
 MAIN, WORKER, WEBHOOK = "main", "worker", "webhook"
 RUNNERS = "runners"
@@ -223,25 +223,15 @@ class Evidence:
     signals: tuple[str, ...]
 
 
-def _ports(component: Mapping[str, Any]) -> list[Any]:
-    ports = [spec_value(component, "http_port")]
-    internal = spec_value(component, "internal_ports")
-    ports += internal if isinstance(internal, list) else []
-    for check in ("health_check", "liveness_health_check"):
-        found = spec_value(component, check)
-        ports.append(spec_value(found, "port") if isinstance(found, Mapping) else None)
-    return ports
-
-
 def evidence(component: Mapping[str, Any], image: Optional[Image]) -> Evidence:
     keys = list(env_entries(component))
     n8n = tuple(k for k in keys if _n8n_only(k))
     launcher = tuple(k for k in keys if k in LAUNCHER_ONLY_ENV)
     shared = tuple(k for k in keys if k not in n8n and k not in launcher
                    and (k.startswith(SHARED_ENV_PREFIXES) or k in SHARED_ENV))
-    ports = sorted({int(p) for p in _ports(component)
+    known = sorted({int(p) for p in ports(component)
                     if isinstance(p, (int, float)) and not isinstance(p, bool) and int(p) in N8N_PORTS})
-    signals = [*n8n, *launcher, *shared, *(f"port {p}" for p in ports)]
+    signals = [*n8n, *launcher, *shared, *(f"port {p}" for p in known)]
     if image is not None and "n8n" in image.path.lower():
         signals.append(f"image {image.reference}")
     return Evidence(n8n, launcher, tuple(signals))
