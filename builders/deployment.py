@@ -4,13 +4,11 @@ database clusters and n8n's PostgreSQL with its pool; and what that costs and ca
 
 from __future__ import annotations
 
-from typing import Optional
-
 from platform_model import catalog, roles
 from platform_model.capacity import default_pool_size
-from platform_model.deployment import AppComponent, Cluster, ConnectionPool, Deployment, Job
+from platform_model.deployment import AppComponent, Cluster, ConnectionPool, Deployment, Job, replica_cluster
 from platform_model.pricing import MonthlyCost, PriceTable, load_prices, monthly_cost
-from platform_model.topology import DB_SETUP_JOB
+from platform_model.topology import COLLECTOR, DB_SETUP_JOB
 from settings.model import Settings, instance_range
 
 from .names import topology_for
@@ -21,13 +19,13 @@ def database_prices(s: Settings) -> dict[str, dict[str, float]]:
     return {e.setting: dict(getattr(s.cost.prices, e.setting)) for e in catalog.ENGINES}
 
 
-def prices_for(s: Settings, table: Optional[PriceTable] = None) -> PriceTable:
+def prices_for(s: Settings, table: PriceTable | None = None) -> PriceTable:
     """The price table as this stack sees it: list prices with the stack's `cost.prices` on top."""
     table = table or load_prices()
     return table.with_overrides(app=s.cost.prices.app, database=database_prices(s))
 
 
-def stack_pool_size(s: Settings) -> Optional[int]:
+def stack_pool_size(s: Settings) -> int | None:
     """Server connections of the stack's PgBouncer pool, when it has one."""
     pool = s.postgres.connection_pool
     if pool is None:
@@ -49,20 +47,34 @@ def _components(s: Settings) -> list[AppComponent]:
     components += [AppComponent(p.name, s.runners.size, *instance_range(s.runners.instances, s.runners.autoscaling),
                                 roles.RUNNERS, broker=p.broker, runner_max_concurrency=s.runners.max_concurrency)
                    for p in top.runner_pools]
+    if runs_collector(s):
+        components.append(AppComponent(COLLECTOR, s.observability.metrics.collector_size, 1, 1, roles.NOT_N8N))
+    if s.backups:  # the backup worker (builders/backup_spec.py): always one instance
+        components.append(AppComponent(catalog.BACKUP_COMPONENT, catalog.BACKUP_WORKER_SIZE, 1, 1, roles.NOT_N8N))
     return components
 
 
+def runs_collector(s: Settings) -> bool:
+    """The metrics collector runs only when metrics are on and have somewhere to go."""
+    m = s.observability.metrics
+    return m.enabled and m.remote is not None
+
+
 def deployment_from_settings(s: Settings) -> Deployment:
-    pool = stack_pool_size(s)
+    pool, pool_size = s.postgres.connection_pool, stack_pool_size(s)
+    clusters = [Cluster(e.setting, e, db.size, db.nodes) for e, db in ((catalog.POSTGRES, s.postgres),
+                                                                       (catalog.VALKEY, s.valkey))]
+    if s.postgres.replica:
+        clusters.append(replica_cluster(s.postgres.replica.size or s.postgres.size))
     return Deployment(
         components=tuple(_components(s)),
         jobs=(Job(DB_SETUP_JOB, catalog.DB_SETUP_JOB_SIZE),),
-        clusters=tuple(Cluster(e.setting, e, db.size, db.nodes) for e, db in ((catalog.POSTGRES, s.postgres),
-                                                                              (catalog.VALKEY, s.valkey))),
+        clusters=tuple(clusters),
         postgres=s.postgres.size,
-        connection_pool=None if pool is None else ConnectionPool(pool, s.postgres.connection_pool.mode),
+        connection_pool=None if pool is None or pool_size is None else ConnectionPool(pool_size, pool.mode),
+        spaces=s.backups is not None,
     )
 
 
-def stack_cost(s: Settings, table: Optional[PriceTable] = None) -> MonthlyCost:
+def stack_cost(s: Settings, table: PriceTable | None = None) -> MonthlyCost:
     return monthly_cost(deployment_from_settings(s), prices_for(s, table))

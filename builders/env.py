@@ -8,8 +8,9 @@ password ever passes through this program.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from platform_model import catalog
 from platform_model.topology import DB_NAME, DB_POOL, DB_USER, POSTGRES_BINDING, VALKEY_BINDING, Topology
@@ -23,8 +24,12 @@ class SecretValues:
     encryption_key: Any
     runner_tokens: Mapping[str, Any]  # broker service name -> its runners' auth token
     db_admin_password: Any  # doadmin, only for the pre-deploy job that grants n8n its schema
-    license_key: Optional[Any] = None
-    docker_hub_credentials: Optional[Any] = None  # "<username>:<access token>" for every Docker Hub image
+    license_key: Any | None = None
+    docker_hub_credentials: Any | None = None  # "<username>:<access token>" for every Docker Hub image
+    log_destination_secret: Any | None = None  # the log destination's API key, token or password
+    metrics_authorization: Any | None = None  # the Authorization header for the metrics remote
+    backup_access_key: Any | None = None  # the Spaces key that may write only to the backup bucket
+    backup_secret_key: Any | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,8 @@ def main_env(s: Settings, top: Topology, secrets: SecretValues) -> list[dict]:
     env = n8n_common_env(s, secrets) + [
         var("N8N_PROXY_HOPS", "1"),  # behind App Platform's edge proxy
         var("OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS", str(s.n8n.offload_manual_executions).lower()),
+        # Read only by the leader main (2.41.1 scaling.service.js setupQueue); see catalog.
+        var("N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL", str(s.n8n.queue_recovery_minutes)),
     ]
     if top.main in top.brokers:
         env += broker_env(s, secrets.runner_tokens[top.main])
@@ -173,8 +180,10 @@ def db_setup_sql(s: Settings) -> str:
     return DB_GRANTS_SQL + f" ALTER DATABASE {DB_NAME} SET statement_timeout = {catalog.N8N_STATEMENT_TIMEOUT_MS};"
 
 
-def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL) -> list[dict]:
-    """libpq settings for the pre-deploy job: doadmin on the n8n database, certificate verified."""
+def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL, guard_sql: str = "") -> list[dict]:
+    """libpq settings for the pre-deploy job: doadmin on the n8n database, certificate verified; and n8n's
+    own user for the downgrade guard (policies/platform_model/upgrade.py), because n8n's tables belong to that user
+    and doadmin, not a superuser, cannot read them."""
     pg = POSTGRES_BINDING
     return [
         var("PGHOST", _bind(pg, "HOSTNAME")),
@@ -184,6 +193,9 @@ def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL) -> list[dict]:
         secret("PGPASSWORD", secrets.db_admin_password),
         var("PGSSLMODE", "verify-full"),
         var("DB_CA_CERT", _bind(pg, "CA_CERT")),
+        var("DB_GUARD_USER", _bind(pg, "USERNAME")),
+        var("DB_GUARD_PASSWORD", _bind(pg, "PASSWORD")),
+        var("DB_GUARD_SQL", guard_sql),
         var("DB_GRANTS_SQL", sql),
     ]
 
@@ -191,7 +203,10 @@ def db_setup_env(secrets: SecretValues, sql: str = DB_GRANTS_SQL) -> list[dict]:
 # Written so the job's shell reads the SQL and CA from its environment; nothing secret is on the line.
 # The CA goes to a fresh temporary file rather than a fixed path, so the command is safe to run on a
 # shared host too (the rehearsal runs this very command).
+# The downgrade guard runs first and only reads; a refused downgrade stops the job before any grant.
 DB_SETUP_COMMAND = (
     'sh -c \'ca=$(mktemp) && printf "%s" "$DB_CA_CERT" > "$ca" && '
+    'PGSSLROOTCERT="$ca" PGUSER="$DB_GUARD_USER" PGPASSWORD="$DB_GUARD_PASSWORD" '
+    'psql -v ON_ERROR_STOP=1 -c "$DB_GUARD_SQL" && '
     'PGSSLROOTCERT="$ca" psql -v ON_ERROR_STOP=1 -c "$DB_GRANTS_SQL"; status=$?; rm -f "$ca"; exit $status\''
 )

@@ -19,3 +19,11 @@ def cluster_name(s: Settings, engine: Engine) -> str:
 
 def resource_tags(s: Settings) -> list[str]:
     return ["n8n-platform", s.app_name]
+
+
+def backup_bucket(s: Settings) -> str:
+    return (s.backups and s.backups.bucket) or f"{s.app_name}-backups"
+
+
+def backup_region(s: Settings) -> str:
+    return (s.backups and s.backups.region) or s.region

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import pulumi
 import pulumi_digitalocean as do
+from pydantic import SecretStr
 
 from builders.app_spec import alert_destinations, build_app_spec, to_sdk_spec
 from builders.env import SecretValues
 from settings.model import Settings
 
+from .backup_storage import BackupStorage
 from .postgres import Postgres
 from .secrets import Secrets
 from .valkey import Valkey
+
+
+def _secret(value: SecretStr | None) -> pulumi.Output[str] | None:
+    return None if value is None else pulumi.Output.secret(value.get_secret_value())
 
 
 @dataclass
@@ -23,6 +30,7 @@ class N8nAppArgs:
     postgres: Postgres
     valkey: Valkey
     secrets: Secrets
+    backups: BackupStorage | None = None
 
 
 class N8nApp(pulumi.ComponentResource):
@@ -36,6 +44,10 @@ class N8nApp(pulumi.ComponentResource):
             db_admin_password=pulumi.Output.secret(args.postgres.cluster.password),
             license_key=args.secrets.license_key,
             docker_hub_credentials=args.secrets.docker_hub_credentials,
+            log_destination_secret=_secret(s.log_destination_secret),
+            metrics_authorization=_secret(s.metrics_authorization),
+            backup_access_key=pulumi.Output.secret(args.backups.writer.access_key) if args.backups else None,
+            backup_secret_key=pulumi.Output.secret(args.backups.writer.secret_key) if args.backups else None,
         )
         api_spec = build_app_spec(
             s,
@@ -47,7 +59,9 @@ class N8nApp(pulumi.ComponentResource):
         )
         self.app = do.App(
             f"{name}-app",
-            spec=to_sdk_spec(api_spec, alert_destinations(s.alerts)),
+            # The nested dict that AppSpecArgsDict describes (checked against the provider's schema by
+            # `pytest -m schemas`); mypy cannot see that through the builder's plain dict.
+            spec=cast(do.AppSpecArgsDict, to_sdk_spec(api_spec, alert_destinations(s.alerts))),
             # The spec binds n8n's database, user and pool by name: App Platform resolves them when it
             # deploys, so they must exist first.
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.postgres.bound_by_name()),

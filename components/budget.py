@@ -9,8 +9,8 @@ registered App and clusters with them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
 
 import pulumi
 
@@ -21,11 +21,11 @@ from settings.model import Settings
 
 @dataclass
 class BudgetArgs:
-    monthly_budget: Optional[float]
+    monthly_budget: float | None
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # app/postgres/valkey -> slug -> USD
 
     @classmethod
-    def from_settings(cls, s: Settings) -> "BudgetArgs":
+    def from_settings(cls, s: Settings) -> BudgetArgs:
         return cls(s.cost.monthly_budget, {"app": dict(s.cost.prices.app), **database_prices(s)})
 
 

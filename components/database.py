@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import cast
 
 import pulumi
 import pulumi_digitalocean as do
@@ -38,8 +38,8 @@ class ClusterArgs:
     protect: bool = True
 
     @classmethod
-    def from_settings(cls, s: Settings, engine: catalog.Engine, vpc_id: pulumi.Input[str]) -> "ClusterArgs":
-        db: Union[PostgresSettings, ValkeySettings] = s.postgres if engine == catalog.POSTGRES else s.valkey
+    def from_settings(cls, s: Settings, engine: catalog.Engine, vpc_id: pulumi.Input[str]) -> ClusterArgs:
+        db: PostgresSettings | ValkeySettings = s.postgres if engine == catalog.POSTGRES else s.valkey
         return cls(
             cluster_name=cluster_name(s, engine), region=s.region, version=db.version, size=db.size,
             node_count=db.nodes, vpc_id=vpc_id, maintenance_day=db.maintenance.day,
@@ -87,7 +87,8 @@ def managed_cluster(name: str, engine: catalog.Engine, args: ClusterArgs, parent
             value=value,
             window="5m",
             entities=[cluster.id],
-            alerts=destinations,
+            # The dict MonitorAlertAlertsArgsDict describes (alert_destinations with slack_key="slacks").
+            alerts=cast("do.MonitorAlertAlertsArgsDict | None", destinations),
             enabled=True,
             opts=pulumi.ResourceOptions(parent=parent),
         ))

@@ -16,7 +16,7 @@ class NetworkArgs:
     region: str
 
     @classmethod
-    def from_settings(cls, s: Settings) -> "NetworkArgs":
+    def from_settings(cls, s: Settings) -> NetworkArgs:
         return cls(name=f"{s.app_name}-vpc", region=s.region)
 
 

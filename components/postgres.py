@@ -4,7 +4,6 @@ optionally a PgBouncer connection pool n8n connects through."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_digitalocean as do
@@ -23,19 +22,43 @@ class PoolArgs:
     size: int  # server connections the pool may open
 
     @classmethod
-    def from_settings(cls, s: Settings) -> Optional["PoolArgs"]:
-        size = stack_pool_size(s)
-        return None if size is None else cls(s.postgres.connection_pool.mode, size)
+    def from_settings(cls, s: Settings) -> PoolArgs | None:
+        pool, size = s.postgres.connection_pool, stack_pool_size(s)
+        return None if pool is None or size is None else cls(pool.mode, size)
+
+
+@dataclass
+class RestoreArgs:
+    source_cluster: str  # an existing cluster's name
+    time: str | None = None  # RFC 3339; None: its newest backup
+
+
+@dataclass
+class ReplicaArgs:
+    region: str
+    size: str
 
 
 @dataclass
 class PostgresArgs:
     cluster: ClusterArgs
-    pool: Optional[PoolArgs] = None  # n8n connects through a PgBouncer pool when set
+    pool: PoolArgs | None = None  # n8n connects through a PgBouncer pool when set
+    # DatabaseClusterStorageAutoscaleArgs(enabled, threshold_percent, increment_gib), pulumi-digitalocean 4.84.1
+    storage_autoscale: dict | None = None
+    restore: RestoreArgs | None = None  # create the cluster as a fork of another's backups
+    replica: ReplicaArgs | None = None  # a read-only copy in another region
 
     @classmethod
-    def from_settings(cls, s: Settings, vpc_id: pulumi.Input[str]) -> "PostgresArgs":
-        return cls(ClusterArgs.from_settings(s, catalog.POSTGRES, vpc_id), PoolArgs.from_settings(s))
+    def from_settings(cls, s: Settings, vpc_id: pulumi.Input[str]) -> PostgresArgs:
+        grow = s.postgres.storage_autoscale
+        autoscale = {"enabled": grow.enabled, **({"threshold_percent": grow.threshold_percent,
+                                                  "increment_gib": grow.increment_gib} if grow.enabled else {})}
+        restore, replica = s.postgres.restore_from, s.postgres.replica
+        return cls(
+            ClusterArgs.from_settings(s, catalog.POSTGRES, vpc_id), PoolArgs.from_settings(s), autoscale,
+            RestoreArgs(restore.cluster, None if restore.time == "latest" else restore.time) if restore else None,
+            ReplicaArgs(replica.region, replica.size or s.postgres.size) if replica else None,
+        )
 
 
 class Postgres(pulumi.ComponentResource):
@@ -46,7 +69,10 @@ class Postgres(pulumi.ComponentResource):
         if pool is not None and pool.mode not in catalog.POOL_MODES:
             raise ValueError(f"Postgres: pool mode {pool.mode!r} does not work with n8n; use one of "
                              f"{', '.join(catalog.POOL_MODES)}")
-        self.cluster, self.alerts = managed_cluster(name, catalog.POSTGRES, args, self)
+        # Execution data grows with every run; autoscaled storage keeps a full disk from stopping n8n.
+        grow = {"storage_autoscale": postgres.storage_autoscale} if postgres.storage_autoscale else {}
+        self.cluster, self.alerts = managed_cluster(name, catalog.POSTGRES, args, self, **grow,
+                                                    **_restore_args(postgres.restore))
         child = pulumi.ResourceOptions(parent=self)
         # n8n connects as its own user to its own database, never as doadmin. Deleting the database
         # deletes every workflow and credential, so it is protected like the cluster.
@@ -60,14 +86,37 @@ class Postgres(pulumi.ComponentResource):
                 f"{name}-pool", cluster_id=self.cluster.id, name=DB_POOL, mode=pool.mode, size=pool.size,
                 db_name=self.database.name, user=self.user.name, opts=child,
             )
+        self.replica = None
+        if postgres.replica is not None:
+            # Its own region's default VPC: a VPC never spans datacenters. Protected like the cluster:
+            # after a regional outage it is the copy the new stack is built on.
+            self.replica = do.DatabaseReplica(
+                f"{name}-replica", cluster_id=self.cluster.id, name=f"{args.cluster_name}-{postgres.replica.region}",
+                region=postgres.replica.region, size=postgres.replica.size, tags=args.tags,
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            )
         self.register_outputs({
             "cluster_id": self.cluster.id,
             "cluster_name": self.cluster.name,
             "database": self.database.name,
             "user": self.user.name,
             "pool": self.pool.name if self.pool else None,
+            "replica": self.replica.name if self.replica else None,
         })
 
     def bound_by_name(self) -> list[pulumi.Resource]:
         """What the App spec names without an Output (its `db_name`, `db_user` and pool bindings)."""
         return [self.database, self.user, *([self.pool] if self.pool else [])]
+
+
+def _restore_args(restore: RestoreArgs | None) -> dict:
+    """`backup_restore` (pulumi-digitalocean 4.84.1 DatabaseClusterBackupRestoreArgs: `database_name` is
+    the source cluster's name, `backup_created_at` the moment, the newest backup when absent). DigitalOcean
+    restores only into a new cluster, so restoreFrom belongs in a new stack (docs/backups.md says what a
+    changed restoreFrom does to an existing, protected one)."""
+    if restore is None:
+        return {}
+    chosen = {"database_name": restore.source_cluster}
+    if restore.time is not None:
+        chosen["backup_created_at"] = restore.time
+    return {"backup_restore": chosen}

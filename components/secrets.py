@@ -6,8 +6,8 @@ Outputs are always wrapped as secrets, so they stay encrypted in state and in `p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
 
 import pulumi
 import pulumi_random as random
@@ -22,14 +22,14 @@ GENERATED_LENGTH = 48  # alphanumerics: about 285 bits, and no quoting surprises
 @dataclass
 class SecretsArgs:
     brokers: list[str]  # one runner token per broker
-    encryption_key: Optional[str] = None
+    encryption_key: str | None = None
     runner_tokens: Mapping[str, str] = field(default_factory=dict)
-    license_key: Optional[str] = None
-    docker_hub_credentials: Optional[str] = None
+    license_key: str | None = None
+    docker_hub_credentials: str | None = None
     protect: bool = True
 
     @classmethod
-    def from_settings(cls, s: Settings) -> "SecretsArgs":
+    def from_settings(cls, s: Settings) -> SecretsArgs:
         return cls(
             brokers=list(topology_for(s).brokers),
             encryption_key=s.encryption_key.get_secret_value() if s.encryption_key else None,
@@ -44,8 +44,8 @@ class SecretsArgs:
 class Secrets(pulumi.ComponentResource):
     encryption_key: pulumi.Output[str]
     runner_tokens: dict[str, pulumi.Output[str]]
-    license_key: Optional[pulumi.Output[str]]
-    docker_hub_credentials: Optional[pulumi.Output[str]]
+    license_key: pulumi.Output[str] | None
+    docker_hub_credentials: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("n8n-platform:secrets:Secrets", name, None, opts)

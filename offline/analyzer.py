@@ -18,9 +18,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Optional
+from typing import IO, cast
 
 import grpc
 import jsonschema
@@ -238,14 +239,15 @@ class PolicyPack:
     while the program runs under mocks."""
 
     def __init__(self, pack_dir: Path = POLICY_PACK_DIR, python: str = sys.executable):
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - the pack's stderr, read and closed by this object
         self.process = subprocess.Popen(
             [python, "-u", "-m", "pulumi.policy", NO_ENGINE, "."], cwd=pack_dir,
             stdout=subprocess.PIPE, stderr=self._log,
         )
-        self.channel: Optional[grpc.Channel] = None
-        self._stub: Optional[analyzer_pb2_grpc.AnalyzerStub] = None
-        self._info: Optional[proto.AnalyzerInfo] = None
+        self._stdout = cast(IO[bytes], self.process.stdout)  # a stream, as stdout=PIPE asks
+        self.channel: grpc.Channel | None = None
+        self._stub: analyzer_pb2_grpc.AnalyzerStub | None = None
+        self._info: proto.AnalyzerInfo | None = None
 
     @property
     def stub(self) -> analyzer_pb2_grpc.AnalyzerStub:
@@ -256,7 +258,7 @@ class PolicyPack:
 
     def _read_port(self) -> int:
         line: list[bytes] = []
-        reader = threading.Thread(target=lambda: line.append(self.process.stdout.readline()), daemon=True)
+        reader = threading.Thread(target=lambda: line.append(self._stdout.readline()), daemon=True)
         reader.start()
         reader.join(START_TIMEOUT_SECONDS)
         text = line[0].decode().strip() if line else ""
@@ -282,10 +284,10 @@ class PolicyPack:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.process.stdout.close()
+        self._stdout.close()
         self._log.close()
 
-    def __enter__(self) -> "PolicyPack":
+    def __enter__(self) -> PolicyPack:
         return self
 
     def __exit__(self, *exc) -> None:

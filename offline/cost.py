@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional
 
 from builders.deployment import deployment_from_settings, stack_cost
 from platform_model.capacity import capacity_report
@@ -30,7 +29,7 @@ def stack_summary(s: Settings) -> str:
                    s.cost.monthly_budget)
 
 
-def summary(app: str, pairs: int, cost: MonthlyCost, cap: dict, budget: Optional[float]) -> str:
+def summary(app: str, pairs: int, cost: MonthlyCost, cap: dict, budget: float | None) -> str:
     """The summary of a stack's cost and capacity, computed here from its settings or read by the gate
     from the outputs the program exported."""
     pg = cap["postgres_connections"]

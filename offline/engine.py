@@ -21,15 +21,16 @@ from __future__ import annotations
 import hashlib
 import runpy
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import pulumi
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
-from pulumi.runtime.stack import massage, run_pulumi_func
+from pulumi.runtime.stack import Stack, massage, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from platform_model import catalog
@@ -186,7 +187,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: list[Registration] = []
         self._by_urn: dict[str, Registration] = {}
 
-    def RegisterResource(self, request):
+    def RegisterResource(self, request):  # noqa: N802 - overrides the SDK MockMonitor's gRPC method
         response = super().RegisterResource(request)
         raw = rpc.deserialize_properties(request.object)
         props = struct_pb2.Struct()
@@ -215,19 +216,21 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
 
-    def RegisterResourceOutputs(self, request):
+    def RegisterResourceOutputs(self, request):  # noqa: N802 - overrides the SDK MockMonitor's gRPC method
         # The SDK sends it once the resource's URN is back from RegisterResource.
         self._by_urn[request.urn].output_properties.CopyFrom(request.outputs)
         return super().RegisterResourceOutputs(request)
 
 
-def run_program(config: Mapping[str, Any], stack: str, secret_keys: Optional[list[str]] = None,
+def run_program(config: Mapping[str, Any], stack: str, secret_keys: list[str] | None = None,
                 program: Path = PROGRAM) -> ProgramRun:
     """Run the Pulumi program once under mocks (`preview=False`) and return what it registered."""
     monitor = RecordingMonitor(ProviderMocks())
     # set_mocks makes a stack resource only when there is none: each run gets its own, as each
     # `pulumi up` does, rather than the previous run's.
-    pulumi.runtime.settings.set_root_resource(None)
+    # The SDK's annotation says Resource, but the variable it sets holds None until a stack exists (its own
+    # reset_options sets None).
+    pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(ProviderMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(config_for_engine(config), secret_keys or [])
 
@@ -244,4 +247,5 @@ def _run_in_stack(program: Path) -> None:
     does under `pulumi up`. (The mocks' stack registered its outputs, none yet, when it was created.)"""
     runpy.run_path(str(program), run_name="__main__")
     root = pulumi.runtime.settings.get_root_resource()
+    assert isinstance(root, Stack), "set_mocks registers the stack resource before the program runs"
     root.register_outputs(massage(root.outputs, []))

@@ -29,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from offline.cost import summary
 from platform_model.capacity import report_from_output
@@ -63,7 +63,7 @@ class GateReport:
         return MonthlyCost.from_output(self.outputs["monthly_cost"], self.app_components)
 
     @property
-    def budget(self) -> Optional[float]:
+    def budget(self) -> float | None:
         return self.outputs["monthly_cost"].get("budget")
 
     @property
@@ -83,7 +83,7 @@ class GateReport:
         return VIOLATION if self.mandatory else PASS
 
 
-def default_config_path(stack: str) -> Optional[Path]:
+def default_config_path(stack: str) -> Path | None:
     path = CONFIG_DIR / f"{stack}.json"
     return path if path.exists() else None
 
@@ -95,8 +95,8 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def evaluate(run: ProgramRun, pack: PolicyPack, config_path: Optional[Path] = None,
-             stack_config: Optional[dict] = None) -> GateReport:
+def evaluate(run: ProgramRun, pack: PolicyPack, config_path: Path | None = None,
+             stack_config: dict | None = None) -> GateReport:
     """Configure the pack for the stack and check every resource the program registered."""
     from offline.analyzer import read_policy_config, reconcile
     from offline.engine import PROJECT
@@ -202,7 +202,7 @@ def as_markdown(report: GateReport, settings: Settings) -> str:
 FORMATS = {"table": as_text, "markdown": as_markdown, "json": as_json}
 
 
-def check_stack(stack_file: StackFile, config_path: Optional[Path]) -> GateReport:
+def check_stack(stack_file: StackFile, config_path: Path | None) -> GateReport:
     """The program run on the stack under mocks, with the stack's encrypted keys flagged secret as the engine
     flags them, and every resource it registers through the pack."""
     from offline.analyzer import PolicyPack, read_policy_config
@@ -215,7 +215,7 @@ def check_stack(stack_file: StackFile, config_path: Optional[Path]) -> GateRepor
         return evaluate(run, pack, config_path, stack_file.config)
 
 
-def write_reports(report: GateReport, settings: Settings, files: dict[str, Optional[Path]]) -> Optional[str]:
+def write_reports(report: GateReport, settings: Settings, files: dict[str, Path | None]) -> str | None:
     """Write the report in each format that has a file ({"json": path}); the problem, if one cannot be."""
     for fmt, path in files.items():
         if path is None:
@@ -227,9 +227,10 @@ def write_reports(report: GateReport, settings: Settings, files: dict[str, Optio
     return None
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.gate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml (working directory first, then the project)")
+    parser.add_argument("stack",
+                        help="stack name: reads Pulumi.<stack>.yaml (working directory first, then the project)")
     parser.add_argument("--policy-pack-config", type=Path, metavar="FILE",
                         help="policy-pack config JSON (default: policies/config/<stack>.json if present)")
     parser.add_argument("--format", choices=sorted(FORMATS), default="table",

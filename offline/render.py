@@ -19,20 +19,21 @@ import sys
 import yaml
 
 from builders.app_spec import build_app_spec
-from builders.names import cluster_name
 from builders.env import SecretValues
+from builders.names import cluster_name, topology_for
+from offline.arguments import output_file
+from offline.cost import stack_summary
 from platform_model import catalog
 from settings.model import Settings, SettingsError
 from stack.loader import load_stack
-from builders.names import topology_for
-from offline.arguments import output_file
-from offline.cost import stack_summary
 
 VPC_PLACEHOLDER = "<vpc-id: known after pulumi up>"
 # A redacted secret reads `<redacted: what>`; the rehearsal fills each in by what it stands for (the
 # doadmin password with its local cluster's).
 REDACTED = re.compile(r"^<redacted: (.+)>$")
 DB_ADMIN_PASSWORD = "doadmin password of the PostgreSQL cluster"
+BACKUP_ACCESS_KEY = "access key of the backup bucket's writer"
+BACKUP_SECRET_KEY = "secret key of the backup bucket's writer"
 
 
 def redacted(what: str) -> str:
@@ -48,6 +49,10 @@ def offline_spec(s: Settings) -> dict:
         db_admin_password=redacted(DB_ADMIN_PASSWORD),
         license_key=redacted("licenseKey") if s.license_key else None,
         docker_hub_credentials=redacted("dockerHubCredentials") if s.docker_hub_credentials else None,
+        log_destination_secret=redacted("logDestinationSecret") if s.log_destination_secret else None,
+        metrics_authorization=redacted("metricsAuthorization") if s.metrics_authorization else None,
+        backup_access_key=redacted(BACKUP_ACCESS_KEY) if s.backups else None,
+        backup_secret_key=redacted(BACKUP_SECRET_KEY) if s.backups else None,
     )
     return build_app_spec(
         s,

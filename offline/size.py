@@ -14,10 +14,10 @@ import sys
 
 import yaml
 
-from settings.model import NAMESPACE, SettingsError
-from offline.sizing import SizingError, Workload, propose
-from stack.loader import load_stack
 from offline.arguments import number
+from offline.sizing import SizingError, Workload, propose
+from settings.model import NAMESPACE, SettingsError
+from stack.loader import load_stack
 
 # Beyond these no single stack helps (20 worker pairs carry at most 100 executions a second); they bound
 # the arithmetic so `inf` or 1e308 is a usage error, not an overflow.

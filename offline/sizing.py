@@ -26,8 +26,9 @@ The rules, each with its basis:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from builders.deployment import deployment_from_settings, stack_cost
 from platform_model import capacity, catalog
@@ -106,7 +107,7 @@ def _runner_size(code_tasks_per_second: float, code_share: float) -> str:
     return DEDICATED_RUNNER_SIZE
 
 
-def _smallest_ha_postgres(s: Settings) -> Optional[str]:
+def _smallest_ha_postgres(s: Settings) -> str | None:
     """The smallest plan with standby nodes whose connections hold every n8n process of `s` at maximum
     scale through a rolling deploy, counted without a PgBouncer pool."""
     processes = capacity.processes(deployment_from_settings(s))
@@ -116,8 +117,8 @@ def _smallest_ha_postgres(s: Settings) -> Optional[str]:
     return None
 
 
-def candidate_config(t: Workload, worker_size: str, concurrency: int, base: Optional[Mapping[str, Any]] = None,
-                     stack: str = "prod") -> Optional[dict]:
+def candidate_config(t: Workload, worker_size: str, concurrency: int, base: Mapping[str, Any] | None = None,
+                     stack: str = "prod") -> dict | None:
     """The settings for one choice of worker size and concurrency on top of `base` (a stack's config), or
     None when it cannot carry `t`. Raises SettingsError when `base` rejects a value of it."""
     if capacity.memory_warning(worker_size, concurrency):
@@ -128,7 +129,7 @@ def candidate_config(t: Workload, worker_size: str, concurrency: int, base: Opti
         return None
     processors = math.ceil(t.per_second / INTAKE_PER_SECOND - 1e-9) if t.per_second > INTAKE_PER_SECOND else 0
     smallest_ha = next(s for s, z in catalog.DATABASE_SIZES.items() if z.allows_standby)
-    config = {
+    config: dict[str, Any] = {
         "main": {"size": MAIN_SIZE},
         "workers": {"pairs": pairs, "size": worker_size, "concurrency": concurrency},
         "runners": {"size": _runner_size(t.per_second / pairs * t.code_share, t.code_share), "instances": 1,
@@ -152,13 +153,13 @@ def _on(base: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
     return whole
 
 
-def propose(t: Workload, base: Optional[Mapping[str, Any]] = None, stack: str = "prod") -> Proposal:
+def propose(t: Workload, base: Mapping[str, Any] | None = None, stack: str = "prod") -> Proposal:
     """The cheapest stack (at maximum scale) that carries `t`. `base` is a stack's config
     (`n8n-platform:key` -> value) whose other settings — region, price overrides, alerts — are kept."""
     base = dict(base or {})
     load_settings(base, stack)  # an invalid base stack is reported as such, before any candidate
-    best: Optional[Proposal] = None
-    rejected: Optional[SettingsError] = None
+    best: Proposal | None = None
+    rejected: SettingsError | None = None
     for worker_size in WORKER_SIZES:
         for concurrency in CONCURRENCY_CHOICES:
             try:
@@ -173,7 +174,8 @@ def propose(t: Workload, base: Optional[Mapping[str, Any]] = None, stack: str = 
                 continue
             cost = stack_cost(settings)
             candidate = Proposal(t, config, settings, cost)
-            if best is None or (cost.maximum, -settings.workers.pairs) < (best.cost.maximum, -best.settings.workers.pairs):
+            if best is None or ((cost.maximum, -settings.workers.pairs)
+                                < (best.cost.maximum, -best.settings.workers.pairs)):
                 best = candidate
     if best is None and rejected is not None:
         raise SizingError(f"the base stack's settings reject every candidate that carries the load:\n{rejected}")

@@ -6,17 +6,14 @@ directory first on the import path. So `checklist` and the `platform_model` it r
 the directory works on its own: `pulumi policy publish` uploads exactly this directory.
 """
 
-from pulumi_policy import EnforcementLevel, PolicyPack
+from pulumi_policy import PolicyPack
 
-from checklist import (access, configuration, cost_budget, databases, health, images, keys, monitoring, protection,
-                       recognition, runners, scaling)
+from checklist import ENFORCEMENT_LEVEL, POLICIES
 
 PolicyPack(
     name="n8n-platform",
     description=("The n8n production checklist on DigitalOcean: keys, runners, images, databases, access, health, "
                  "alerts, cost."),
-    enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[*recognition.POLICIES, *keys.POLICIES, *databases.POLICIES, *access.POLICIES, *runners.POLICIES,
-              *images.POLICIES, *scaling.POLICIES, *health.POLICIES, *monitoring.POLICIES, *protection.POLICIES,
-              *configuration.POLICIES, *cost_budget.POLICIES],
+    enforcement_level=ENFORCEMENT_LEVEL,
+    policies=POLICIES,
 )

@@ -21,6 +21,7 @@ certificate must chain to a CA Node trusts. Nothing is inherited from the caller
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -31,13 +32,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
+from offline.render import DB_ADMIN_PASSWORD, REDACTED
+from platform_model import catalog
+from platform_model.ingress import Route, route_for, routes
 from platform_model.roles import MAIN, NOT_N8N, RUNNERS, UNRECOGNISED, WEBHOOK, WORKER, recognise
 from platform_model.spec_fields import ports
 from platform_model.spec_reader import AppSpec
-from platform_model.topology import DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
-from offline.render import DB_ADMIN_PASSWORD, REDACTED
+from platform_model.topology import COLLECTOR, DB_POOL, POSTGRES_BINDING, VALKEY_BINDING
 
 from .install import N8nInstall
 from .pgbouncer import PgBouncer
@@ -61,15 +63,23 @@ class RehearsalError(RuntimeError):
 # --- which process each spec component is ------------------------------------------------------
 
 JOB = "job"  # a job that runs no n8n: its own command, in a shell
+BACKUP = "backup"  # the backup worker: only the restore drill runs its command (rehearsal/restore_drill.py)
+# The metrics collector is not started as a process: the rehearsal's Prometheus scrapes with its rendered
+# scrape configuration instead (rehearsal/observability.py).
+METRICS_COLLECTOR = "metrics collector"
 
 
 def role_of(kind: str, component: dict) -> tuple[str, tuple[str, ...]]:
     """(role, n8n's arguments), decided as the policy pack decides it (policies/platform_model/roles.py)."""
+    if component["name"] == COLLECTOR:
+        return METRICS_COLLECTOR, ()
     found = recognise(kind, component)
     if found.is_n8n_process or found.role == RUNNERS:
         return found.role, found.n8n_args
     if found.role == NOT_N8N and kind == "jobs":
         return JOB, ()
+    if found.role == NOT_N8N and component["name"] == catalog.BACKUP_COMPONENT:
+        return BACKUP, ()
     if found.role == UNRECOGNISED:
         raise RehearsalError(found.problem(f"component {component['name']}"))
     raise RehearsalError(f"component {component['name']} runs {found.role}, which the rehearsal does not run")
@@ -106,7 +116,7 @@ class Instance:
 @dataclass
 class Substitutions:
     bindings: dict[str, dict[str, str]]  # "postgres", "postgres.n8n-pool"... -> attribute -> value
-    app_url: Optional[str] = None  # set from the ingress when the ports are known
+    app_url: str | None = None  # set from the ingress when the ports are known
     secrets: dict[str, str] = field(default_factory=dict)  # redaction label -> local value
 
     def secret(self, label: str) -> str:
@@ -121,7 +131,7 @@ class Substitutions:
 
         def bind(m: re.Match) -> str:
             scope, _, attribute = m.group(1).rpartition(".")
-            if m.group(1) == "APP_URL":
+            if m.group(1) == "APP_URL" and self.app_url is not None:
                 return self.app_url
             try:
                 return self.bindings[scope][attribute]
@@ -148,7 +158,9 @@ def plan_instances(spec: dict, subs: Substitutions) -> list[Instance]:
                                   n8n_args))
     first = {inst.component: inst for inst in reversed(instances)}  # the service name's address
     if subs.app_url is None:  # ${APP_URL}: where the ingress sends `/`
-        root = next(c for prefix, c in ingress_rules(spec) if prefix == "/")
+        root_route = route_for(routes(spec), "/")
+        assert root_route is not None and root_route.component is not None, "a spec routes / to a component"
+        root = root_route.component
         subs.app_url = first[root].url(int(first[root].spec["http_port"]))
 
     def remap_uri(m: re.Match) -> str:
@@ -169,7 +181,7 @@ def plan_instances(spec: dict, subs: Substitutions) -> list[Instance]:
     return instances
 
 
-def substitutions_for(postgres: Postgres, redis: Redis, pki: Pki, pool: Optional[PgBouncer] = None) -> Substitutions:
+def substitutions_for(postgres: Postgres, redis: Redis, pki: Pki, pool: PgBouncer | None = None) -> Substitutions:
     """Only what the rehearsal runs can be bound: a pool only when the stack has one (and it is started)."""
     subs = Substitutions({POSTGRES_BINDING: postgres.bindings(pki), VALKEY_BINDING: redis.bindings()})
     if pool is not None:
@@ -195,17 +207,13 @@ class Process:
 
     def terminate(self) -> None:
         if self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
     def kill(self) -> None:
         if self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def http_ok(url: str, timeout: float = 3) -> bool:
@@ -224,7 +232,7 @@ class LocalDeployment:
     install: N8nInstall
     pki: Pki
     instances: list[Instance]
-    ingress: list[tuple[str, str]]  # (path prefix, component) from the spec's ingress rules
+    ingress: list[Route]  # the spec's ingress rules
     processes: dict[str, Process] = field(default_factory=dict)
 
     # -- process environment (see the module docstring for why each plumbing variable is there) --
@@ -251,11 +259,10 @@ class LocalDeployment:
 
     def start(self, inst: Instance) -> Process:
         log = self._home(inst).parent / "output.log"
-        out = open(log, "ab")
         cwd = Path(__file__).resolve().parent.parent if inst.role == RUNNERS else self._home(inst)
-        popen = subprocess.Popen(self.command(inst), env=self.process_env(inst), cwd=cwd, stdout=out,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        out.close()
+        with open(log, "ab") as out:
+            popen = subprocess.Popen(self.command(inst), env=self.process_env(inst), cwd=cwd, stdout=out,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         proc = Process(inst, popen, log)
         self.processes[inst.name] = proc
         return proc
@@ -278,21 +285,24 @@ class LocalDeployment:
     def main(self) -> Instance:
         return self.of_role(MAIN)[0]
 
-    def health_url(self, inst: Instance) -> Optional[str]:
+    def health_url(self, inst: Instance) -> str | None:
         check = inst.spec.get("health_check") or inst.spec.get("liveness_health_check")
         if not check:
             return None
         return inst.url(int(check["port"])) + check["http_path"]
 
-    def base_url_for(self, path: str) -> str:
-        """Where App Platform's ingress would send `path` (longest matching prefix wins)."""
-        prefix, component = max(((p, c) for p, c in self.ingress if path.startswith(p)), key=lambda r: len(r[0]))
-        inst = next(i for i in self.instances if i.component == component)
+    def base_url_for(self, path: str) -> str | None:
+        """Where App Platform's ingress would send `path` (policies/platform_model/ingress.py), or None when the edge
+        answers it itself (a redirect) or has no rule for it."""
+        route = route_for(self.ingress, path)
+        if route is None or route.public_component is None:
+            return None
+        inst = next(i for i in self.instances if i.component == route.public_component)
         return inst.url(int(inst.spec["http_port"]))
 
     # -- lifecycle --
 
-    def wait_healthy(self, instances: list[Instance], timeout: float, path: Optional[str] = None) -> None:
+    def wait_healthy(self, instances: list[Instance], timeout: float, path: str | None = None) -> None:
         """Until every instance's health check answers 200 (or `path` on its HTTP port does)."""
         deadline = time.monotonic() + timeout
         pending = {i.name: (i.url(int(i.spec["http_port"])) + path if path else self.health_url(i))
@@ -328,6 +338,3 @@ def tail(text: str, lines: int = 12) -> str:
     kept = [line for line in text.rstrip().splitlines() if line.strip() and not line.lstrip().startswith("at ")]
     return "\n".join(kept[-lines:])
 
-
-def ingress_rules(spec: dict) -> list[tuple[str, str]]:
-    return [(r["match"]["path"]["prefix"], r["component"]["name"]) for r in spec.get("ingress", {}).get("rules", [])]

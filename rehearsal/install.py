@@ -33,6 +33,11 @@ NODE_VERSION = "24.21.0"
 assert NODE_VERSION.split(".")[0] == str(catalog.NODE_MAJOR)
 
 MARKER = ".installed"
+# Releases whose dependency tree npm's peer resolver never finishes: @n8n/design-system 2.39.2 pins
+# @tiptap/* 3.27.0 while @tiptap/vue-3's peers pull @tiptap/core 3.35.0, and npm replaces one for the
+# other in a loop (2.40.7, 2026-11-28: 20 minutes without progress). They install without peer resolution,
+# which takes the versions n8n's packages name.
+NO_PEER_RESOLUTION = frozenset({"2.40.7"})
 
 
 class InstallError(RuntimeError):
@@ -102,7 +107,8 @@ def ensure_n8n(version: str, root: Path | None = None, log=print) -> N8nInstall:
     _npm([f"{NODE_PACKAGE}@{NODE_VERSION}"], partial, None, log)
     staged = N8nInstall(partial, version)
     # npm runs n8n's tooling with whatever `node` is first on PATH: make it Node.js 24.
-    _npm(["--ignore-scripts", f"n8n@{version}"], partial, staged.bin_dir, log)
+    peers = ["--legacy-peer-deps"] if version in NO_PEER_RESOLUTION else []
+    _npm(["--ignore-scripts", *peers, f"n8n@{version}"], partial, staged.bin_dir, log)
     got = subprocess.run([str(staged.node), str(staged.n8n), "--version"], capture_output=True, text=True,
                          env={**os.environ, "HOME": str(partial)})
     if got.stdout.strip() != version:
@@ -116,25 +122,30 @@ def ensure_n8n(version: str, root: Path | None = None, log=print) -> N8nInstall:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m rehearsal.install [stack]: only install that stack's n8n (CI). Exit 2 on a bad stack."""
+    """python -m rehearsal.install [stack] [--previous]: only install that stack's n8n (CI), and with
+    --previous also the release the upgrade rehearsal starts from. Exit 2 on a bad stack."""
     from settings.model import SettingsError
     from stack.loader import settings_from_file
 
     args = sys.argv[1:] if argv is None else argv
-    if len(args) > 1:
-        print("usage: python -m rehearsal.install [stack]", file=sys.stderr)
+    previous = "--previous" in args
+    stacks = [a for a in args if a != "--previous"]
+    if len(stacks) > 1 or any(a.startswith("-") for a in stacks):
+        print("usage: python -m rehearsal.install [stack] [--previous]", file=sys.stderr)
         return 2
     try:
-        version = settings_from_file(args[0] if args else "prod").n8n.version
+        versions = [settings_from_file(stacks[0] if stacks else "prod").n8n.version]
     except SettingsError as err:
         print(err, file=sys.stderr)
         return 2
-    try:
-        done = ensure_n8n(version)
-    except InstallError as err:
-        print(f"python -m rehearsal.install: {err}", file=sys.stderr)
-        return 1
-    print(f"n8n {done.version} ready in {done.root}")
+    versions += [catalog.PREVIOUS_N8N_RELEASE] if previous else []
+    for version in versions:
+        try:
+            done = ensure_n8n(version)
+        except InstallError as err:
+            print(f"python -m rehearsal.install: {err}", file=sys.stderr)
+            return 1
+        print(f"n8n {done.version} ready in {done.root}")
     return 0
 
 

@@ -14,21 +14,22 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any
 
 DEFAULT_TIMEOUT = 30
 BROWSER_ID = "n8n-platform-checks"  # n8n binds its session cookie to the editor's browser-id header
 
 
 class ApiError(RuntimeError):
-    def __init__(self, method: str, url: str, status: Optional[int], message: str):
+    def __init__(self, method: str, url: str, status: int | None, message: str):
         self.status = status
         super().__init__(f"{method} {urllib.parse.urlsplit(url).path} -> "
                          f"{status if status is not None else 'no response'}: {message}")
 
 
-def request(method: str, url: str, body: Any = None, headers: Optional[dict] = None,
+def request(method: str, url: str, body: Any = None, headers: dict | None = None,
             timeout: float = DEFAULT_TIMEOUT) -> tuple[int, dict, Any]:
     """(status, response headers, parsed JSON or text). Raises ApiError on HTTP >= 400 or no answer."""
     data = None if body is None else json.dumps(body).encode()
@@ -107,7 +108,7 @@ class EditorSession:
         headers = dict(self.headers)
         if self.cookie:
             headers["Cookie"] = self.cookie
-        status, resp_headers, payload = request(method, f"{self.base_url.rstrip('/')}/rest{path}", body, headers,
+        _status, resp_headers, payload = request(method, f"{self.base_url.rstrip('/')}/rest{path}", body, headers,
                                                 timeout)
         for name, value in resp_headers.items():
             if name.lower() == "set-cookie" and value.startswith("n8n-auth="):

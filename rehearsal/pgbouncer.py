@@ -21,6 +21,7 @@ A read-only stats user (`stats_users`) lets the rehearsal ask PgBouncer's admin 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -35,7 +36,15 @@ from platform_model.topology import DB_NAME, DB_POOL, DB_USER
 
 from .pki import LOOPBACK_HOST, LOOPBACK_IP, Pki
 from .scenarios import Check
-from .services import Postgres, ServiceError, as_postgres_user, chown_to_postgres, postgres_bin, strong_secret
+from .services import (
+    Postgres,
+    ServiceError,
+    as_postgres_user,
+    chown_to_postgres,
+    postgres_bin,
+    stop_process,
+    strong_secret,
+)
 
 STATS_USER = "rehearsal-observer"
 ADMIN_DATABASE = "pgbouncer"  # PgBouncer's admin console
@@ -84,12 +93,7 @@ class PgBouncer:
         return [row for row in self.show(what) if row.get("database") == DB_POOL]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
 
 
 def _config(directory: Path, postgres: Postgres, port: int, mode: str, size: int) -> str:
@@ -180,12 +184,11 @@ class PoolWatch:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
-            try:
+            # A missed sample is harmless: the final observation still decides the check.
+            with contextlib.suppress(ServiceError, subprocess.TimeoutExpired):
                 sample_peaks(self.bouncer, self.use)
-            except (ServiceError, subprocess.TimeoutExpired):
-                pass  # one missed sample; the final observation still decides the check
 
-    def __enter__(self) -> "PoolWatch":
+    def __enter__(self) -> PoolWatch:
         self._thread.start()
         return self
 

@@ -16,28 +16,40 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
 
 from builders.deployment import stack_pool_size
 from offline.render import offline_spec
 from platform_model import catalog
+from platform_model.ingress import routes
 from platform_model.topology import DB_POOL
 from settings.model import NAMESPACE, Settings
 from stack.loader import config_for_engine, load_settings, read_stack_file
 
 from . import scenarios
-from .deployment import (JOB, MAIN as MAIN_ROLE, RUNNERS, WEBHOOK, WORKER, Instance, LocalDeployment, RehearsalError,
-                         ingress_rules, plan_instances, substitutions_for)
+from .deployment import (
+    JOB,
+    RUNNERS,
+    WEBHOOK,
+    WORKER,
+    Instance,
+    LocalDeployment,
+    RehearsalError,
+    plan_instances,
+    substitutions_for,
+)
+from .deployment import MAIN as MAIN_ROLE
 from .install import ensure_n8n
 from .n8n_api import ApiError, EditorSession, PublicApi
 from .pgbouncer import PgBouncer, PoolUse, PoolWatch, observe, pool_check, start_pgbouncer
-from .pki import make_pki
-from .services import ServiceError, free_ports, start_postgres, start_redis, strong_secret
+from .pki import Pki, make_pki
+from .services import Postgres, Redis, ServiceError, free_ports, start_postgres, start_redis, strong_secret
 
-REGISTERED = re.compile(r'Registered runner "[^"]*" \(([^)\s]+)\)')
+# n8n's broker logs `Registered runner "<name>" (<id>)`; with N8N_LOG_FORMAT=json the quotes are escaped.
+REGISTERED = re.compile(r'Registered runner \\?".*?\\?" \(([^)\s]+)\)')
 STARTED = re.compile(r"Worker started execution (\d+) \(job")
 OWNER_EMAIL = "owner@rehearsal.invalid"
 
@@ -45,7 +57,7 @@ OWNER_EMAIL = "owner@rehearsal.invalid"
 @dataclass
 class Options:
     stack: str
-    offload: Optional[bool] = None  # override n8n.offloadManualExecutions
+    offload: bool | None = None  # override n8n.offloadManualExecutions
     pool: bool = False  # override postgres.connectionPool.mode: transaction (n8n through PgBouncer)
     negative_control: bool = False  # give the last pair's runner pool a wrong auth token
     skip_db_grants: bool = False  # do not run the pre-deploy job (shows why it exists)
@@ -53,16 +65,24 @@ class Options:
     load_concurrency: int = 8
     load_timeout: float = 30
     keep_run_dir: bool = False
+    # The restore drill (rehearsal/restore_drill.py): secrets to use instead of fresh ones (by redaction
+    # label, e.g. encryptionKey), a restore into the fresh cluster after the pre-deploy job and before
+    # main, and the restored owner's password and API key (a restored n8n has its owner already).
+    secrets: dict[str, str] = field(default_factory=dict)
+    restore: Callable[[Postgres, Pki], None] | None = None
+    login: tuple[str, str] | None = None
 
 
-def stack_settings(stack: str, offload: Optional[bool], pool: bool = False) -> Settings:
-    """The stack's settings, with `n8n.offloadManualExecutions` overridden when asked, and with a
-    transaction-mode connection pool (the stack's own size, if it sets one) for `pool`."""
+def stack_settings(stack: str, offload: bool | None, pool: bool = False, version: str | None = None) -> Settings:
+    """The stack's settings, with `n8n.offloadManualExecutions` and `n8n.version` overridden when asked, and
+    with a transaction-mode connection pool (the stack's own size, if it sets one) for `pool`."""
     read = read_stack_file(stack)
     config = copy.deepcopy(read.config)
+    key = f"{NAMESPACE}:n8n"
     if offload is not None:
-        key = f"{NAMESPACE}:n8n"
         config[key] = {**(config.get(key) or {}), "offloadManualExecutions": offload}
+    if version is not None:
+        config[key] = {**(config.get(key) or {}), "version": version}
     if pool:
         key = f"{NAMESPACE}:postgres"
         postgres = config.get(key) or {}
@@ -103,7 +123,7 @@ class LocalObserver:
     def registered_runners(self) -> dict[str, list[str]]:
         return {b.name: list(dict.fromkeys(REGISTERED.findall(self._log(b.name)))) for b in self.brokers()}
 
-    def worker_of(self, execution_id: str) -> Optional[str]:
+    def worker_of(self, execution_id: str) -> str | None:
         for worker in self.d.of_role(WORKER):
             if execution_id in STARTED.findall(self._log(worker.name)):
                 return worker.component
@@ -119,7 +139,9 @@ class Running:
     target: scenarios.Target
     api_key: str
     owner_password: str
-    pgbouncer: Optional[PgBouncer] = None  # the connection pool n8n connects through, when the stack has one
+    pgbouncer: PgBouncer | None = None  # the connection pool n8n connects through, when the stack has one
+    postgres: Postgres | None = None  # the local clusters, for the fault drills
+    redis: Redis | None = None
 
 
 def pool_label(settings: Settings) -> str:
@@ -168,22 +190,22 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         pg_port, redis_port, pool_port = free_ports(3)
         postgres = start_postgres(run_dir / "postgres", pki, pg_port)
         redis = start_redis(run_dir / "redis", pki, redis_port)
-        pool = settings.postgres.connection_pool
-        if pool is not None:
-            pgbouncer = start_pgbouncer(run_dir / "pgbouncer", pki, postgres, pool_port, pool.mode,
-                                        stack_pool_size(settings))
+        pool, pool_size = settings.postgres.connection_pool, stack_pool_size(settings)
+        if pool is not None and pool_size is not None:
+            pgbouncer = start_pgbouncer(run_dir / "pgbouncer", pki, postgres, pool_port, pool.mode, pool_size)
         servers = "PostgreSQL + Redis" + (" + PgBouncer" if pgbouncer else "")
         report.timings[f"{servers} (TLS) up"] = round(time.monotonic() - t, 1)
         log(f"PostgreSQL on {pg_port}, Redis on {redis_port}"
             + (f", PgBouncer on {pool_port}" if pgbouncer else "") + " (TLS, throwaway CA)")
 
         subs = substitutions_for(postgres, redis, pki, pgbouncer)
-        deployment = LocalDeployment(run_dir, install, pki, plan_instances(spec, subs), ingress_rules(spec))
+        subs.secrets.update(opts.secrets)
+        deployment = LocalDeployment(run_dir, install, pki, plan_instances(spec, subs), routes(spec))
         broken = deployment.of_role(RUNNERS)[-1].component if opts.negative_control else None
         if broken:
-            for pool in deployment.of_role(RUNNERS):
-                if pool.component == broken:
-                    pool.spec_env["N8N_RUNNERS_AUTH_TOKEN"] = strong_secret()
+            for runner_pool in deployment.of_role(RUNNERS):
+                if runner_pool.component == broken:
+                    runner_pool.spec_env["N8N_RUNNERS_AUTH_TOKEN"] = strong_secret()
             report.notes.append(f"negative control: {broken} was given a wrong runner auth token")
 
         for job in deployment.of_role(JOB):
@@ -195,6 +217,8 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
                                                  f"exit {code}: {' '.join(output.split())[:300] or 'no output'}"))
             if code != 0:
                 raise RehearsalError(f"the pre-deploy job {job.component} failed; App Platform would stop the deploy")
+        if opts.restore is not None:
+            opts.restore(postgres, pki)
 
         t = time.monotonic()
         log("starting main ...")
@@ -215,14 +239,20 @@ def running(opts: Options, report: scenarios.Report, log=print) -> Iterator[Runn
         log(f"topology up: {', '.join(p for p, proc in deployment.processes.items() if proc.alive())}")
 
         main_url = subs.app_url
+        assert main_url is not None, "plan_instances sets it from the ingress"
         editor = EditorSession(main_url)
-        password = "Rehearsal-" + strong_secret()
-        setup_owner(editor, password)
-        api_key = editor.create_api_key("n8n-platform rehearsal")
-        target = scenarios.Target(main_url, PublicApi(main_url, api_key),
-                                  deployment.base_url_for("/webhook/").rstrip("/"), editor, observer,
+        if opts.login is None:
+            password = "Rehearsal-" + strong_secret()
+            setup_owner(editor, password)
+            api_key = editor.create_api_key("n8n-platform rehearsal")
+        else:
+            password, api_key = opts.login
+            editor.login(OWNER_EMAIL, password)
+        webhook_url = deployment.base_url_for("/webhook/")
+        assert webhook_url is not None, "a spec routes /webhook/ to a component"
+        target = scenarios.Target(main_url, PublicApi(main_url, api_key), webhook_url.rstrip("/"), editor, observer,
                                   settings.n8n.offload_manual_executions)
-        yield Running(settings, deployment, target, api_key, password, pgbouncer)
+        yield Running(settings, deployment, target, api_key, password, pgbouncer, postgres, redis)
     finally:
         t = time.monotonic()
         with signals_ignored():  # a second Ctrl-C must not leave servers running
@@ -282,9 +312,11 @@ def check_all(run: Running, opts: Options, report: scenarios.Report) -> None:
 
 
 def pool_through_pgbouncer(run: Running, use: PoolUse, report: scenarios.Report) -> scenarios.Check:
+    pool, pool_size = run.settings.postgres.connection_pool, stack_pool_size(run.settings)
+    assert run.pgbouncer is not None and pool is not None and pool_size is not None, "run only with a pool"
     observe(run.pgbouncer, use)
     report.pool = use.as_dict()
-    return pool_check(use, run.settings.postgres.connection_pool.mode, stack_pool_size(run.settings))
+    return pool_check(use, pool.mode, pool_size)
 
 
 def setup_owner(editor: EditorSession, password: str, timeout: float = 120) -> None:

@@ -15,6 +15,7 @@ says so instead of guessing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import statistics
@@ -22,10 +23,12 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Protocol
+from datetime import UTC, datetime
+from typing import Protocol
 
 from .n8n_api import ApiError, EditorSession, PublicApi, request
 
@@ -35,6 +38,10 @@ TEMP_PREFIX = "n8n-platform check"
 TASK_REQUEST_TIMEOUT_SECONDS = 60
 WEBHOOK_TIMEOUT_SECONDS = TASK_REQUEST_TIMEOUT_SECONDS + 30
 FINISHED = {"success", "error", "crashed", "canceled"}
+STUCK_STATUSES = ("running", "new")
+# EXECUTIONS_TIMEOUT_MAX (n8n 2.41.1 @n8n/config executions.config: 1 hour): no workflow can be given a
+# longer timeout, so an execution running longer has lost its owner or was never given a timeout.
+MAX_EXECUTION_TIMEOUT_SECONDS = 3600
 # Bounds of the load run's arguments (`python -m rehearsal`, `python -m rehearsal.verify`): more than one
 # machine or a live deployment under test should take, and longer than any caller waits.
 MAX_LOAD_REQUESTS = 100_000
@@ -53,7 +60,7 @@ class Check:
     name: str
     ok: bool
     detail: str
-    pair: Optional[str] = None  # "n8n-worker-2 / n8n-runners-2" when the check is about one pair
+    pair: str | None = None  # "n8n-worker-2 / n8n-runners-2" when the check is about one pair
 
     def as_dict(self) -> dict:
         return {"name": self.name, "ok": self.ok, "detail": self.detail, "pair": self.pair}
@@ -71,7 +78,7 @@ class LoadResult:
     p50_ms: float
     p95_ms: float
     per_pair: dict[str, int] = field(default_factory=dict)
-    worker_slots: Optional[int] = None  # the stack's pairs × N8N_CONCURRENCY_PRODUCTION_LIMIT
+    worker_slots: int | None = None  # the stack's pairs × N8N_CONCURRENCY_PRODUCTION_LIMIT
 
     @property
     def throughput(self) -> float:
@@ -90,7 +97,7 @@ class Observer(Protocol):
 
     def registered_runners(self) -> dict[str, list[str]]: ...  # broker -> runner ids it registered
 
-    def worker_of(self, execution_id: str) -> Optional[str]: ...  # the worker that ran it, if any
+    def worker_of(self, execution_id: str) -> str | None: ...  # the worker that ran it, if any
 
 
 @dataclass
@@ -98,9 +105,9 @@ class Target:
     url: str  # the app's URL: main (UI, API)
     api: PublicApi
     webhook_url: str  # where /webhook/ goes (main, or the webhook processors)
-    editor: Optional[EditorSession] = None
-    observer: Optional[Observer] = None
-    offload_manual: Optional[bool] = None  # the stack's n8n.offloadManualExecutions, when known
+    editor: EditorSession | None = None
+    observer: Observer | None = None
+    offload_manual: bool | None = None  # the stack's n8n.offloadManualExecutions, when known
 
 
 def pair_label(broker: str, pool: str) -> str:
@@ -115,18 +122,18 @@ def _node(name: str, type_: str, version: float, position: int, parameters: dict
             "position": [position * 220, 0], "parameters": parameters, **extra}
 
 
-def _workflow(name: str, trigger: dict) -> dict:
-    code = _node("Code", "n8n-nodes-base.code", 2, 1, {"jsCode": CODE})
+def _workflow(name: str, trigger: dict, js: str = CODE) -> dict:
+    code = _node("Code", "n8n-nodes-base.code", 2, 1, {"jsCode": js})
     return {"name": f"{TEMP_PREFIX} {name} {uuid.uuid4().hex[:8]}", "nodes": [trigger, code],
             "connections": {trigger["name"]: {"main": [[{"node": "Code", "type": "main", "index": 0}]]}},
             "settings": {"executionOrder": "v1"}}
 
 
-def webhook_workflow(path: str) -> dict:
+def webhook_workflow(path: str, js: str = CODE) -> dict:
     hook = _node("Webhook", "n8n-nodes-base.webhook", 2, 0,
                  {"httpMethod": "POST", "path": path, "responseMode": "lastNode", "options": {}},
                  webhookId=str(uuid.uuid4()))
-    return _workflow("webhook", hook)
+    return _workflow("webhook", hook, js)
 
 
 MANUAL_TRIGGER = "Manual trigger"
@@ -148,14 +155,16 @@ class Interrupted(BaseException):
 def remove_workflow(api: PublicApi, workflow_id: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            api.deactivate(workflow_id)  # a published workflow cannot be deleted
-        except ApiError:
-            pass  # not active (or not yet): the delete below says which
+        # A published workflow cannot be deleted; one that is not active (or not yet) fails here, and the
+        # delete below says which.
+        with contextlib.suppress(ApiError):
+            api.deactivate(workflow_id)
         try:
             api.delete_workflow(workflow_id)
             return
         except ApiError as err:
+            if err.status == 404:  # already gone: e.g. `rehearsal.verify` removed it as a leftover meanwhile
+                return
             # 409: n8n still (un)publishes in the background — an activation interrupted by a signal
             # can even complete after our deactivation; a delete racing that activation can also get
             # a 500. Deactivate again and retry.
@@ -268,7 +277,7 @@ def wait_finished(api: PublicApi, execution_id: str, timeout: float) -> dict:
         time.sleep(0.5)
 
 
-def code_output(ex: dict) -> Optional[dict]:
+def code_output(ex: dict) -> dict | None:
     runs = ((ex.get("data") or {}).get("resultData") or {}).get("runData", {}).get("Code") or []
     try:
         return runs[0]["data"]["main"][0][0]["json"]
@@ -294,7 +303,7 @@ def ran_code(ex: dict) -> bool:
     return ex.get("status") == "success" and out is not None and out.get("squares") == CODE_RESULT
 
 
-def describe_runners(observer: Optional[Observer], broker: str) -> str:
+def describe_runners(observer: Observer | None, broker: str) -> str:
     if observer is None:
         return ""
     runners = observer.registered_runners().get(broker, [])
@@ -307,7 +316,8 @@ def describe_runners(observer: Optional[Observer], broker: str) -> str:
 def check_health(target: Target) -> list[Check]:
     checks = []
     endpoints = (target.observer.health_endpoints() if target.observer else
-                 [("main /healthz", f"{target.url}/healthz"), ("main /healthz/readiness", f"{target.url}/healthz/readiness")])
+                 [("main /healthz", f"{target.url}/healthz"),
+                  ("main /healthz/readiness", f"{target.url}/healthz/readiness")])
     for what, url in endpoints:
         try:
             status = request("GET", url, timeout=10)[0]
@@ -330,7 +340,24 @@ def check_health(target: Target) -> list[Check]:
     return checks
 
 
-def call_webhook(url: str, timeout: float) -> tuple[Optional[dict], Optional[str], float, bool]:
+def check_unfinished(api: PublicApi, older_than_seconds: float) -> Check:
+    """Executions `running` or `new` for longer than any timeout allows: after an incident, the ones whose
+    owner died and that n8n's queue recovery has not yet marked crashed (docs/self-healing.md)."""
+    now = datetime.now(UTC)
+    stuck = []
+    for status in STUCK_STATUSES:  # the list leaves out running executions unless asked for them by status
+        for ex in api.paged("/executions", status=status):
+            started = ex.get("startedAt")
+            age = (now - datetime.fromisoformat(started.replace("Z", "+00:00"))).total_seconds() if started else 0
+            if age > older_than_seconds:
+                stuck.append(f"{ex['id']} ({status} {age / 60:.0f} min, workflow {ex.get('workflowId')})")
+    name = f"no execution running or new for more than {older_than_seconds:.0f} s"
+    if not stuck:
+        return Check(name, True, "none")
+    return Check(name, False, f"{len(stuck)} stuck: {', '.join(stuck[:20])}" + (" ..." if len(stuck) > 20 else ""))
+
+
+def call_webhook(url: str, timeout: float) -> tuple[dict | None, str | None, float, bool]:
     """(response JSON, error, seconds, hung)."""
     started = time.monotonic()
     try:
@@ -341,7 +368,7 @@ def call_webhook(url: str, timeout: float) -> tuple[Optional[dict], Optional[str
         return None, str(err), time.monotonic() - started, hung
 
 
-def first_call(url: str, timeout: float, wait: float = 60) -> tuple[Optional[dict], Optional[str], float, bool]:
+def first_call(url: str, timeout: float, wait: float = 60) -> tuple[dict | None, str | None, float, bool]:
     """The first call of a newly activated webhook. n8n publishes an activated workflow in the
     background: until it has, the webhook answers 404 "not registered" (and runs nothing)."""
     deadline = time.monotonic() + wait
@@ -362,7 +389,7 @@ def unanswered(failed_calls: list, executions: list[dict]) -> str:
     return detail
 
 
-def check_webhook_pairs(target: Target, max_rounds: int = 6, batch: Optional[int] = None) -> list[Check]:
+def check_webhook_pairs(target: Target, max_rounds: int = 6, batch: int | None = None) -> list[Check]:
     """Webhook calls until every worker pair has served at least one (rehearsal), or a fixed batch
     (live); then every execution is read back and attributed."""
     obs = target.observer
@@ -374,7 +401,7 @@ def check_webhook_pairs(target: Target, max_rounds: int = 6, batch: Optional[int
         url = f"{target.webhook_url}/webhook/{path}"
         batch = batch or max(4, 2 * len(workers))
         responses = [first_call(url, WEBHOOK_TIMEOUT_SECONDS)]
-        seen: dict[str, str] = {}  # execution id -> worker
+        seen: dict[str, str | None] = {}  # execution id -> worker
         for _ in range(max_rounds):
             with ThreadPoolExecutor(batch) as pool:
                 responses += list(pool.map(lambda _: call_webhook(url, WEBHOOK_TIMEOUT_SECONDS), range(batch)))
@@ -395,7 +422,7 @@ def check_webhook_pairs(target: Target, max_rounds: int = 6, batch: Optional[int
         if failed_calls:
             detail += f"; {unanswered(failed_calls, executions)}"
         return [Check("webhook → queue → worker → Code node → response", ok, detail)]
-    by_worker: dict[Optional[str], list[dict]] = {}
+    by_worker: dict[str | None, list[dict]] = {}
     for ex in executions:
         by_worker.setdefault(obs.worker_of(str(ex["id"])), []).append(ex)
     for worker in workers:
@@ -460,7 +487,8 @@ def check_schedule(target: Target, every_seconds: int = 10, timeout: float = 90)
             finished = [e for e in target.api.executions(wf["id"]) if e.get("finished") or e.get("status") in FINISHED]
         target.api.deactivate(wf["id"])
         if not finished:
-            return Check(name, False, f"no scheduled execution finished within {timeout:.0f} s (every {every_seconds} s)")
+            return Check(name, False,
+                         f"no scheduled execution finished within {timeout:.0f} s (every {every_seconds} s)")
         ex = target.api.execution(str(finished[0]["id"]))
     worker = obs.worker_of(str(ex["id"])) if obs else None
     ok = ran_code(ex) and ex.get("mode") == "trigger" and (obs is None or worker is not None)
@@ -471,7 +499,7 @@ def check_schedule(target: Target, every_seconds: int = 10, timeout: float = 90)
 
 
 def run_load(target: Target, total: int, concurrency: int, timeout: float,
-             worker_slots: Optional[int] = None) -> LoadResult:
+             worker_slots: int | None = None) -> LoadResult:
     obs = target.observer
     with temporary_workflows(target.api) as temps:
         path = f"n8n-platform-load-{uuid.uuid4().hex[:12]}"
@@ -487,7 +515,7 @@ def run_load(target: Target, total: int, concurrency: int, timeout: float,
     latencies = sorted(r[2] * 1000 for r in ok) or [0.0]
     per_pair: dict[str, int] = {}
     if obs:
-        for payload, *_ in ok:
+        for payload in [r[0] for r in ok if r[0] is not None]:
             worker = obs.worker_of(str(payload.get("executionId")))
             per_pair[worker or "unknown"] = per_pair.get(worker or "unknown", 0) + 1
     p95 = statistics.quantiles(latencies, n=20)[18] if len(latencies) >= 20 else latencies[-1]
@@ -521,9 +549,10 @@ class Report:
     title: str
     checks: list[Check] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    load: Optional[LoadResult] = None
-    pool: Optional[dict] = None  # what PgBouncer and PostgreSQL saw of n8n's connections (rehearsal with a pool)
+    load: LoadResult | None = None
+    pool: dict | None = None  # what PgBouncer and PostgreSQL saw of n8n's connections (rehearsal with a pool)
     notes: list[str] = field(default_factory=list)
+    drills: list[dict] = field(default_factory=list)  # one entry per fault drill (rehearsal/drills.py)
 
     @property
     def ok(self) -> bool:
@@ -547,7 +576,7 @@ class Report:
         lines += ["", f"RESULT: {verdict}"]
         return "\n".join(lines)
 
-    def emit(self, json_path: Optional[str] = None) -> int:
+    def emit(self, json_path: str | None = None) -> int:
         """Print the report (and write it as JSON); the exit code: 0 all passed, 1 a check failed."""
         print(self.render())
         if json_path:
@@ -558,4 +587,5 @@ class Report:
     def as_dict(self) -> dict:
         return {"title": self.title, "ok": self.ok, "failing_pairs": self.failing_pairs,
                 "checks": [c.as_dict() for c in self.checks], "timings": self.timings,
-                "load": self.load.as_dict() if self.load else None, "pool": self.pool, "notes": self.notes}
+                "load": self.load.as_dict() if self.load else None, "pool": self.pool, "notes": self.notes,
+                "drills": self.drills}

@@ -73,7 +73,8 @@ def as_postgres_user() -> list[str]:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        raise ServiceError("running as root needs the `postgres` system user (Debian's `postgresql` package)")
+        raise ServiceError(
+            "running as root needs the `postgres` system user (Debian's `postgresql` package)") from None
     return ["runuser", "-u", "postgres", "--"]
 
 
@@ -104,6 +105,15 @@ class Postgres:
         if done.returncode != 0:
             raise ServiceError(f"psql (local superuser) failed: {done.stderr.strip()}")
         return done.stdout.strip()
+
+    def start(self) -> None:
+        done = subprocess.run([*as_postgres_user(), postgres_bin("pg_ctl"), "-D", str(self.directory / "data"),
+                               "-l", str(self.directory / "postgres.log"), "-w", "-t", "60", "start"],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            log = self.directory / "postgres.log"
+            raise ServiceError(f"PostgreSQL did not start: {done.stderr.strip()} "
+                               f"{log.read_text()[-800:] if log.exists() else ''}")
 
     def stop(self) -> None:
         subprocess.run([*as_postgres_user(), postgres_bin("pg_ctl"), "-D", str(self.directory / "data"),
@@ -136,12 +146,8 @@ def start_postgres(directory: Path, pki: Pki, port: int) -> Postgres:
             f"unix_socket_directories = '{directory}'\n"
             f"ssl = on\nssl_cert_file = '{directory / 'server.pem'}'\nssl_key_file = '{directory / 'server.key'}'\n"
             "password_encryption = 'scram-sha-256'\nmax_connections = 50\nfsync = off\n")
-    done = subprocess.run([*run_as, postgres_bin("pg_ctl"), "-D", str(data), "-l", str(directory / "postgres.log"),
-                           "-w", "-t", "60", "start"], capture_output=True, text=True)
-    if done.returncode != 0:
-        log = (directory / "postgres.log").read_text() if (directory / "postgres.log").exists() else ""
-        raise ServiceError(f"PostgreSQL did not start: {done.stderr.strip()} {log[-800:]}")
     pg = Postgres(directory, port, strong_secret(), strong_secret(), directory)
+    pg.start()
     # DigitalOcean's layout: doadmin (no superuser) owns the database; n8n is a bare login role.
     pg.superuser_sql(
         f"CREATE ROLE {DB_ADMIN} LOGIN CREATEDB CREATEROLE PASSWORD '{pg.admin_password}';"
@@ -162,27 +168,22 @@ class Redis:
                 "PASSWORD": self.password}
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
 
 
 def _redis_ping(port: int, password: str, ca: Path) -> bool:
     context = ssl.create_default_context(cafile=str(ca))
     try:
-        with socket.create_connection((LOOPBACK_IP, port), timeout=2) as raw:
-            with context.wrap_socket(raw, server_hostname=LOOPBACK_HOST) as tls:
-                tls.sendall(f"AUTH {VALKEY_USER} {password}\r\nPING\r\n".encode())
-                reply = b""
-                while b"PONG" not in reply:
-                    chunk = tls.recv(256)
-                    if not chunk:
-                        return False
-                    reply += chunk
-                return True
+        with (socket.create_connection((LOOPBACK_IP, port), timeout=2) as raw,
+              context.wrap_socket(raw, server_hostname=LOOPBACK_HOST) as tls):
+            tls.sendall(f"AUTH {VALKEY_USER} {password}\r\nPING\r\n".encode())
+            reply = b""
+            while b"PONG" not in reply:
+                chunk = tls.recv(256)
+                if not chunk:
+                    return False
+                reply += chunk
+            return True
     except OSError:
         return False
 
@@ -202,16 +203,33 @@ def start_redis(directory: Path, pki: Pki, port: int) -> Redis:
         "tls-auth-clients no\n"
         f"requirepass {password}\nmaxmemory-policy {catalog.VALKEY_EVICTION_POLICY}\n"
         f"dir {directory}\nsave \"\"\nappendonly no\ndaemonize no\n")
-    log = open(directory / "redis.log", "w")
-    process = subprocess.Popen([server, str(config)], stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    with open(directory / "redis.log", "w") as log:
+        process = subprocess.Popen([server, str(config)], stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     redis = Redis(process, port, password)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServiceError(f"redis-server exited: {(directory / 'redis.log').read_text()[-800:]}")
-        if _redis_ping(port, password, pki.ca_cert):
-            return redis
-        time.sleep(0.2)
+    if redis_answers(redis, pki.ca_cert, 30):
+        return redis
+    if process.poll() is not None:
+        raise ServiceError(f"redis-server exited: {(directory / 'redis.log').read_text()[-800:]}")
     redis.stop()
     raise ServiceError("redis-server did not answer PING over TLS within 30 s")
+
+
+def redis_answers(redis: Redis, ca: Path, timeout: float) -> bool:
+    """Until the server answers PING over TLS (True), it exits or `timeout` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and redis.process.poll() is None:
+        if _redis_ping(redis.port, redis.password, ca):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def stop_process(process: subprocess.Popen, grace_seconds: float = 10) -> None:
+    """SIGTERM a local server, SIGKILL it if it has not exited within `grace_seconds`."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace_seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()

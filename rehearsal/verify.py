@@ -10,7 +10,12 @@ Uses n8n's public API with an API key (Settings → n8n API → Create an API ke
   * schedule-triggered Code node: a temporary workflow on a 10-second schedule, until one run finished;
   * manual execution as the editor runs it — only with `--editor-email` and the password in
     N8N_EDITOR_PASSWORD (the public API cannot start manual runs);
-  * optionally a bounded load run (`--load N`; off by default on a live deployment).
+  * executions still `running` or `new` after `--stuck-after` seconds (default n8n's longest allowed
+    workflow timeout), listed through the public API: what an incident leaves behind;
+  * optionally a bounded load run (`--load N`; off by default on a live deployment);
+  * with `--backups FILE` (`pulumi stack output backup_reader --show-secrets > FILE`: the bucket, its
+    endpoint and a key that can only read it), the age of the newest dump in the backup bucket, read with
+    rclone as the backup worker writes it; it fails past `--backup-max-age-hours`.
 Temporary workflows are named "n8n-platform check ..." and deleted when each check ends, on Ctrl-C
 and SIGTERM too; leftovers of a killed run are deleted at the start of the next one.
 
@@ -20,6 +25,7 @@ Exit codes: 0 every check passed, 1 a check failed, 2 bad arguments.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -28,11 +34,14 @@ from urllib.parse import urlsplit
 from offline.arguments import number, output_file, whole_number
 
 from . import scenarios
+from .backup_store import newest_backup_check, rclone_env
 from .n8n_api import ApiError, EditorSession, PublicApi
 
 
 def verify(url: str, api_key: str, calls: int = 6, editor: EditorSession | None = None, load: int = 0,
-           concurrency: int = 8, timeout: float = 30) -> scenarios.Report:
+           concurrency: int = 8, timeout: float = 30,
+           stuck_after: float = scenarios.MAX_EXECUTION_TIMEOUT_SECONDS, backups: dict | None = None,
+           backup_max_age_hours: float = 24) -> scenarios.Report:
     url = url.rstrip("/")
     report = scenarios.Report(f"Verification of {url}")
     api = PublicApi(url, api_key)
@@ -56,6 +65,7 @@ def verify(url: str, api_key: str, calls: int = 6, editor: EditorSession | None 
     else:
         report.checks += scenarios.guarded("manual execution", scenarios.check_manual, target)
     report.checks += scenarios.guarded("schedule-triggered Code node", scenarios.check_schedule, target)
+    report.checks += scenarios.guarded("executions left running", scenarios.check_unfinished, api, stuck_after)
     if load:
         result = scenarios.run_load(target, load, concurrency, timeout)
         report.load = result
@@ -63,7 +73,27 @@ def verify(url: str, api_key: str, calls: int = 6, editor: EditorSession | None 
     left = [w["name"] for w in api.workflows() if w["name"].startswith(scenarios.TEMP_PREFIX)]
     report.checks.append(scenarios.Check("no temporary workflow left behind", not left,
                                          f"{len(left)} left: {left}" if left else "all deleted"))
+    if backups is not None:
+        env = rclone_env(backups["endpoint"], backups["access_key"], backups["secret_key"])
+        report.checks.append(newest_backup_check(env, backups["bucket"], backup_max_age_hours))
     return report
+
+
+BACKUP_READER_KEYS = ("bucket", "endpoint", "access_key", "secret_key")
+
+
+def backup_reader(path: str) -> dict:
+    """The stack's `backup_reader` output, as `pulumi stack output backup_reader --show-secrets` writes it."""
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+    except (OSError, json.JSONDecodeError) as err:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {err}") from None
+    missing = [k for k in BACKUP_READER_KEYS if not isinstance(data, dict) or not data.get(k)]
+    if missing:
+        raise argparse.ArgumentTypeError(f"{path} lacks {', '.join(missing)}: write it with `pulumi stack output "
+                                         "backup_reader --show-secrets > FILE` on a stack with backups")
+    return data
 
 
 def app_url(text: str) -> str:
@@ -92,6 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=whole_number(1, scenarios.MAX_LOAD_CONCURRENCY), default=8)
     parser.add_argument("--timeout", type=number(0.1, scenarios.MAX_REQUEST_TIMEOUT_SECONDS), default=30,
                         help="per-request timeout of the load run")
+    parser.add_argument("--stuck-after", type=number(1, 30 * 86400), default=scenarios.MAX_EXECUTION_TIMEOUT_SECONDS,
+                        metavar="SECONDS", help="report executions running or new for longer than this (default: "
+                        "n8n's EXECUTIONS_TIMEOUT_MAX, 3600)")
+    parser.add_argument("--backups", metavar="FILE", type=backup_reader,
+                        help="the stack's backup_reader output (JSON): also report the newest backup's age")
+    parser.add_argument("--backup-max-age-hours", type=number(0.1, 24 * 365), default=24,
+                        help="the newest backup may be this old (default 24; at least backups.schedule)")
     parser.add_argument("--report-json", metavar="FILE", type=output_file)
     args = parser.parse_args(argv)
     if not args.api_key:
@@ -113,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, interrupt)
     try:
-        report = verify(args.url, args.api_key, args.calls, editor, args.load, args.concurrency, args.timeout)
+        report = verify(args.url, args.api_key, args.calls, editor, args.load, args.concurrency, args.timeout,
+                        args.stuck_after, args.backups, args.backup_max_age_hours)
     except scenarios.Interrupted as sig:
         print(f"interrupted by {sig}", file=sys.stderr)
         return 130

@@ -217,7 +217,7 @@ def _sections(schema: dict) -> Iterator[str]:
         yield ""
         yield node["description"]
         yield ""
-        yield from _table(list(_rows(node, (key,))))
+        yield from _table(list(_rows(_without_null(node), (key,))))
 
 
 INTRO = f"""# Settings

@@ -14,11 +14,21 @@ import json
 import re
 import typing
 import zoneinfo
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Collection, Mapping, Optional, Sequence
+from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, SecretStr,
-                      ValidationError)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel
 
 from platform_model import catalog
@@ -26,7 +36,8 @@ from platform_model import catalog
 NAMESPACE = "n8n-platform"
 
 # The settings that hold secrets: the one list every check reads (plain-text refusal, redaction, stand-ins).
-SECRET_KEYS = ("encryptionKey", "runnerAuthTokens", "licenseKey", "dockerHubCredentials")
+SECRET_KEYS = ("encryptionKey", "runnerAuthTokens", "licenseKey", "dockerHubCredentials", "logDestinationSecret",
+               "metricsAuthorization")
 # Not secrets to Pulumi, but credentials: whoever has a Slack incoming-webhook URL can post to the channel.
 # Never shown; accepted in plain text with a note (docs/stack-files.md says why).
 CREDENTIAL_PATHS = (("alerts", "slackWebhooks", "*", "url"),)
@@ -44,7 +55,7 @@ _SECRET_SPELLINGS = {_spelling(k): k for k in SECRET_KEYS}
 
 def _holds(path: Sequence[str], pattern: Sequence[str]) -> bool:
     """Whether `path` is `pattern` (`*` matches any part), lies inside it or contains it."""
-    return all(p == "*" or _spelling(p) == _spelling(q) for p, q in zip(pattern, path))
+    return all(p == "*" or _spelling(p) == _spelling(q) for p, q in zip(pattern, path, strict=False))
 
 
 def is_secret_path(path: Sequence[str]) -> bool:
@@ -215,6 +226,43 @@ def _check_name(v: str) -> str:
     return v
 
 
+def _check_restore_time(v: str) -> str:
+    if v == "latest":
+        return v
+    try:
+        moment = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or "T" not in v:
+        raise ValueError("must be `latest` or an RFC 3339 time with its offset, e.g. 2026-11-27T03:00:00Z")
+    return v
+
+
+def _check_interval(v: str) -> str:
+    m = re.fullmatch(r"(\d+)h", v)
+    if not m or not 1 <= int(m.group(1)) <= catalog.MAX_BACKUP_INTERVAL_HOURS:
+        raise ValueError(f"must be an interval in whole hours, 1h to {catalog.MAX_BACKUP_INTERVAL_HOURS}h "
+                         "(e.g. 6h): the backup worker dumps, then sleeps that long")
+    return v
+
+
+def _check_age_recipient(v: str) -> str:
+    # age's X25519 recipients are Bech32: `age1` and 58 characters of its alphabet (age-keygen prints one).
+    if not re.fullmatch(r"age1[02-9ac-hj-np-z]{58}", v):
+        raise ValueError("must be an age public key (age1..., 62 characters): run `age-keygen -o backup.key`, "
+                         "keep backup.key offline and put the printed public key here")
+    return v
+
+
+def _lower_dns_label(what: str):
+    def check(v: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", v):
+            raise ValueError(f"must be 3-63 lower-case letters, digits and hyphens ({what})")
+        return v
+
+    return _Check(check, (("pattern", "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"),))
+
+
 AppSizeSlug = Annotated[str, _one_of(catalog.APP_SIZES, "App Platform instance sizes")]
 DatabaseSizeSlug = Annotated[str, _one_of(catalog.DATABASE_SIZES, "managed database sizes")]
 Seconds = Annotated[int, _between(1, 3600)]
@@ -245,6 +293,126 @@ class _Section(BaseModel):
     )
 
 
+# --- observability and production hardening (docs/observability.md) ---------------------------------
+
+
+def check_https_url(v: str) -> str:
+    if not re.fullmatch(r"https://[^\s/]+(/\S*)?", v):
+        raise ValueError("must be an https:// URL (metrics and logs leave the app over the internet)")
+    return v
+
+
+def check_syslog_endpoint(v: str) -> str:
+    if not re.fullmatch(r"(syslog\+tls://)?[a-z0-9.-]+:\d{1,5}", v):
+        raise ValueError("must be a Papertrail syslog endpoint such as logs3.papertrailapp.com:12345")
+    return v
+
+
+class LogDestination(_Section):
+    """Where App Platform forwards every component's logs; the credential is the secret logDestinationSecret."""
+
+    kind: Annotated[str, _one_of(catalog.LOG_DESTINATION_KINDS, "App Platform log destinations")] = Field(
+        description="The log service: datadog (API key), papertrail (syslog endpoint, no secret) or "
+                    "openSearch (endpoint + user, password).")
+    endpoint: str | None = Field(None, description="Datadog intake URL (optional), OpenSearch https:// URL, or "
+                                    "Papertrail host:port.")
+    user: str | None = Field(None, description="OpenSearch basic-auth user; the password is logDestinationSecret.")
+    index_name: str = Field("logs", description="OpenSearch index (App Platform's default, logs).")
+
+
+class LogSettings(_Section):
+    level: Annotated[str, _one_of(catalog.LOG_LEVELS, "n8n log levels")] = Field(
+        "info", description="N8N_LOG_LEVEL of every n8n process; info is n8n's default and logs each execution's "
+                            "problems without workflow data.")
+    format: Annotated[str, _one_of(("json", "text"), "n8n log formats")] = Field(
+        "json", description="N8N_LOG_FORMAT: json gives one object per line with timestamp and metadata, which log "
+                            "services parse without rules; text is n8n's default.")
+    destination: LogDestination | None = Field(
+        None, description="Forward every component's logs there (App Platform log_destinations); none keeps "
+                          "them in App Platform's own 7-day log view.")
+
+
+class MetricsRemote(_Section):
+    protocol: Annotated[str, _one_of(("prometheusRemoteWrite", "otlpHttp"), "metrics protocols")] = Field(
+        "prometheusRemoteWrite",
+        description="How the collector ships metrics: Prometheus remote-write (Grafana Cloud, Mimir, "
+                    "VictoriaMetrics) or OTLP over HTTP (Datadog, Honeycomb...).")
+    endpoint: Annotated[str, AfterValidator(check_https_url)] = Field(
+        description="The remote's write URL, e.g. https://prometheus-prod-01-eu-west-0.grafana.net/api/prom/push.")
+
+
+class MetricsSettings(_Section):
+    enabled: bool = Field(True, description="N8N_METRICS on main and workers (internal only: the ingress never "
+                                            "routes /metrics); off removes the collector too.")
+    remote: MetricsRemote | None = Field(
+        None, description="Where the in-app collector sends what it scrapes; without it no collector runs (its "
+                          "Authorization header is the secret metricsAuthorization).")
+    scrape_interval_seconds: Annotated[int, _between(10, 300)] = Field(
+        30, description="How often the collector scrapes each n8n process, in seconds; 30 resolves the 20-second "
+                        "queue poll without loading main.")
+    collector_size: AppSizeSlug = Field("apps-s-1vcpu-0.5gb", description="App Platform size of the collector; "
+                                        "scraping a few processes fits the smallest size.")
+    backlog_minutes: Annotated[int, _between(1, 120)] = Field(
+        5, description="Minutes the queue must hold more jobs than the worker slots before the backlog alert fires.")
+    stuck_minutes: Annotated[int, _between(1, 1440)] = Field(
+        10, description="Minutes with jobs active but none finishing before the stuck-executions alert fires; "
+                        "raise it above your longest workflow.")
+
+
+class UptimeSettings(_Section):
+    enabled: bool = Field(True, description="A DigitalOcean uptime check on main's /healthz from outside, with "
+                                            "down, latency and TLS-expiry alerts to the stack's alert destinations.")
+    regions: list[Annotated[str, _one_of(catalog.UPTIME_REGIONS, "uptime check regions")]] = Field(
+        ["eu_west", "us_east"], description="Where DigitalOcean probes from; two regions tell an outage from a "
+                                            "network blip.")
+    latency_ms: Annotated[int, _between(100, 60000)] = Field(
+        2000, description="Latency alert threshold in milliseconds for /healthz, which answers in a few ms.")
+    tls_expiry_days: Annotated[int, _between(1, 60)] = Field(
+        14, description="Alert this many days before the TLS certificate expires (App Platform renews ~30 days ahead).")
+    period: Annotated[str, _one_of(catalog.UPTIME_PERIODS, "uptime alert periods")] = Field(
+        "2m", description="How long a condition must hold before DigitalOcean alerts; 2m is the shortest.")
+
+
+class ObservabilitySettings(_Section):
+    logs: LogSettings = Field(LogSettings(), description="n8n's log format and level, and where logs go.")
+    metrics: MetricsSettings = Field(MetricsSettings(), description="n8n's Prometheus metrics and the collector.")
+    uptime: UptimeSettings = Field(UptimeSettings(), description="Reachability from outside the app.")
+
+
+class ExecutionDataSettings(_Section):
+    prune: bool = Field(True, description="EXECUTIONS_DATA_PRUNE: delete old execution data, so it cannot fill "
+                                          "PostgreSQL (the policy pack requires it).")
+    max_age_hours: Annotated[int, _between(1, 8760)] = Field(
+        336, description="EXECUTIONS_DATA_MAX_AGE in hours; 336 (14 days) is n8n's default.")
+    max_count: Annotated[int, _between(0, 10_000_000)] = Field(
+        10000,
+        description="EXECUTIONS_DATA_PRUNE_MAX_COUNT, executions kept at most (0 = no count limit); n8n's default.")
+    save_successful: bool = Field(True, description="EXECUTIONS_DATA_SAVE_ON_SUCCESS=all; false keeps only failed "
+                                                    "executions' data (much less disk, less to debug with).")
+    save_manual: bool = Field(True, description="EXECUTIONS_DATA_SAVE_MANUAL_EXECUTIONS: keep editor test runs.")
+
+
+class HardeningSettings(_Section):
+    """n8n 2.41.1 settings a production instance should state explicitly, whatever n8n's defaults become."""
+
+    diagnostics: bool = Field(False, description="N8N_DIAGNOSTICS_ENABLED: off, so n8n sends no telemetry to "
+                                                 "telemetry.n8n.io / ph.n8n.io.")
+    version_notifications: bool = Field(False, description="N8N_VERSION_NOTIFICATIONS_ENABLED: off, so the editor "
+                                        "does not call api.n8n.io; upgrades go through this stack's n8n.version.")
+    block_env_access: bool = Field(True, description="N8N_BLOCK_ENV_ACCESS_IN_NODE: Code nodes and expressions "
+                                   "cannot read the process environment (which holds the database password).")
+    restrict_file_access_to: str = Field("/home/node/.n8n-files", description="N8N_RESTRICT_FILE_ACCESS_TO: the "
+                                         "only directory file nodes may read or write (n8n 2.x's ~/.n8n-files).")
+
+
+class StorageAutoscale(_Section):
+    enabled: bool = Field(True, description="DigitalOcean grows the PostgreSQL disk before it fills, so execution "
+                                            "data cannot stop n8n unnoticed.")
+    threshold_percent: Annotated[int, _between(50, 95)] = Field(
+        80, description="Disk use (percent) at which DigitalOcean adds storage; the disk alert fires at 90.")
+    increment_gib: Annotated[int, _between(10, 500)] = Field(10, description="GiB added each time.")
+
+
 class Autoscaling(_Section):
     """CPU autoscaling; App Platform offers it only on dedicated (apps-d-*) sizes."""
 
@@ -258,6 +426,35 @@ class Autoscaling(_Section):
     cpu_percent: Percent = Field(
         default=80,
         description="Average CPU use, in percent, that App Platform keeps the instances at by adding or removing them.")
+
+
+def _check_digest(v: str) -> str:
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", v):
+        raise ValueError("must be an image digest, sha256: and 64 lowercase hex digits, as "
+                         "`docker buildx imagetools inspect n8nio/n8n:<version>` prints it")
+    return v
+
+
+class ImageDigests(_Section):
+    """Both images pinned by content for one release; they move with n8n.version or not at all."""
+
+    version: Annotated[str, AfterValidator(_check_version)] = Field(
+        description="The n8n release these digests were read for; must equal n8n.version, so a version change "
+                    "cannot keep deploying the old images.")
+    n8n: Annotated[str, _Check(_check_digest, (("pattern", "^sha256:[0-9a-f]{64}$"),))] = Field(
+        alias="n8n", description="Digest of n8nio/n8n:<version> (sha256:...), deployed instead of the tag.")
+    runners: Annotated[str, _Check(_check_digest, (("pattern", "^sha256:[0-9a-f]{64}$"),))] = Field(
+        description="Digest of n8nio/runners:<version> (sha256:...), deployed instead of the tag.")
+
+
+class UpgradeSettings(_Section):
+    """How version changes are allowed (docs/upgrades.md)."""
+
+    acknowledge_major: Annotated[int, _between(3, 99)] | None = Field(
+        default=None,
+        description="The n8n major you have read the migration report for (Settings > Migration Report in the "
+                    "running editor); the deploy workflow refuses a change to a new major without it. "
+                    "Default: unset, so no major upgrade happens unread.")
 
 
 class N8nSettings(_Section):
@@ -290,6 +487,16 @@ class N8nSettings(_Section):
         default=catalog.DEFAULT_DB_POOL_SIZE,
         description="PostgreSQL connections each n8n process opens at most (DB_POSTGRESDB_POOL_SIZE, n8n's default); "
                     "the connection budget counts it for every instance at maximum scale.")
+    queue_recovery_minutes: Annotated[int, _between(1, 180)] = Field(
+        default=catalog.DEFAULT_QUEUE_RECOVERY_MINUTES,
+        description="Minutes between main's checks that mark executions left `running` without a queue job "
+                    "(e.g. a worker that could not save during a database outage) as crashed "
+                    "(N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL); n8n's default 180 leaves them stuck for hours, 3 keeps "
+                    "every drill under five minutes.")
+    digests: ImageDigests | None = Field(
+        default=None,
+        description="Pin n8nio/n8n and n8nio/runners by digest instead of by the version's tag. "
+                    "Default: unset, the tag n8n.version names.")
 
 
 class MainSettings(_Section):
@@ -371,6 +578,28 @@ class ConnectionPool(_Section):
                     "connection headroom.")
 
 
+class RestoreFrom(_Section):
+    """Create the stack's PostgreSQL cluster as a fork of another cluster's backups (point-in-time)."""
+
+    cluster: Annotated[str, _lower_dns_label("a DigitalOcean database cluster name")] = Field(
+        description="Name of the existing DigitalOcean PostgreSQL cluster whose backups are restored.")
+    time: Annotated[str, AfterValidator(_check_restore_time)] = Field(
+        default="latest",
+        description="The moment to restore to, RFC 3339 with offset, or `latest` for the newest backup DigitalOcean "
+                    "holds (its retained backups bound how far back).")
+
+
+class Replica(_Section):
+    """A read-only copy of the PostgreSQL cluster in another region, to promote after a regional outage."""
+
+    region: Annotated[str, AfterValidator(_check_region)] = Field(
+        description="Datacenter of the replica; must differ from the stack's region to survive its loss.")
+    size: DatabaseSizeSlug | None = Field(
+        default=None,
+        description="Managed database size of the replica; default the primary's size, so a promoted replica "
+                    "carries the same load.")
+
+
 class PostgresSettings(_Section):
     version: PostgresVersion = Field(
         default=catalog.DEFAULT_POSTGRES_VERSION,
@@ -389,6 +618,16 @@ class PostgresSettings(_Section):
         default=None,
         description="Put a DigitalOcean (PgBouncer) connection pool between n8n and PostgreSQL, for when n8n's "
                     "connections at maximum scale would not fit the cluster; unset, no pool.")
+    storage_autoscale: StorageAutoscale = Field(
+        default=StorageAutoscale(),
+        description="Disk autoscaling of the cluster.")
+    restore_from: RestoreFrom | None = Field(
+        default=None,
+        description="Create the cluster as a point-in-time fork of another cluster (a restore); needs that stack's "
+                    "encryptionKey.")
+    replica: Replica | None = Field(
+        default=None,
+        description="A read-only replica in another region for disaster recovery; billed like one node.")
 
 
 class ValkeySettings(_Section):
@@ -421,6 +660,27 @@ class AppSettings(_Section):
         default=catalog.DEFAULT_RUN_COMMAND_REPLACES,
         description="What App Platform's run_command replaces in the n8n image: entrypoint gives workers `n8n worker` "
                     "(as DigitalOcean's template does), cmd gives `worker` for the image's own entrypoint to run.")
+
+
+class BackupSettings(_Section):
+    """Encrypted logical dumps of n8n's database to a Spaces bucket the stack creates (docs/backups.md)."""
+
+    recipient: Annotated[str, _Check(_check_age_recipient, (("pattern", "^age1[02-9ac-hj-np-z]{58}$"),))] = Field(
+        ..., description="age public key every dump is encrypted to; its private key stays offline, so "
+                         "neither the bucket's keys nor the app can read a backup.")
+    schedule: Annotated[str, _Check(_check_interval, (("pattern", "^[0-9]+h$"),))] = Field(
+        catalog.DEFAULT_BACKUP_SCHEDULE,
+        description=f"How often the backup worker dumps, in whole hours from 1h to "
+                    f"{catalog.MAX_BACKUP_INTERVAL_HOURS}h (e.g. 6h); 6h bounds the loss to 6 hours beyond "
+                    "DigitalOcean's own backups.")
+    retention_days: Annotated[int, _between(1, 3650)] = Field(
+        catalog.DEFAULT_BACKUP_RETENTION_DAYS, description="Days a dump (and an overwritten or deleted version) "
+                                                           "is kept before the bucket's lifecycle rule expires it.")
+    region: Annotated[str, AfterValidator(_check_region)] | None = Field(
+        None, description="Datacenter of the Spaces bucket; default the stack's region (set another to keep "
+                          "backups out of the region they protect).")
+    bucket: Annotated[str, _lower_dns_label("a Spaces bucket name")] | None = Field(
+        None, description="Spaces bucket name, unique across Spaces; default <app name>-backups.")
 
 
 class PriceOverrides(_Section):
@@ -522,6 +782,21 @@ class Settings(_Section):
     cost: CostSettings = Field(
         default=CostSettings(),
         description="The monthly budget and price overrides.")
+    observability: ObservabilitySettings = Field(
+        default=ObservabilitySettings(),
+        description="Logs, metrics, uptime.")
+    executions: ExecutionDataSettings = Field(
+        default=ExecutionDataSettings(),
+        description="Execution data retention.")
+    hardening: HardeningSettings = Field(
+        default=HardeningSettings(),
+        description="n8n's privacy and sandbox settings.")
+    upgrade: UpgradeSettings = Field(
+        default=UpgradeSettings(),
+        description="Guards for changing n8n's version.")
+    backups: BackupSettings | None = Field(
+        default=None,
+        description="Off-cluster encrypted backups; the policy pack requires them in production.")
     # Secrets: set with `pulumi config set --secret`; generated when absent (see components/secrets.py).
     encryption_key: SecretStr | None = Field(
         default=None,
@@ -539,6 +814,13 @@ class Settings(_Section):
         default=None,
         description="`<username>:<read-only access token>` of a Docker Hub account that App Platform pulls every "
                     "Docker Hub image of the app with; unset, pulls are anonymous and rate-limited.")
+    log_destination_secret: SecretStr | None = Field(
+        default=None,
+        description="The log destination's API key (datadog) or password (openSearch).")
+    metrics_authorization: SecretStr | None = Field(
+        default=None,
+        description="The Authorization header value the collector sends to the metrics remote, e.g. "
+                    "`Basic <base64 user:token>` for Grafana Cloud or `Bearer <token>`.")
 
     # The stack name, set by `parse_settings`; not a config key.
     _stack: str = PrivateAttr(default="dev")
@@ -554,6 +836,7 @@ class Settings(_Section):
     @property
     def app_name(self) -> str:
         return self.name or f"n8n-{self.stack}"
+
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -621,8 +904,8 @@ def _lookup(raw: Mapping[str, Any], loc: list[str]) -> Any:
     return node
 
 
-def _nested_model(annotation: Any) -> Optional[type[BaseModel]]:
-    """The settings section inside `X`, `Optional[X]` or `list[X]`, if any."""
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The settings section inside `X`, `X | None` or `list[X]`, if any."""
     for candidate in (annotation, *typing.get_args(annotation)):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate
@@ -690,7 +973,7 @@ def _plaintext_problems(config: Mapping[str, Any], encrypted: Collection[str], s
 
 
 def parse_settings(config: Mapping[str, Any], stack: str, source: str,
-                   encrypted: Optional[Collection[str]] = None) -> tuple[Settings, list[Problem]]:
+                   encrypted: Collection[str] | None = None) -> tuple[Settings, list[Problem]]:
     """The first phase of loading: Settings from a stack's config mapping (`n8n-platform:key` -> value, as
     the engine hands it over: text and JSON text; or as read from YAML); other namespaces are ignored.
     With `encrypted` (the config keys, or `key.entry` paths, the source holds encrypted), a secret in plain
@@ -708,7 +991,7 @@ def parse_settings(config: Mapping[str, Any], stack: str, source: str,
     return settings, problems
 
 
-def instance_range(instances: Optional[int], autoscaling: Optional[Autoscaling]) -> tuple[int, int]:
+def instance_range(instances: int | None, autoscaling: Autoscaling | None) -> tuple[int, int]:
     """A component's (minimum, maximum) instances: its autoscaling range, else its fixed count, else App
     Platform's default of one."""
     if autoscaling is not None:

@@ -4,13 +4,11 @@ settings/model.py). Every problem is collected; stack/loader.py raises them toge
 
 from __future__ import annotations
 
-from typing import Optional
-
 from builders.deployment import deployment_from_settings
-from builders.names import topology_for
+from builders.names import cluster_name, topology_for
 from platform_model import catalog, secret_strength
 from platform_model.capacity import deployment_connection_budget
-from settings.model import Autoscaling, Problem, Settings, instance_range
+from settings.model import Autoscaling, Problem, Settings, check_https_url, check_syslog_endpoint, instance_range
 
 
 def cross_check_problems(s: Settings) -> list[Problem]:
@@ -25,7 +23,7 @@ def cross_check_problems(s: Settings) -> list[Problem]:
         add(Problem("app.vpc", f"an app in App Platform region {s.app_region} can join {where}, and the stack's "
                     f"VPC is in {s.region}; {fix} or leave app.vpc off", True))
 
-    def check_scaling(section: str, size_slug: str, instances: Optional[int], auto: Optional[Autoscaling]):
+    def check_scaling(section: str, size_slug: str, instances: int | None, auto: Autoscaling | None):
         size = catalog.APP_SIZES[size_slug]
         if auto is not None:
             if not size.dedicated:
@@ -76,8 +74,81 @@ def cross_check_problems(s: Settings) -> list[Problem]:
                     "worker concurrency (it starves the queue); add worker pairs instead",
                     s.workers.concurrency))
 
+    problems += _recovery_problems(s)
+    digests = s.n8n.digests
+    if digests is not None and digests.version != s.n8n.version:
+        add(Problem("n8n.digests.version",
+                    f"the digests were read for n8n {digests.version} but n8n.version is {s.n8n.version}: read "
+                    f"both images' digests for {s.n8n.version} and set version: {s.n8n.version} with them, or "
+                    "remove n8n.digests to deploy by tag", digests.version))
+
     problems += _connection_problems(s)
     problems += _secret_problems(s)
+    problems += _observability_problems(s)
+    return problems
+
+
+def _observability_problems(s: Settings) -> list[Problem]:
+    problems = _log_destination_problems(s)
+    metrics = s.observability.metrics
+    if metrics.remote is not None and not metrics.enabled:
+        problems.append(Problem("observability.metrics.remote", "needs observability.metrics.enabled: true (the "
+                                "collector has nothing to scrape otherwise); remove remote or enable metrics"))
+    if s.metrics_authorization is not None and metrics.remote is None:
+        problems.append(Problem("metricsAuthorization", "is set but observability.metrics.remote is not: set the "
+                                "remote's endpoint or unset the secret"))
+    return problems
+
+
+# What each log destination needs besides its kind (App Platform log_destinations; pulumi-digitalocean
+# 4.84.1 marks datadog.api_key, papertrail.endpoint and open_search.basic_auth required).
+_LOG_NEEDS = {"datadog": (False, True), "papertrail": (True, False),
+              "openSearch": (True, True)}  # kind -> (endpoint, secret)
+
+
+def _log_destination_problems(s: Settings) -> list[Problem]:
+    dest, key = s.observability.logs.destination, "observability.logs.destination"
+    if dest is None:
+        return [Problem("logDestinationSecret", "is set but observability.logs.destination is not")] \
+            if s.log_destination_secret is not None else []
+    needs_endpoint, needs_secret = _LOG_NEEDS[dest.kind]
+    problems = []
+    if needs_endpoint and not dest.endpoint:
+        problems.append(Problem(f"{key}.endpoint", f"is required for {dest.kind}"))
+    if dest.kind == "papertrail" and dest.endpoint:
+        try:
+            check_syslog_endpoint(dest.endpoint)
+        except ValueError as err:
+            problems.append(Problem(f"{key}.endpoint", str(err), dest.endpoint))
+    elif dest.endpoint:
+        try:
+            check_https_url(dest.endpoint)
+        except ValueError as err:
+            problems.append(Problem(f"{key}.endpoint", str(err), dest.endpoint))
+    if needs_secret and s.log_destination_secret is None:
+        problems.append(Problem("logDestinationSecret", f"is required for a {dest.kind} log destination: "
+                                "`pulumi config set --secret logDestinationSecret` (it prompts for the value)"))
+    if not needs_secret and s.log_destination_secret is not None:
+        problems.append(Problem("logDestinationSecret", f"is not used by {dest.kind}; unset it"))
+    if dest.kind == "openSearch" and not dest.user:
+        problems.append(Problem(f"{key}.user", "is required for openSearch (basic auth)"))
+    return problems
+
+
+def _recovery_problems(s: Settings) -> list[Problem]:
+    problems = []
+    restore, replica = s.postgres.restore_from, s.postgres.replica
+    if restore is not None and s.encryption_key is None:
+        problems.append(Problem("postgres.restoreFrom", "restores credentials that only the source stack's key "
+                                "can read: give this stack that key with `pulumi config set --secret "
+                                "encryptionKey` (`pulumi stack output encryption_key --show-secrets -s <source>`)",
+                                restore.cluster))
+    if restore is not None and restore.cluster == cluster_name(s, catalog.POSTGRES):
+        problems.append(Problem("postgres.restoreFrom.cluster", "is this stack's own cluster; a restore creates "
+                                "a new cluster, so restore in a new stack (docs/backups.md)", restore.cluster))
+    if replica is not None and replica.region == s.region:
+        problems.append(Problem("postgres.replica.region", "is the stack's own region; a disaster-recovery "
+                                "replica must live in another datacenter", replica.region))
     return problems
 
 

@@ -18,9 +18,10 @@ import json
 import re
 import string
 import typing
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Mapping, Optional
+from typing import Any
 
 from platform_model import catalog
 from settings.model import NAMESPACE, Problem, Settings, SettingsError, Written, is_secret_path, parse_settings
@@ -46,7 +47,7 @@ class StackFile:
     config: dict[str, Any]
     # Settings held encrypted (`runnerAuthTokens.n8n-worker-1`); offline tools cannot read them.
     encrypted: list[str] = field(default_factory=list)
-    path: Optional[Path] = None
+    path: Path | None = None
     # Config keys holding an encrypted value: what the engine would flag as secret for the program.
     secret_keys: list[str] = field(default_factory=list)
     encrypted_paths: list[str] = field(default_factory=list)  # full config key [. entry...]
@@ -83,7 +84,7 @@ def _known_stacks() -> str:
     return ", ".join(sorted(p.name[len("Pulumi."):-len(".yaml")] for p in PROJECT_DIR.glob("Pulumi.*.yaml")))
 
 
-def _read_text(path: Path, stack: str) -> tuple[Optional[str], list[Problem]]:
+def _read_text(path: Path, stack: str) -> tuple[str | None, list[Problem]]:
     """The file's text (UTF-8, BOM stripped as the CLI strips it), or why it cannot be had."""
     if path.is_symlink() and not path.exists():
         return None, [Problem(FILE, f"{path} is a symbolic link to a file that does not exist")]
@@ -111,7 +112,7 @@ def _read_text(path: Path, stack: str) -> tuple[Optional[str], list[Problem]]:
 # --- the document -------------------------------------------------------------------------------------
 
 
-def _setting_path(path: tuple[str, ...]) -> Optional[tuple[str, ...]]:
+def _setting_path(path: tuple[str, ...]) -> tuple[str, ...] | None:
     """A document path below `config: n8n-platform:<key>` as setting keys (`workers`, `pairs`), else None."""
     if len(path) < 2 or path[0] != "config":
         return None
@@ -136,7 +137,7 @@ def _yaml_problem(p: YamlProblem) -> Problem:
     return Problem(_display(p.path) if p.path else FILE, p.message + where)
 
 
-def _full_key(key: str) -> Optional[str]:
+def _full_key(key: str) -> str | None:
     """A config key as the CLI namespaces it: `workers` is the project's (`n8n-platform:workers`), and the
     legacy `ns:config:name` is `ns:name` (pulumi/pulumi `workspace.stackConfigNamespacedWithProject`,
     `config.ParseKey`); None when it is no config key at all."""
@@ -230,7 +231,7 @@ def _stand_in(seed: str, setting: tuple[str, ...]) -> str:
     digest = hashlib.sha256(seed.encode()).digest() + hashlib.sha256(seed.encode() + b"/2").digest()
     token = "".join(_STAND_IN_ALPHABET[b % len(_STAND_IN_ALPHABET)] for b in digest[:48])
     shapes = [shape for pattern, shape in _STAND_IN_SHAPES.items() if len(pattern) == len(setting)
-              and all(p == "*" or p == q for p, q in zip(pattern, setting))]
+              and all(p == "*" or p == q for p, q in zip(pattern, setting, strict=True))]
     return (shapes or ["{}"])[0].format(token)
 
 
@@ -247,8 +248,9 @@ class _Unsealed:
 def _unseal(key: str, value: Any, found: _Unsealed, below: tuple[str, ...] = ()) -> Any:
     """`value` with every encrypted value in it replaced by a stand-in; None where one must be left out."""
     if isinstance(value, dict) and "secure" in value and not _is_encrypted(value):
-        found.problems.append(Problem(_display(("config", key, *below)), "has a `secure:` entry unlike what "
-                                      "`pulumi config set --secret` writes (a mapping with only `secure: <ciphertext>`)"))
+        found.problems.append(Problem(_display(("config", key, *below)),
+                                      "has a `secure:` entry unlike what `pulumi config set --secret` writes "
+                                      "(a mapping with only `secure: <ciphertext>`)"))
         return None
     if _is_encrypted(value):
         return _stand_in_for(key, below, found)
@@ -260,7 +262,7 @@ def _unseal(key: str, value: Any, found: _Unsealed, below: tuple[str, ...] = ())
     return value
 
 
-def _stand_in_for(key: str, below: tuple[str, ...], found: _Unsealed) -> Optional[str]:
+def _stand_in_for(key: str, below: tuple[str, ...], found: _Unsealed) -> str | None:
     full = _full_key(key)
     if full is None:
         return None  # not a config key at all: reported as such
@@ -332,7 +334,7 @@ def _plain_slack_urls(sf: StackFile) -> list[int]:
             if isinstance(hook, dict) and "url" in hook and f"alerts.slackWebhooks.{i}.url" not in sf.encrypted]
 
 
-def _read(stack: str, path: Optional[Path]) -> tuple[StackFile, list[Problem]]:
+def _read(stack: str, path: Path | None) -> tuple[StackFile, list[Problem]]:
     name = stack_name(stack)
     path = path or stack_file(stack)
     source = path.name if name == stack else f"{path.name} (stack {stack})"
@@ -347,9 +349,9 @@ def _read(stack: str, path: Optional[Path]) -> tuple[StackFile, list[Problem]]:
     found = _Unsealed(name)
     for key, value in config.items():
         problems += _key_problems(key, value)
-        unsealed = _unseal(key, value, found)
-        if unsealed is not None and _full_key(key) is not None:
-            sf.config[_full_key(key)] = unsealed
+        unsealed, full_key = _unseal(key, value, found), _full_key(key)
+        if unsealed is not None and full_key is not None:
+            sf.config[full_key] = unsealed
     problems += _duplicate_problems(config, doc.lines) + found.problems
     sf.encrypted, sf.encrypted_paths, sf.written = found.shown, found.paths, _written(doc)
     sf.secret_keys = sorted({p.split(".")[0] for p in found.paths})
@@ -367,8 +369,8 @@ def stack_source(stack: str) -> str:
     return f"Pulumi.{stack}.yaml"
 
 
-def load_settings(config: Mapping[str, Any], stack: str, source: Optional[str] = None,
-                  encrypted: Optional[Collection[str]] = None) -> Settings:
+def load_settings(config: Mapping[str, Any], stack: str, source: str | None = None,
+                  encrypted: Collection[str] | None = None) -> Settings:
     """Settings from a stack's config mapping, both phases: each value against the model, then the
     settings against each other. Raises SettingsError listing every problem (settings/model.py's
     `parse_settings` says what `config` and `encrypted` hold)."""
@@ -380,7 +382,7 @@ def load_settings(config: Mapping[str, Any], stack: str, source: Optional[str] =
     return settings
 
 
-def load_stack(stack: str, path: Optional[Path] = None) -> tuple[StackFile, Settings]:
+def load_stack(stack: str, path: Path | None = None) -> tuple[StackFile, Settings]:
     """Read `Pulumi.<stack>.yaml` and validate its settings: both, or one SettingsError with every problem."""
     sf, problems = _read(stack, path)
     settings = None
@@ -388,16 +390,16 @@ def load_stack(stack: str, path: Optional[Path] = None) -> tuple[StackFile, Sett
         settings = load_settings(config_for_engine(sf.config), sf.stack, sf.source, encrypted=sf.encrypted_paths)
     except SettingsError as err:
         problems += _as_written(err.problems, sf.written)
-    if problems:
+    if problems or settings is None:
         raise SettingsError(problems, sf.source, in_file=sf.path is not None and sf.path.exists())
     return sf, settings
 
 
-def read_stack_file(stack: str, path: Optional[Path] = None) -> StackFile:
+def read_stack_file(stack: str, path: Path | None = None) -> StackFile:
     return load_stack(stack, path)[0]
 
 
-def settings_from_file(stack: str, path: Optional[Path] = None) -> Settings:
+def settings_from_file(stack: str, path: Path | None = None) -> Settings:
     return load_stack(stack, path)[1]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -75,17 +75,15 @@ class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml
         _Resolver.__init__(self)
 
 
-def _go_int(text: str) -> Optional[int]:
+def _go_int(text: str) -> int | None:
     """Go's strconv.ParseInt, then ParseUint, with base 0 (as yaml.v3 calls them); None when both fail."""
     match = _GO_INT.fullmatch(text)
     if not match:
         return None
     sign, digits = match.groups()
     base = {"0x": 16, "0o": 8, "0b": 2}.get(digits[:2].lower())
-    if base:
-        value = int(digits[2:], base)
-    else:
-        value = int(digits, 8 if digits.startswith("0") else 10)  # Go reads a leading 0 as octal
+    # Go reads a leading 0 as octal.
+    value = int(digits[2:], base) if base else int(digits, 8 if digits.startswith("0") else 10)
     value = -value if sign == "-" else value
     upper = _UINT64_MAX if not sign else _INT64_MAX  # ParseUint takes no sign
     return value if -_INT64_MAX - 1 <= value <= upper else None
@@ -140,12 +138,12 @@ class _Builder:
     def build(self, node: Node, path: Path = ()) -> Any:
         self.count += 1
         if self.count > MAX_VALUES:
-            raise _Unreadable(path, node, f"expands to more than {MAX_VALUES} values (YAML aliases?); a stack "
+            raise _UnreadableError(path, node, f"expands to more than {MAX_VALUES} values (YAML aliases?); a stack "
                                           "file holds a few dozen")
         if len(path) > MAX_DEPTH:
-            raise _Unreadable(path, node, f"is nested deeper than {MAX_DEPTH} levels; no setting is")
+            raise _UnreadableError(path, node, f"is nested deeper than {MAX_DEPTH} levels; no setting is")
         if id(node) in self.open:
-            raise _Unreadable(path, node, "is a YAML alias that contains itself")
+            raise _UnreadableError(path, node, "is a YAML alias that contains itself")
         if isinstance(node, ScalarNode):
             return self.scalar(node, path)
         self.open.add(id(node))
@@ -185,7 +183,7 @@ class _Builder:
         if not isinstance(value, kinds[tag]) or (tag != "bool" and isinstance(value, bool)):
             self.problem(path, node, f"is tagged !!{tag} but is not one")
             return None
-        return float(value) if tag == "float" else value
+        return float(value) if tag == "float" and isinstance(value, int) else value  # `!!float 1` is 1.0
 
     def mapping(self, node: MappingNode, path: Path) -> dict:
         out: dict[str, Any] = {}
@@ -204,7 +202,7 @@ class _Builder:
             out[key] = self.build(value_node, path + (key,))
         return out
 
-    def key(self, node: Node, path: Path) -> Optional[str]:
+    def key(self, node: Node, path: Path) -> str | None:
         if not isinstance(node, ScalarNode):
             self.problem(path, node, "has a key that is a list or mapping; keys are names")
             return None
@@ -222,7 +220,7 @@ class _Builder:
         return key
 
 
-class _Unreadable(Exception):
+class _UnreadableError(Exception):
     """A document that cannot be turned into data at all (too deep, too large, cyclic). Reported at the
     setting it starts in (`config: <key>`), not at the endless path below it."""
 
@@ -256,7 +254,7 @@ def parse(text: str) -> Document:
         loader = _Loader(text)
         root = loader.get_single_node()
     except yaml.composer.ComposerError as err:
-        if "single document" in str(err.context):
+        if "single document" in str(err.context) and err.problem_mark is not None:
             line = err.problem_mark.line + 1
             doc.problems.append(YamlProblem((), line, f"holds more than one YAML document (the second starts "
                                                       f"at line {line}); a stack file holds one"))
@@ -277,7 +275,7 @@ def parse(text: str) -> Document:
         return doc
     try:
         doc.data = _Builder(doc).build(root)
-    except _Unreadable as err:
+    except _UnreadableError as err:
         doc.problems.append(err.problem)
         doc.data = None
     return doc

@@ -1,9 +1,14 @@
-"""Session fixtures: the shipped stacks, each run once under mocks, and the policy pack, started once."""
+"""Session fixtures: the shipped stacks, each run once under mocks, the policy pack, started once, and its
+policies called in-process with the pack's defaults."""
+
+import contextlib
 
 import pytest
 
+from offline import analyzer
 from offline.analyzer import PolicyPack, reconcile
 from offline.engine import ProgramRun
+from pack_in_process import PackInProcess
 from stackrun import run_stack
 
 
@@ -24,3 +29,20 @@ def pack():
     with PolicyPack() as running:
         running.configure(reconcile(running.info(), {}))
         yield running
+
+
+@pytest.fixture(scope="session")
+def policies() -> PackInProcess:
+    """The pack's policies called in this process with its defaults (build a PackInProcess of your own to
+    configure them)."""
+    return PackInProcess()
+
+
+@pytest.fixture
+def gate_on_the_session_pack(pack, monkeypatch):
+    """`gate.main` checks the stack with the session's pack instead of starting a pack process of its own
+    (the gate's own start is tested through `python -m offline.gate` in test_gate.py and
+    test_workflows.py); the pack's defaults are restored after the test."""
+    monkeypatch.setattr(analyzer, "PolicyPack", lambda: contextlib.nullcontext(pack))
+    yield
+    pack.configure(reconcile(pack.info(), {}))

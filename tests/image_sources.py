@@ -8,9 +8,9 @@ changes where the images come from would, and names the policy-pack config that 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 from stackedit import StackEdit
 
@@ -34,8 +34,8 @@ def _team_docr(repository: tuple[str, str], tag: str) -> dict:
 @dataclass(frozen=True)
 class ImageSource:
     name: str
-    image: Optional[Callable[[tuple[str, str], str], dict]]  # None: leave the program's Docker Hub images
-    allowed_images: Optional[list[str]] = None  # image-sources.allowedImages this source needs (None: defaults)
+    image: Callable[[tuple[str, str], str], dict] | None  # None: leave the program's Docker Hub images
+    allowed_images: list[str] | None = None  # image-sources.allowedImages this source needs (None: defaults)
 
     def rewrite(self, edit: StackEdit) -> None:
         if self.image is None:
@@ -47,7 +47,7 @@ class ImageSource:
                 if repository in (N8N, RUNNERS):
                     component["image"] = self.image(repository, image["tag"])
 
-    def policy_config(self, directory: Path) -> Optional[Path]:
+    def policy_config(self, directory: Path) -> Path | None:
         """The `--policy-pack-config` file this source needs, written into `directory`."""
         if self.allowed_images is None:
             return None

@@ -16,6 +16,18 @@ RUNNER_TOKENS = {"n8n-worker-1": "Gh5Rt8Lk2Vb9Nm4Qw7Zx1Cs6Df3Jp0YaEu",
                  "n8n-worker-2": "Mk3Pz7Wq1Ts5Lx9Rb2Nv6Hc8Fj4Yd0GoUe"}
 LICENSE_KEY = "f3c9a1e7-52bd-4c08-9e6a-7d21b4f08c3e"
 DOCKER_HUB_CREDENTIALS = "n8nops:dckr_pat_Vb7Qm2Xz9Lk4Tr8Wn1Ps6Hd3Jf0Gc5Ya"
+LOG_DESTINATION_SECRET = "Zt4Wq8Nm2Xr6Lp0Vb3Hc7Jd1Fg5Ks9Ya"
+METRICS_AUTHORIZATION = "Basic MTIzNDU2OmdsY19aVDRXcThObTJYcjZMcDBWYjNIYzdKZDFGZzVLczlZYQ=="
+OBSERVABILITY = {
+    "logs": {"level": "debug", "format": "json",
+             "destination": {"kind": "openSearch", "endpoint": "https://logs.example.com:9200", "user": "n8n",
+                             "indexName": "n8n-logs"}},
+    "metrics": {"remote": {"protocol": "prometheusRemoteWrite",
+                           "endpoint": "https://prometheus.example.net/api/prom/push"},
+                "scrapeIntervalSeconds": 15, "collectorSize": "apps-s-1vcpu-1gb"},
+    "uptime": {"regions": ["eu_west", "us_east", "se_asia"], "latencyMs": 1500, "tlsExpiryDays": 21,
+               "period": "5m"},
+}
 
 
 @dataclass(frozen=True)
@@ -61,4 +73,34 @@ SHAPES = STACK_FILES + [
           {"app": {"vpc": True}, "postgres": {"connectionPool": {"mode": "transaction"}}}),
     Shape("run_command replaces the image's CMD", "prod", {"app": {"runCommandReplaces": "cmd"}}),
     Shape("Docker Hub credentials", "prod", {"dockerHubCredentials": DOCKER_HUB_CREDENTIALS}),
+    Shape("restored from a fork at a time, replica, backups in another region", "prod",
+          {"encryptionKey": ENCRYPTION_KEY,
+           "postgres": {"restoreFrom": {"cluster": "n8n-old-pg", "time": "2026-11-27T03:00:00Z"},
+                        "replica": {"region": "fra1", "size": "db-s-4vcpu-8gb"}},
+           "backups": {"recipient": "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+                       "schedule": "1h", "retentionDays": 7, "region": "fra1", "bucket": "acme-n8n-dumps"}}),
+    Shape("restored from the latest backup, with a pool", "prod",
+          {"encryptionKey": ENCRYPTION_KEY, "postgres": {"restoreFrom": {"cluster": "n8n-old-pg"},
+                                                         "connectionPool": {"mode": "transaction"}}}),
+    Shape("every observability setting on: logs to OpenSearch, metrics collector, uptime, retention", "prod",
+          {"observability": OBSERVABILITY, "logDestinationSecret": LOG_DESTINATION_SECRET,
+           "metricsAuthorization": METRICS_AUTHORIZATION, "dockerHubCredentials": DOCKER_HUB_CREDENTIALS,
+           "webhooks": {"processors": 1},
+           "executions": {"maxAgeHours": 168, "maxCount": 50000, "saveSuccessful": False, "saveManual": False},
+           "hardening": {"restrictFileAccessTo": "/home/node/files"},
+           "postgres": {"storageAutoscale": {"thresholdPercent": 75, "incrementGib": 20}}}),
+    Shape("logs to Datadog, metrics over OTLP, no uptime check", "prod",
+          {"observability": {"logs": {"destination": {"kind": "datadog"}},
+                             "metrics": {"remote": {"protocol": "otlpHttp",
+                                                    "endpoint": "https://otlp.example.com/v1/metrics"}},
+                             "uptime": {"enabled": False}},
+           "logDestinationSecret": LOG_DESTINATION_SECRET,
+           "postgres": {"storageAutoscale": {"enabled": False}}}),
+    Shape("logs to Papertrail, metrics off", "staging",
+          {"observability": {"logs": {"destination": {"kind": "papertrail",
+                                                      "endpoint": "logs3.papertrailapp.com:12345"}},
+                             "metrics": {"enabled": False}}}),
+    Shape("images pinned by digest, major upgrade acknowledged", "prod",
+          {"n8n": {"digests": {"version": "2.41.1", "n8n": "sha256:" + "4e" * 32, "runners": "sha256:" + "7a" * 32}},
+           "upgrade": {"acknowledgeMajor": 3}}),
 ]

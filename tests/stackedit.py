@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, Optional
+from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import rpc
@@ -108,7 +108,7 @@ class StackEdit:
         assert entry is not None, f"{component} has no {key}"
         return entry
 
-    def set_env(self, component: str, key: str, value: Any = None, *, type_: Optional[str] = None) -> None:
+    def set_env(self, component: str, key: str, value: Any = None, *, type_: str | None = None) -> None:
         """Set an env var's value (kept secret-wrapped if it was) and/or type; adds it when missing."""
         envs = self.component(component)["envs"]
         entry = next((e for e in envs if e["key"] == key), None)
@@ -134,7 +134,7 @@ class StackEdit:
         """The edited outputs as the engine sends them: what was secret, secret again."""
         data = copy.deepcopy(self._outputs[urn])
         for path, keys in sorted(self._opened.get(urn, {}).items(), key=lambda item: -len(item[0])):
-            target = data
+            target: Any = data
             for step in path:
                 target = target.get(step) if isinstance(target, dict) else None
             for k in keys & set(target if isinstance(target, dict) else ()):

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from offline.engine import ProgramRun, run_program
 from platform_model.catalog import APP
 from settings.model import NAMESPACE, SECRET_KEYS
 from stack.loader import merged, read_stack_file
-from offline.engine import ProgramRun, run_program
 
 
 def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The stack file's config with `overrides` ({"workers": {"pairs": 5}}) merged into its keys."""
-    return merged(read_stack_file(stack).config, {f"{NAMESPACE}:{key}": value for key, value in (overrides or {}).items()})
+    return merged(read_stack_file(stack).config,
+                  {f"{NAMESPACE}:{key}": value for key, value in (overrides or {}).items()})
 
 
 def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> ProgramRun:

@@ -3,17 +3,16 @@ capacity, worker memory — and where their verdicts surface (settings errors, w
 
 import pytest
 
-from builders.deployment import deployment_from_settings
-from platform_model import capacity, catalog
-
 from builders import env
+from builders.deployment import deployment_from_settings
+from offline.render import main as render_main
+from offline.render import offline_spec
+from platform_model import capacity, catalog
 from platform_model.capacity import connection_budget
 from platform_model.catalog import CONNECTION_POOL as POOL
 from platform_model.deployment import from_app_spec
 from settings.model import SettingsError
 from stack.loader import load_settings
-from offline.render import main as render_main
-from offline.render import offline_spec
 from stackrun import app_spec, component, env_of, run_stack, stack_config
 
 
@@ -35,7 +34,8 @@ def test_budget_counts_every_process_twice_for_the_rolling_deploy_plus_headroom(
     assert b.needed == (2 * 1 + 2 * 1 + 3 * 4) * 2 + 5 == 37
     assert b.limit == 25 * 1 - 3 == 22 and not b.fits
     assert b.working == ("(n8n-main 2×1 + n8n-worker-1 2×1 + n8n-webhook 3×4) = 16 connections × 2 while a rolling "
-                         "deploy runs old and new instances + 5 headroom = 37; db-s-1vcpu-1gb allows 22 (25 × 1 GiB − 3)")
+                         "deploy runs old and new instances + 5 headroom = 37; "
+                         "db-s-1vcpu-1gb allows 22 (25 × 1 GiB − 3)")
 
 
 def test_with_a_pool_only_its_server_connections_count():
@@ -46,8 +46,10 @@ def test_with_a_pool_only_its_server_connections_count():
 
 
 def test_standby_nodes_add_no_connections():
-    one = capacity.deployment_connection_budget(deployment_from_settings(settings({"postgres": {"size": "db-s-1vcpu-2gb", "nodes": 1}})))
-    three = capacity.deployment_connection_budget(deployment_from_settings(settings({"postgres": {"size": "db-s-1vcpu-2gb", "nodes": 3}})))
+    one = capacity.deployment_connection_budget(
+        deployment_from_settings(settings({"postgres": {"size": "db-s-1vcpu-2gb", "nodes": 1}})))
+    three = capacity.deployment_connection_budget(
+        deployment_from_settings(settings({"postgres": {"size": "db-s-1vcpu-2gb", "nodes": 3}})))
     assert one.limit == three.limit == 47
 
 

@@ -4,20 +4,20 @@ minimum vs maximum scale, price overrides, the budget check, and the cost as a s
 import pytest
 import yaml
 
-from platform_model import catalog
-from platform_model.deployment import Cluster, from_app_spec
-from platform_model.pricing import REFERENCE_TEMPLATE, load_prices, monthly_cost, over_budget
 from builders.deployment import deployment_from_settings, stack_cost
-from settings.model import SettingsError
-from stack.loader import load_settings
-from stack.loader import settings_from_file
 from offline.cost import main as cost_main
 from offline.render import main as render_main
 from offline.render import offline_spec
+from platform_model import catalog
+from platform_model.deployment import Cluster, from_app_spec
+from platform_model.pricing import REFERENCE_TEMPLATE, load_prices, monthly_cost, over_budget
+from settings.model import SettingsError
+from stack.loader import load_settings, settings_from_file
 from stackrun import app_spec, run_stack, stack_config
 
 # The pre-deploy job: 30 assumed deployments × 60 billed seconds × apps-s-1vcpu-0.5gb's $0.000002066799/s.
 JOB = 30 * 60 * 0.000002066799
+BACKUPS = 5 + 5  # the n8n-backup worker (apps-s-1vcpu-0.5gb) and the Spaces subscription
 
 
 def settings(overrides=None, stack="prod"):
@@ -75,8 +75,9 @@ def test_prod_costs_what_the_table_says():
         + 2 * 60          # PostgreSQL db-s-2vcpu-4gb, primary + standby
         + 2 * 30          # Valkey db-s-1vcpu-2gb, primary + standby
         + 0               # VPC
+        + BACKUPS         # n8n-backup worker and the Spaces subscription
     )
-    assert cost.minimum == cost.maximum == round(hand, 2) == 365.00
+    assert cost.minimum == cost.maximum == round(hand, 2) == 375.00
 
 
 def test_staging_costs_what_the_table_says():
@@ -107,7 +108,7 @@ def test_a_stack_can_override_any_price():
     s = settings({"cost": {"prices": {"app": {"apps-d-1vcpu-2gb": 40}, "postgres": {"db-s-2vcpu-4gb": 61.5},
                                       "valkey": {"db-s-1vcpu-2gb": 32}}}})
     cost = stack_cost(s)
-    assert cost.maximum == round(3 * 40 + 2 * 34 + JOB + 2 * 61.5 + 2 * 32, 2)
+    assert cost.maximum == round(3 * 40 + 2 * 34 + JOB + 2 * 61.5 + 2 * 32 + BACKUPS, 2)
     items = {i.name: i for i in cost.items}
     assert items["postgres"].confirmed and items["valkey"].confirmed, "the stack's own figure is not a guess"
     # Overriding the price of one engine's plan leaves the other engine's price for that plan alone.
@@ -136,9 +137,9 @@ def test_bad_cost_settings_name_the_key(overrides, key, fragment):
 def test_over_budget_says_by_how_much_and_what_drives_it():
     cost = stack_cost(settings_from_file("prod"))
     assert over_budget(cost, None) is None
-    assert over_budget(cost, 365) is None
+    assert over_budget(cost, 375) is None
     message = over_budget(cost, 300)
-    assert "$365.00/month, $65.00 over its budget of $300.00 (cost.monthlyBudget)" in message
+    assert "$375.00/month, $75.00 over its budget of $300.00 (cost.monthlyBudget)" in message
     assert "postgres db-s-2vcpu-4gb × 2 nodes $120.00" in message
 
 
@@ -154,14 +155,15 @@ def test_the_model_prices_exactly_what_the_app_spec_deploys(prod):
         sorted(deployment_from_settings(s).components, key=lambda c: c.name)
     assert from_api.jobs == deployment_from_settings(s).jobs and from_api.vpc
     s_prod = settings_from_file("prod")
-    from_engine = from_app_spec(app_spec(prod), deployment_from_settings(s_prod).clusters)
+    from_engine = from_app_spec(app_spec(prod), deployment_from_settings(s_prod).clusters,
+                                spaces=deployment_from_settings(s_prod).spaces)
     assert from_engine.vpc
     assert monthly_cost(from_engine, load_prices()).maximum == stack_cost(s_prod).maximum
 
 
 def test_cost_is_a_stack_output(prod):
     out = prod.outputs["monthly_cost"]
-    assert out["currency"] == "USD" and out["min"] == out["max"] == 365.00
+    assert out["currency"] == "USD" and out["min"] == out["max"] == 375.00
     assert out["components"]["postgres"] == {"what": "db-s-2vcpu-4gb × 2 nodes", "min": 120.0, "max": 120.0}
     assert "postgres" in out["unconfirmed_prices"] and "n8n-main" not in out["unconfirmed_prices"]
     assert out["budget"] == 450  # Pulumi.prod.yaml's cost.monthlyBudget
@@ -183,7 +185,7 @@ def test_render_prints_cost_to_stderr_and_keeps_stdout_yaml(capsys):
 def test_cost_command_prints_the_readme_table(capsys):
     assert cost_main(["prod", "staging", "--reference", "--markdown"]) == 0
     table = capsys.readouterr().out
-    assert "| `Pulumi.prod.yaml` | $365.00 | $365.00 |" in table
+    assert "| `Pulumi.prod.yaml` | $375.00 | $375.00 |" in table
     assert "| `Pulumi.staging.yaml` | $92.00 | $92.00 |" in table
     assert "| DigitalOcean template (production.yaml) | $166.00 | $302.00 |" in table
 

@@ -11,16 +11,14 @@ import yaml
 from google.protobuf import json_format
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
+from offline import gate, render
+from pack_in_process import PackInProcess
 from platform_model import catalog
+from platform_model.catalog import APP, CLUSTER, VPC
 from platform_model.roles import recognise
 from settings.model import SettingsError
-from stack.loader import load_settings
-from stack.loader import load_stack
-from offline import gate
-from offline import render
-from offline.analyzer import parse_policy_config, reconcile
+from stack.loader import load_settings, load_stack
 from stackedit import UNKNOWN, StackEdit
-from platform_model.catalog import APP, CLUSTER, VPC
 from stackrun import app_spec, component, components, env_of, run_stack, stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +117,7 @@ def test_an_encrypted_credential_gets_a_well_formed_stand_in(tmp_path):
     assert stand_in.startswith("n8nplatform:dckr_pat_")
 
 
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_the_gate_passes_prod_with_an_encrypted_credential_and_prints_none_of_it(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "Pulumi.hub.yaml").write_text(PROD + f"  n8n-platform:dockerHubCredentials:\n    secure: {ENCRYPTED}\n")
@@ -168,7 +167,7 @@ def test_credentials_go_on_every_docker_hub_image_and_only_there():
     spec = render.offline_spec(settings_with({"dockerHubCredentials": CREDENTIALS}))
     pulled = images(spec)
     assert set(pulled) == {"n8n-main", "n8n-worker-1", "n8n-worker-2", "n8n-runners-1", "n8n-runners-2",
-                           "n8n-db-grants"}
+                           "n8n-db-grants", "n8n-backup"}
     assert all(i["registry_type"] == catalog.DOCKER_HUB for i in pulled.values())
     assert {i["registry_credentials"] for i in pulled.values()} == {render.redacted("dockerHubCredentials")}
     text = render.to_yaml(spec)
@@ -209,7 +208,7 @@ def test_credentials_reach_the_engine_as_secrets_on_every_image_and_in_no_output
     run = run_stack("prod", {"dockerHubCredentials": CREDENTIALS})
     spec = json_format.MessageToDict(run.one(APP).properties)["spec"]
     wired = [c["image"]["registryCredentials"] for kind in ("services", "workers", "jobs") for c in spec[kind]]
-    assert len(wired) == 6
+    assert len(wired) == 7  # main, 2 workers, 2 runner pools, the pre-deploy job, the backup worker
     assert all(w.get(SPECIAL_SIG_KEY) == SPECIAL_SECRET_SIG and w["value"] == CREDENTIALS for w in wired)
     for key, value in run.outputs.items():
         assert key in run.secret_outputs or TOKEN not in json.dumps(value, default=str), key
@@ -218,7 +217,7 @@ def test_credentials_reach_the_engine_as_secrets_on_every_image_and_in_no_output
             assert TOKEN not in json.dumps(r.inputs, default=str) + json.dumps(r.outputs, default=str), r.name
 
 
-# --- the policy pack through gRPC, each mode -------------------------------------------------------------
+# --- the policy pack, each mode (in-process; tests/test_policies.py holds that to the running pack) -------
 
 
 @pytest.mark.parametrize("overrides", [
@@ -226,36 +225,29 @@ def test_credentials_reach_the_engine_as_secrets_on_every_image_and_in_no_output
     {"app": {"vpc": True, "runCommandReplaces": "cmd"}, "dockerHubCredentials": CREDENTIALS,
      "webhooks": {"processors": 1}},
 ], ids=["default", "attached", "cmd form", "credentials", "all at once"])
-def test_prod_passes_the_pack_in_every_mode(pack, overrides):
-    assert pack.check(run_stack("prod", overrides).resources) == []
+def test_prod_passes_the_pack_in_every_mode(policies, overrides):
+    assert policies.check(run_stack("prod", overrides).resources) == []
 
 
-def test_the_pack_sees_workers_in_the_arguments_form(pack):
+def test_the_pack_sees_workers_in_the_arguments_form(policies):
     stack = StackEdit(run_stack("prod", {"app": {"runCommandReplaces": "cmd"}}))
     stack.component("n8n-worker-1").pop("healthCheck")
-    verdicts = [v for v in stack.send(pack) if v.policy == "health-checks"]
+    verdicts = [v for v in stack.send(policies) if v.policy == "health-checks"]
     assert verdicts, "the worker was not recognised as a worker"
 
 
-def test_an_attached_app_and_clusters_with_vpc_ids_unknown_at_preview_pass(pack):
+def test_an_attached_app_and_clusters_with_vpc_ids_unknown_at_preview_pass(policies):
     stack = StackEdit(run_stack("prod", ATTACHED))
     stack.spec["vpcs"][0]["id"] = UNKNOWN
     for cluster in ("n8n-postgres-cluster", "n8n-valkey-cluster"):
         stack.props(cluster)["privateNetworkUuid"] = UNKNOWN
-    assert stack.send(pack) == []  # compared by the Vpc resource both were computed from
+    assert stack.send(policies) == []  # compared by the Vpc resource both were computed from
 
 
-def _configured(pack, given):
-    pack.configure(reconcile(pack.info(), parse_policy_config(given)))
-
-
-def test_require_app_vpc_fails_an_unattached_app_and_passes_an_attached_one(pack, prod):
-    _configured(pack, {"private-network": {"requireAppVpc": True}})
-    try:
-        verdicts = [v for v in pack.check(prod.resources) if v.policy == "private-network"]
-        attached = pack.check(run_stack("prod", ATTACHED).resources)
-    finally:
-        _configured(pack, {})
+def test_require_app_vpc_fails_an_unattached_app_and_passes_an_attached_one(prod):
+    required = PackInProcess({"private-network": {"requireAppVpc": True}})
+    verdicts = [v for v in required.check(prod.resources) if v.policy == "private-network"]
+    attached = required.check(run_stack("prod", ATTACHED).resources)
     assert verdicts and verdicts[0].mandatory and "requireAppVpc" in verdicts[0].message
     assert attached == []
 

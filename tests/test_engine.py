@@ -10,8 +10,8 @@ from pulumi.runtime import rpc
 from offline import gate
 from offline.analyzer import analyze_request, stack_resource
 from offline.engine import STACK, provider_outputs
-from stackedit import StackEdit
 from platform_model.catalog import APP, BUDGET
+from stackedit import StackEdit
 from stackrun import run_stack
 
 SECRETS = "n8n-platform:secrets:Secrets"
@@ -41,7 +41,7 @@ def test_monthly_budget_fires_from_the_budget_components_outputs(pack):
     assert wire(analyze_request(budget).properties) == {}
 
     [message] = budget_verdicts(gate.evaluate(run, pack))
-    assert message.startswith("at maximum scale this stack costs $365.00/month, $65.00 over its budget of $300.00")
+    assert message.startswith("at maximum scale this stack costs $375.00/month, $75.00 over its budget of $300.00")
 
 
 def test_a_budget_that_registers_no_outputs_is_reported_not_passed(pack):

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from image_sources import SOURCES
+from offline import engine, gate
+from offline.analyzer import PolicyPack, PolicyPackError, reconcile
 from settings.model import SettingsError
 from stack import loader
 from stack.loader import load_settings
-from offline import engine, gate
-from offline.analyzer import PolicyPack, PolicyPackError, reconcile
 from stackedit import StackEdit
 from stackrun import run_stack, stack_config
-from image_sources import SOURCES
 from variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,12 +41,14 @@ def test_a_prod_stack_with_a_connection_pool_passes_the_gate(tmp_path):
     done = subprocess.run([sys.executable, "-m", "offline.gate", "pooled"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stdout + done.stderr
-    # prod's 24 resources (the stack itself among them) and the pool
-    assert re.search(r"^PASS pooled: 0 mandatory, 0 advisory violation\(s\); \d+ policies over 25 resources",
+    # prod's 32 resources (the stack itself, the uptime check with its 3 alerts, the backup storage, its
+    # bucket and 2 keys among them) and the pool
+    assert re.search(r"^PASS pooled: 0 mandatory, 0 advisory violation\(s\); \d+ policies over 34 resources",
                      done.stdout, re.M)
     assert "client connections to the PgBouncer pool, which opens 92 server connections" in done.stdout
 
 
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_staging_passes_with_its_documented_advisories(capsys):
     assert gate.main(["staging"]) == gate.PASS
     out = capsys.readouterr().out
@@ -55,31 +57,35 @@ def test_staging_passes_with_its_documented_advisories(capsys):
     assert verdict_table[0].split() == ["POLICY", "RESOURCE", "LEVEL", "MESSAGE"]
     rows = [line.split() for line in verdict_table[1:]]
     assert rows and {r[2] for r in rows} == {"advisory"}
-    assert {r[0] for r in rows} == {"database-high-availability", "stateful-resources-protected"}
+    assert {r[0] for r in rows} == {"database-high-availability", "stateful-resources-protected",
+                                    "off-cluster-backups"}
     assert out.splitlines()[-1].startswith(f"PASS staging: 0 mandatory, {len(rows)} advisory")
     assert "n8n-staging: $92.00/month at minimum scale" in out  # the cost comes with the verdicts
 
 
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_staging_with_production_levels_fails(tmp_path, capsys):
     strict = tmp_path / "strict.json"
     strict.write_text("{}")
     assert gate.main(["staging", "--policy-pack-config", str(strict)]) == gate.VIOLATION
     out = capsys.readouterr().out
-    assert "FAIL staging: 6 mandatory" in out
+    assert "FAIL staging: 7 mandatory" in out
     assert re.search(r"^database-high-availability\s+n8n-postgres-cluster\s+mandatory\s+", out, re.M)
 
 
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_one_run_prints_the_table_and_writes_both_reports(tmp_path, capsys):
     json_file, markdown_file = tmp_path / "staging.json", tmp_path / "staging.md"
     assert gate.main(["staging", "--json", str(json_file), "--markdown", str(markdown_file)]) == gate.PASS
     out = capsys.readouterr().out
-    assert out.splitlines()[-1].startswith("PASS staging: 0 mandatory, 6 advisory")
+    assert out.splitlines()[-1].startswith("PASS staging: 0 mandatory, 7 advisory")
     report = json.loads(json_file.read_text())
-    assert report["result"] == "pass" and report["advisory"] == 6 == len(report["verdicts"])
+    assert report["result"] == "pass" and report["advisory"] == 7 == len(report["verdicts"])
     markdown = markdown_file.read_text()
-    assert markdown.startswith("### `staging`: ✅ PASS") and markdown.count("| advisory |") == 6
+    assert markdown.startswith("### `staging`: ✅ PASS") and markdown.count("| advisory |") == 7
 
 
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_one_gate_run_reads_the_stack_file_once_and_reports_the_exported_numbers(tmp_path, monkeypatch, capsys):
     reads = []
     read_text = loader._read_text
@@ -103,9 +109,10 @@ def test_one_gate_run_reads_the_stack_file_once_and_reports_the_exported_numbers
     assert "capacity: 999 concurrent executions" in capsys.readouterr().out
     markdown = markdown_file.read_text()
     assert "| valkey | db-s-1vcpu-2gb × 2 nodes | 60.00 | 1,234.50 * |" in markdown
-    assert "| **total** | | **365.00** | **1,539.50** |" in markdown
+    assert "| **total** | | **375.00** | **1,539.50** |" in markdown  # 365 + the backup worker and Spaces
 
 
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_an_unwritable_report_is_bad_input(tmp_path, capsys):
     target = tmp_path / "missing-dir" / "gate.md"
     assert gate.main(["prod", "--markdown", str(target)]) == gate.BAD_INPUT
@@ -130,6 +137,7 @@ def test_unknown_stack_is_bad_input(capsys):
     ({"image-sources": {"allowedImages": "docker.io/n8nio/n8n"}},
      "image-sources.allowedImages: 'docker.io/n8nio/n8n' is not of type 'array' (a list of the images"),
 ])
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_bad_policy_pack_config_is_bad_input(tmp_path, capsys, config, fragment):
     path = tmp_path / "levels.json"
     path.write_text(json.dumps(config))
@@ -139,9 +147,8 @@ def test_bad_policy_pack_config_is_bad_input(tmp_path, capsys, config, fragment)
 
 def test_a_pack_that_cannot_start_is_reported_with_its_error(tmp_path):
     (tmp_path / "__main__.py").write_text("raise SystemExit('policies could not load')\n")
-    with PolicyPack(pack_dir=tmp_path) as broken:
-        with pytest.raises(PolicyPackError, match="policies could not load"):
-            broken.info()
+    with PolicyPack(pack_dir=tmp_path) as broken, pytest.raises(PolicyPackError, match="policies could not load"):
+        broken.info()
 
 
 def test_a_policy_that_crashes_is_a_pack_failure_not_a_verdict(tmp_path, prod):
@@ -149,9 +156,9 @@ def test_a_policy_that_crashes_is_a_pack_failure_not_a_verdict(tmp_path, prod):
         "from pulumi_policy import PolicyPack, ResourceValidationPolicy\n"
         "def broken(args, report):\n    raise RuntimeError('bug in a policy')\n"
         "PolicyPack('broken', [ResourceValidationPolicy('broken', 'Always crashes.', broken)])\n")
-    with PolicyPack(pack_dir=tmp_path) as broken:
-        with pytest.raises(PolicyPackError, match=r"failed on Analyze\(n8n-[a-z-]+\): .*bug in a policy"):
-            broken.check(prod.resources)
+    with (PolicyPack(pack_dir=tmp_path) as broken,
+          pytest.raises(PolicyPackError, match=r"failed on Analyze\(n8n-[a-z-]+\): .*bug in a policy")):
+        broken.check(prod.resources)
 
 
 def test_verdicts_are_data_and_the_table_shows_each(pack, prod):

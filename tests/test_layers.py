@@ -4,6 +4,7 @@ its own, no import circle anywhere, and the policy pack's modules load with only
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -42,11 +43,12 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def project_files() -> list[Path]:
+@functools.cache  # one walk of the tree for every test here; they only read it
+def project_files() -> tuple[Path, ...]:
     skip = {"venv", "tests", "__pycache__"}
-    return sorted(p for p in ROOT.rglob("*.py")
-                  if not any(part in skip or part.startswith(".") or part.endswith(".egg-info")
-                             for part in p.relative_to(ROOT).parts[:-1]))
+    return tuple(sorted(p for p in ROOT.rglob("*.py")
+                        if not any(part in skip or part.startswith(".") or part.endswith(".egg-info")
+                                   for part in p.relative_to(ROOT).parts[:-1])))
 
 
 def imported(path: Path, name: str, modules: set[str]) -> set[str]:
@@ -58,7 +60,7 @@ def imported(path: Path, name: str, modules: set[str]) -> set[str]:
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = ".".join([*package[:len(package) - node.level + 1], *([node.module] if node.module else [])]) \
-                if node.level else node.module
+                if node.level else node.module or ""
             targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
         else:
             continue
@@ -70,6 +72,7 @@ def imported(path: Path, name: str, modules: set[str]) -> set[str]:
     return found
 
 
+@functools.cache  # parsed once for every test here; they only read it
 def import_graph() -> dict[str, set[str]]:
     files = {module_name(p): p for p in project_files()}
     return {name: imported(path, name, set(files)) for name, path in files.items()}
@@ -96,7 +99,7 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
             elif w in stack:
                 low[v] = min(low[v], index[w])
         if low[v] == index[v]:
-            component = []
+            component: list[str] = []
             while not component or component[-1] != v:
                 component.append(stack.pop())
             if len(component) > 1:
@@ -137,7 +140,8 @@ def test_the_pack_modules_load_without_the_programs_dependencies():
     # The pack's virtualenv has only policies/requirements.txt; a meta-path finder makes everything the
     # program needs beyond that unimportable, and every module of the pack is imported from its directory.
     pack = ROOT / "policies"
-    modules = sorted(module_name(p) for p in project_files() if layer(module_name(p)) in ("platform_model", "checklist"))
+    modules = sorted(module_name(p) for p in project_files()
+                     if layer(module_name(p)) in ("platform_model", "checklist"))
     code = "\n".join([
         "import importlib, importlib.abc, sys",
         "class Blocker(importlib.abc.MetaPathFinder):",

@@ -13,17 +13,19 @@ import os
 import subprocess
 import sys
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
-from settings.model import Settings, _nested_model
 from offline import cost, gate, render, size
 from rehearsal import __main__ as rehearse_cli
 from rehearsal import install, verify
+from settings.model import Settings, _nested_model
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = "case"
@@ -59,9 +61,9 @@ class Case:
     cls: str  # the issue's class: traceback, secret, silent, misleading, argument
     key: str  # what the message must name
     fragment: str  # and what it must say about it
-    file: Union[str, bytes, object, None] = None  # the stack file's content
+    file: str | bytes | object | None = None  # the stack file's content
     argv: tuple = ()  # for argument cases: the command line ({dir} is the working directory)
-    command: Optional[str] = None  # default: rotate through the commands that read stack files
+    command: str | None = None  # default: rotate through the commands that read stack files
 
 
 def config(settings: dict[str, Any], **others: Any) -> str:
@@ -213,7 +215,7 @@ SECRETS_PRINTED = [
 # --- class 3: what used to be accepted silently -----------------------------------------------------------
 
 
-def _number_type(annotation: Any) -> Optional[type]:
+def _number_type(annotation: Any) -> type | None:
     """int or float behind Optional[...] and Annotated[...], else None."""
     if annotation in (int, float):
         return annotation
@@ -222,18 +224,18 @@ def _number_type(annotation: Any) -> Optional[type]:
     return None
 
 
-def numeric_settings(model: type = Settings, prefix: str = "") -> list[tuple[str, type]]:
+def numeric_settings(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str, type]]:
     """Every whole-number and number setting of the model, as dotted config keys."""
     found = []
     for name, field in model.model_fields.items():
         key, inner = prefix + (field.alias or name), _nested_model(field.annotation)
         if inner is not None:
             found += numeric_settings(inner, key + ".")
-        elif _number_type(field.annotation):
-            found.append((key, _number_type(field.annotation)))
-        elif typing.get_origin(field.annotation) is dict and _number_type(typing.get_args(field.annotation)[1]):
+        elif number := _number_type(field.annotation):
+            found.append((key, number))
+        elif typing.get_origin(field.annotation) is dict and (number := _number_type(typing.get_args(field.annotation)[1])):
             slug = "apps-d-1vcpu-2gb" if key.endswith(".app") else "db-s-2vcpu-4gb"  # cost.prices.<kind>.<slug>
-            found.append((f"{key}.{slug}", _number_type(typing.get_args(field.annotation)[1])))
+            found.append((f"{key}.{slug}", number))
     return found
 
 
@@ -384,7 +386,7 @@ POLICY_CONFIGS = {
 }
 POLICY_CONFIG_BYTES = {"not UTF-8": (b'{"all": "advis\xf6ry"}', "not UTF-8", "byte 0xf6")}
 ARGUMENTS = [Case(f"policy-pack config: {what}", "argument", key, fragment, None,
-                  ("prod", "--policy-pack-config", f"{{dir}}/policy.json"), "gate")
+                  ("prod", "--policy-pack-config", "{dir}/policy.json"), "gate")
              for what, (_, key, fragment) in {**POLICY_CONFIGS, **POLICY_CONFIG_BYTES}.items()]
 ARGUMENTS += [
     Case("policy-pack config is a directory", "argument", "Is a directory", "cannot read the policy-pack config",
@@ -450,7 +452,7 @@ def _write(tmp_path: Path, case: Case) -> None:
         os.mkfifo(stack_file)
     elif isinstance(case.file, bytes):
         stack_file.write_bytes(case.file)
-    elif case.file is not None:
+    elif isinstance(case.file, str):
         stack_file.write_text(case.file)
     what = case.id.removeprefix("policy-pack config: ")
     if what in POLICY_CONFIGS:
@@ -463,6 +465,7 @@ def run_case(case: Case, index: int, tmp_path: Path, capsys) -> tuple[object, st
     _write(tmp_path, case)
     command = case.command or ROTATION[index % len(ROTATION)]
     argv = [a.format(dir=tmp_path) for a in case.argv] if case.argv else STACK_ARGV[command]
+    code: int | str | None
     try:
         code = COMMANDS[command](argv)
     except SystemExit as exit_:  # argparse's usage errors

@@ -1,8 +1,11 @@
-"""Every policy through the pack's real gRPC interface: metadata, a compliant stack, each way to fail,
-and the verdict each policy gives for values that are unknown at preview.
+"""Every policy: metadata, a compliant stack, each way to fail, and the verdict each policy gives for
+values that are unknown at preview.
 
-Each case edits the prod stack as the engine would receive it after a code change (tests/stackedit.py),
-then sends it to the pack subprocess (`pack` fixture) with Analyze and AnalyzeStack.
+Each case edits the prod stack as the engine would receive it after a code change (tests/stackedit.py)
+and sends it with Analyze and AnalyzeStack. The pack subprocess over gRPC (`pack` fixture) gets its
+metadata, the shipped stack, one failure per policy and its enforcement levels from a policy-pack
+config; every other case calls the policies in this process with the same arguments
+(`policies` fixture, tests/pack_in_process.py), which the first test below holds to the running pack.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import pytest
 from google.protobuf import json_format
 from pulumi.runtime.proto import analyzer_pb2 as proto
 
+from checklist import POLICIES
 from offline.analyzer import parse_policy_config, reconcile
+from pack_in_process import PackInProcess
 from stackedit import UNKNOWN, StackEdit
 from stackrun import run_stack
 
@@ -37,6 +42,10 @@ def configured(pack, given: dict):
 
 
 # --- metadata ------------------------------------------------------------------------------------
+
+
+def test_the_policies_called_in_process_are_the_packs_in_its_order(pack):
+    assert [p.name for p in POLICIES] == [p.name for p in pack.info().policies]
 
 
 def test_every_policy_has_the_metadata_a_reviewer_needs(pack):
@@ -85,24 +94,24 @@ def test_prod_passes_every_policy(pack, prod):
     assert pack.check(prod.resources) == []
 
 
-def test_a_stack_with_a_connection_pool_passes_every_policy(pack):
+def test_a_stack_with_a_connection_pool_passes_every_policy():
     # n8n's host is the pool's bindable variable, ${postgres.n8n-pool.HOSTNAME}: backed up like the
     # cluster behind it, and only the pool's server connections count against the cluster.
     run = run_stack("prod", {"postgres": {"connectionPool": {"mode": "transaction"}}})
-    with configured(pack, {"all": "mandatory"}):
-        assert pack.check(run.resources) == []
+    assert PackInProcess({"all": "mandatory"}).check(run.resources) == []
 
 
-def test_staging_passes_with_only_its_documented_advisories(pack, staging):
-    with configured(pack, json.loads((ROOT / "policies" / "config" / "staging.json").read_text())):
-        verdicts = pack.check(staging.resources)
+def test_staging_passes_with_only_its_documented_advisories(staging):
+    given = json.loads((ROOT / "policies" / "config" / "staging.json").read_text())
+    verdicts = PackInProcess(given).check(staging.resources)
     assert verdicts and all(v.level == "advisory" for v in verdicts)
-    assert {v.policy for v in verdicts} == {"database-high-availability", "stateful-resources-protected"}
+    assert {v.policy for v in verdicts} == {"database-high-availability", "stateful-resources-protected",
+                                            "off-cluster-backups"}
 
 
-def test_staging_without_its_config_fails_the_production_rules(pack, staging):
-    mandatory = {v.policy for v in pack.check(staging.resources) if v.mandatory}
-    assert mandatory == {"database-high-availability", "stateful-resources-protected"}
+def test_staging_without_its_config_fails_the_production_rules(policies, staging):
+    mandatory = {v.policy for v in policies.check(staging.resources) if v.mandatory}
+    assert mandatory == {"database-high-availability", "stateful-resources-protected", "off-cluster-backups"}
 
 
 # --- each policy: the ways it fails --------------------------------------------------------------
@@ -182,6 +191,10 @@ def n8n_job(edit, command: str):
     job["envs"] = [dict(e) for e in edit.component("n8n-worker-1")["envs"]]
 
 
+def drop_metrics_redirect(edit: StackEdit) -> None:
+    edit.spec["ingress"]["rules"] = [r for r in edit.spec["ingress"]["rules"] if "redirect" not in r]
+
+
 FAILURES = [
     # (policy, case, edit, fragment of the message)
     ("n8n-encryption-key", "missing on a worker", lambda e: e.drop_env("n8n-worker-2", KEY),
@@ -238,7 +251,8 @@ FAILURES = [
      lambda e: (pull_with(e, HUB), e.set_env("n8n-main", "DOCKER_AUTH", HUB)),
      "n8n-main: DOCKER_AUTH holds the Docker Hub credentials in plain text"),
     ("registry-credentials", "token in a command",
-     lambda e: (pull_with(e, HUB), e.component("n8n-worker-1").update(runCommand="n8n worker " + HUB.partition(":")[2])),
+     lambda e: (pull_with(e, HUB),
+                e.component("n8n-worker-1").update(runCommand="n8n worker " + HUB.partition(":")[2])),
      "n8n-worker-1: run_command holds the Docker Hub credentials"),
     ("database-high-availability", "single-node production database",
      lambda e: e.props("n8n-postgres-cluster").update(nodeCount=1),
@@ -294,7 +308,8 @@ FAILURES = [
      lambda e: without(e.props("n8n-postgres-cluster"), "privateNetworkUuid"),
      "n8n-postgres-cluster is not attached to a VPC"),
     ("private-network", "VPC-only host from an app outside the VPC",
-     lambda e: e.set_env("n8n-worker-2", "QUEUE_BULL_REDIS_HOST", "private-n8n-prod-valkey-do-user-0.db.ondigitalocean.com"),
+     lambda e: e.set_env("n8n-worker-2", "QUEUE_BULL_REDIS_HOST",
+                         "private-n8n-prod-valkey-do-user-0.db.ondigitalocean.com"),
      "n8n-worker-2: QUEUE_BULL_REDIS_HOST is a private host, reachable only inside the VPC"),
     ("private-network", "app attached to another VPC", lambda e: e.spec.update(vpcs=[{"id": "vpc-elsewhere"}]),
      "not attached to the same VPC"),
@@ -459,12 +474,12 @@ FAILURES = [
      lambda e: e.set_env("n8n-worker-2", "N8N_CONCURRENCY_PRODUCTION_LIMIT", "30"),
      "takes at most 10 Code-node tasks at once"),
     ("monthly-budget", "maximum cost over the budget", lambda e: e.props("n8n-budget").update(monthlyBudget=300),
-     "costs $365.00/month, $65.00 over its budget of $300.00"),
+     "costs $375.00/month, $75.00 over its budget of $300.00"),
     ("monthly-budget", "a stack price override pushes it over",
      lambda e: e.props("n8n-budget")["prices"]["app"].update({"apps-d-1vcpu-2gb": 100}),
      "over its budget of $450.00"),
     ("monthly-budget", "autoscaled runners priced at their maximum",
-     lambda e: autoscale(e.component("n8n-runners-2"), 1, 5), "costs $501.00/month"),
+     lambda e: autoscale(e.component("n8n-runners-2"), 1, 5), "costs $511.00/month"),
     ("monthly-budget", "budget unknown at preview", lambda e: e.props("n8n-budget").update(monthlyBudget=UNKNOWN),
      "cannot price the stack"),
     ("monthly-budget", "instance count unknown at preview",
@@ -474,6 +489,12 @@ FAILURES = [
      "n8n-main has no HTTP healthCheck"),
     ("health-checks", "TCP-only check", lambda e: without(e.component("n8n-worker-1")["healthCheck"], "httpPath"),
      "n8n-worker-1 has no HTTP healthCheck"),
+    ("health-checks", "main routed on liveness", lambda e: e.component("n8n-main")["healthCheck"].update(
+        httpPath="/healthz"), "n8n-main: its healthCheck is on /healthz, which answers before n8n is ready"),
+    ("health-checks", "main without liveness", lambda e: without(e.component("n8n-main"), "livenessHealthCheck"),
+     "n8n-main has no HTTP livenessHealthCheck"),
+    ("health-checks", "liveness on readiness", lambda e: e.component("n8n-worker-2")["livenessHealthCheck"].update(
+        httpPath="/healthz/readiness"), "would restart every n8n process at once"),
     ("health-checks", "worker health server off",
      lambda e: e.set_env("n8n-worker-2", "QUEUE_HEALTH_CHECK_ACTIVE", "false"),
      "n8n-worker-2: QUEUE_HEALTH_CHECK_ACTIVE is not true"),
@@ -513,18 +534,52 @@ FAILURES = [
     ("stateful-resources-protected", "unprotected encryption key",
      lambda e: e.options("n8n-secrets-encryption-key", protect=False),
      "n8n-secrets-encryption-key is not protected"),
+    ("metrics-not-public", "/metrics left to main's / rule", lambda e: drop_metrics_redirect(e),
+     "routes /metrics to n8n-main"),
+    ("execution-pruning", "pruning off", lambda e: e.set_env("n8n-main", "EXECUTIONS_DATA_PRUNE", "false"),
+     "n8n-main has EXECUTIONS_DATA_PRUNE=false"),
+    ("off-cluster-backups", "no backup worker",
+     lambda e: e.spec.update(workers=[w for w in e.spec["workers"] if w["name"] != "n8n-backup"]),
+     "has no backup component"),
+    ("off-cluster-backups", "dumps not encrypted", lambda e: e.set_env("n8n-backup", "BACKUP_AGE_RECIPIENT", ""),
+     "n8n-backup: BACKUP_AGE_RECIPIENT is not an age public key"),
+    ("off-cluster-backups", "a bucket the stack does not create",
+     lambda e: e.set_env("n8n-backup", "BACKUP_BUCKET", "someone-elses"), "which this stack does not create"),
+    ("off-cluster-backups", "bucket without versioning",
+     lambda e: e.props("n8n-backups-bucket").update(versioning={"enabled": False}), "keeps no versions"),
+    ("off-cluster-backups", "bucket that never expires dumps",
+     lambda e: e.props("n8n-backups-bucket").update(lifecycleRules=[]), "has no enabled lifecycle rule"),
+    ("off-cluster-backups", "public bucket",
+     lambda e: e.props("n8n-backups-bucket").update(acl="public-read"), "is 'public-read', not private"),
 ]
 
 
-@pytest.mark.parametrize("policy,case,edit,fragment", FAILURES, ids=[f"{p}: {c}" for p, c, _, _ in FAILURES])
-def test_policy_fails(pack, prod, policy, case, edit, fragment):
+def assert_caught(sender, prod, policy, case, edit, fragment) -> tuple[StackEdit, list]:
+    """The edited stack and everything `sender` said of it, once `policy` is shown to catch the case."""
     stack = StackEdit(prod)
     edit(stack)
-    verdicts = [v for v in stack.send(pack) if v.policy == policy]
+    said = stack.send(sender)
+    verdicts = [v for v in said if v.policy == policy]
     assert verdicts, f"{policy} did not catch: {case}"
     assert any(fragment in v.message for v in verdicts), [v.message for v in verdicts]
     level = "advisory" if policy in ADVISORY_BY_DEFAULT else "mandatory"
     assert all(v.level == level for v in verdicts)
+    return stack, said
+
+
+@pytest.mark.parametrize("policy,case,edit,fragment", FAILURES, ids=[f"{p}: {c}" for p, c, _, _ in FAILURES])
+def test_policy_fails(policies, prod, policy, case, edit, fragment):
+    assert_caught(policies, prod, policy, case, edit, fragment)
+
+
+FIRST_FAILURES = list({p: (p, c, e, f) for p, c, e, f in reversed(FAILURES)}.values())[::-1]
+
+
+@pytest.mark.parametrize("policy,case,edit,fragment", FIRST_FAILURES,
+                         ids=[f"{p}: {c}" for p, c, _, _ in FIRST_FAILURES])
+def test_policy_fails_in_the_running_pack(pack, policies, prod, policy, case, edit, fragment):
+    stack, said = assert_caught(pack, prod, policy, case, edit, fragment)
+    assert stack.send(policies) == said, "the in-process call and the running pack disagree"
 
 
 def test_every_policy_has_failure_cases(pack):
@@ -574,60 +629,60 @@ PASSES = [
 
 
 @pytest.mark.parametrize("case,edit", PASSES, ids=[c for c, _ in PASSES])
-def test_compliant_variation_passes(pack, prod, case, edit):
+def test_compliant_variation_passes(policies, prod, case, edit):
     stack = StackEdit(prod)
     edit(stack)
-    assert stack.send(pack) == []
+    assert stack.send(policies) == []
 
 
-def test_offload_off_with_mains_own_runner_pool_passes(pack):
-    from stackrun import run_stack
-
+def test_offload_off_with_mains_own_runner_pool_passes(policies):
     run = run_stack("prod", {"n8n": {"offloadManualExecutions": False}})
-    assert pack.check(run.resources) == []
+    assert policies.check(run.resources) == []
 
 
-def test_an_allowed_private_source_passes_only_when_configured(pack, prod):
+def test_an_allowed_private_source_passes_only_when_configured(pack, policies, prod):
     stack = StackEdit(prod)
     stack.props("n8n-postgres-trusted-sources")["rules"].append({"type": "ip_addr", "value": "10.110.16.5"})
-    assert {v.policy for v in stack.send(pack)} == {"database-trusted-sources"}
-    with configured(pack, {"database-trusted-sources": {"allowedSources": ["ip_addr:10.110.16.5"]}}):
+    assert {v.policy for v in stack.send(policies)} == {"database-trusted-sources"}
+    given = {"database-trusted-sources": {"allowedSources": ["ip_addr:10.110.16.5"]}}
+    assert stack.send(PackInProcess(given)) == []
+    with configured(pack, given):  # the running pack reads a policy's properties the same way
         assert stack.send(pack) == []
 
 
-def test_a_public_range_stays_forbidden_even_when_configured(pack, prod):
+def test_a_public_range_stays_forbidden_even_when_configured(prod):
     stack = StackEdit(prod)
     stack.props("n8n-postgres-trusted-sources")["rules"].append({"type": "ip_addr", "value": "0.0.0.0/0"})
-    with configured(pack, {"database-trusted-sources": {"allowedSources": ["ip_addr:0.0.0.0/0"]}}):
-        assert [v.policy for v in stack.send(pack)] == ["database-trusted-sources"]
+    allowed = PackInProcess({"database-trusted-sources": {"allowedSources": ["ip_addr:0.0.0.0/0"]}})
+    assert [v.policy for v in stack.send(allowed)] == ["database-trusted-sources"]
 
 
-def test_runner_tokens_are_not_required_to_be_protected(pack, prod):
+def test_runner_tokens_are_not_required_to_be_protected(policies, prod):
     stack = StackEdit(prod)
     token = stack.find("n8n-secrets-runner-token-n8n-worker-1")
     assert not token.protect
     stack.options(token.name, protect=False)
-    assert stack.send(pack) == []
+    assert stack.send(policies) == []
 
 
-def test_a_pull_credential_never_appears_in_a_verdict(pack, prod):
+def test_a_pull_credential_never_appears_in_a_verdict(policies, prod):
     stack = StackEdit(prod)
     credential = "ci-bot:dckr_pat_" + "z" * 27
     image(stack, "n8n-worker-1", registryType="DOCKER_HUB", registry="n8n-community-builds", repository="n8n",
           tag="latest", registryCredentials=credential)
-    verdicts = stack.send(pack)
+    verdicts = stack.send(policies)
     assert {"image-sources", "image-pinning"} <= {v.policy for v in verdicts}
     assert not [v for v in verdicts if "dckr_pat" in v.message or "ci-bot" in v.message]
 
 
 @pytest.mark.parametrize("hide", ["services", "envs"])
-def test_an_unreadable_app_spec_fails_rather_than_passing_silently(pack, prod, hide):
+def test_an_unreadable_app_spec_fails_rather_than_passing_silently(policies, prod, hide):
     stack = StackEdit(prod)
     if hide == "services":
         stack.spec["services"] = UNKNOWN
     else:
         stack.component("n8n-worker-1")["envs"] = UNKNOWN
-    verdicts = [v for v in stack.send(pack) if v.mandatory]
+    verdicts = [v for v in stack.send(policies) if v.mandatory]
     assert {"n8n-encryption-key", "runner-topology", "database-tls", "health-checks"} <= {v.policy for v in verdicts}
     assert all("not known at preview" in v.message for v in verdicts)
 
@@ -635,44 +690,50 @@ def test_an_unreadable_app_spec_fails_rather_than_passing_silently(pack, prod, h
 # --- enforcement levels from the policy-pack config ----------------------------------------------
 
 
+# Each also holds the in-process calls to the running pack's reading of the same config.
+
+
 def test_config_downgrades_and_disables_policies(pack, prod):
     stack = StackEdit(prod)
     stack.props("n8n-postgres-cluster").update(nodeCount=1)
     stack.options("n8n-postgres-cluster", protect=False)
-    with configured(pack, {"database-high-availability": "advisory",
-                           "stateful-resources-protected": {"enforcementLevel": "disabled"}}):
+    given = {"database-high-availability": "advisory",
+             "stateful-resources-protected": {"enforcementLevel": "disabled"}}
+    with configured(pack, given):
         verdicts = stack.send(pack)
     assert [(v.policy, v.level) for v in verdicts] == [("database-high-availability", "advisory")]
+    assert stack.send(PackInProcess(given)) == verdicts
 
 
 def test_config_all_sets_every_level(pack, prod):
     stack = StackEdit(prod)
     stack.props("n8n-valkey-cluster").update(evictionPolicy="allkeys_lru")
     with configured(pack, {"all": "advisory"}):
-        assert {v.level for v in stack.send(pack)} == {"advisory"}
+        verdicts = stack.send(pack)
+    assert {v.level for v in verdicts} == {"advisory"}
+    assert stack.send(PackInProcess({"all": "advisory"})) == verdicts
 
 
-def test_connection_budget_can_be_made_mandatory(pack, prod):
+def test_connection_budget_can_be_made_mandatory(prod):
     stack = StackEdit(prod)
     stack.props("n8n-postgres-cluster").update(size="db-s-1vcpu-2gb")
     every_n8n_process(stack, "DB_POSTGRESDB_POOL_SIZE", "20")
-    with configured(pack, {"connection-budget": "mandatory"}):
-        verdicts = [v for v in stack.send(pack) if v.policy == "connection-budget"]
+    mandatory = PackInProcess({"connection-budget": "mandatory"})
+    verdicts = [v for v in stack.send(mandatory) if v.policy == "connection-budget"]
     assert verdicts and verdicts[0].mandatory
     assert ("(n8n-main 20×1 + n8n-worker-1 20×1 + n8n-worker-2 20×1) = 60 connections × 2 while a rolling "
             "deploy runs old and new instances + 5 headroom = 125; db-s-1vcpu-2gb allows 47") in verdicts[0].message
 
 
-
-def test_connection_budget_counts_the_pgbouncer_pool_n8n_connects_through(pack):
+def test_connection_budget_counts_the_pgbouncer_pool_n8n_connects_through():
     # 6 worker pairs with 8 connections each cannot fit a 2 GiB cluster directly ((1 + 6) × 8 × 2 + 5 = 117
     # > 47), but through a transaction-mode pool only the pool's server connections count.
     overrides = {"workers": {"pairs": 6}, "n8n": {"dbPoolSize": 8},
                  "postgres": {"size": "db-s-1vcpu-2gb", "connectionPool": {"mode": "transaction"}}}
     stack = StackEdit(run_stack("prod", overrides))
-    with configured(pack, {"connection-budget": "mandatory"}):
-        assert not [v for v in stack.send(pack) if v.policy == "connection-budget"]
-        # The same resources with one process connecting to the cluster directly: every connection counts.
-        stack.set_env("n8n-worker-3", "DB_POSTGRESDB_HOST", "${postgres.HOSTNAME}")
-        verdicts = [v for v in stack.send(pack) if v.policy == "connection-budget"]
+    mandatory = PackInProcess({"connection-budget": "mandatory"})
+    assert not [v for v in stack.send(mandatory) if v.policy == "connection-budget"]
+    # The same resources with one process connecting to the cluster directly: every connection counts.
+    stack.set_env("n8n-worker-3", "DB_POSTGRESDB_HOST", "${postgres.HOSTNAME}")
+    verdicts = [v for v in stack.send(mandatory) if v.policy == "connection-budget"]
     assert verdicts and "= 117; db-s-1vcpu-2gb allows 47" in verdicts[0].message

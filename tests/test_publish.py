@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from image_sources import SOURCES
 from offline import gate
 from offline.analyzer import PolicyPack, reconcile
 from test_gate import variant_run
-from image_sources import SOURCES
 from variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent

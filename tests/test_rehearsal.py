@@ -15,7 +15,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -149,7 +151,7 @@ def test_negative_control_fails_and_names_the_broken_pair_while_the_other_keeps_
 
 
 def test_without_the_pre_deploy_job_n8n_cannot_migrate(tmp_path):
-    code, report, output = rehearse(tmp_path, "--skip-db-grants")
+    code, report, _output = rehearse(tmp_path, "--skip-db-grants")
     assert code == 1
     [start] = checks(report, "topology starts")
     assert "n8n-main exited" in start["detail"] and "permission denied for schema public" in start["detail"]
@@ -207,3 +209,24 @@ def test_verify_with_a_wrong_api_key_fails_readably(live):
     out = proc.communicate(timeout=60)[0]
     assert proc.returncode == 1
     assert "[FAIL] public API reachable" in out and "401" in out and "API key" in out
+
+
+def test_verify_lists_an_execution_running_longer_than_allowed(live):
+    api = live.target.api
+    slow = "await new Promise((resolve) => setTimeout(resolve, 90000));\n" + scenarios.CODE
+    with scenarios.temporary_workflows(api) as temps:
+        path = f"n8n-platform-slow-{uuid.uuid4().hex[:8]}"
+        workflow = scenarios.webhook_workflow(path, slow)
+        workflow["name"] = f"n8n-platform stuck-execution test {path}"  # not a leftover verify would remove
+        temps.create(workflow, activate=True)
+        caller = threading.Thread(target=scenarios.first_call, args=(f"{live.target.webhook_url}/webhook/{path}", 120))
+        caller.start()
+        deadline = time.monotonic() + 60
+        while not list(api.paged("/executions", status="running")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        [running_now] = list(api.paged("/executions", status="running"))
+        proc = verify(live, "--calls", "2", "--stuck-after", "5")
+        out = proc.communicate(timeout=300)[0]
+        caller.join()
+    assert proc.returncode == 1, out
+    assert "[FAIL] no execution running or new for more than 5 s" in out and f"{running_now['id']} (running" in out

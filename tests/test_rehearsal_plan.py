@@ -9,16 +9,28 @@ import sys
 import threading
 import time
 import urllib.request
+from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from platform_model import catalog
-from platform_model.topology import DB_NAME, DB_POOL, DB_USER
 from offline.render import DB_ADMIN_PASSWORD, offline_spec
-from rehearsal.deployment import (JOB, MAIN, RUNNERS, WORKER, LocalDeployment, RehearsalError, Substitutions,
-                                  ingress_rules, plan_instances)
+from platform_model import catalog
+from platform_model.ingress import routes
+from platform_model.topology import DB_NAME, DB_POOL, DB_USER
+from rehearsal import launcher
+from rehearsal.deployment import (
+    BACKUP,
+    JOB,
+    MAIN,
+    RUNNERS,
+    WORKER,
+    LocalDeployment,
+    RehearsalError,
+    Substitutions,
+    plan_instances,
+)
 from rehearsal.install import N8nInstall
 from rehearsal.pgbouncer import PoolUse, pool_check
 from rehearsal.pki import Pki
@@ -184,11 +196,11 @@ def test_processes_get_the_spec_env_plus_plumbing_and_nothing_from_the_caller(tm
     monkeypatch.setenv("N8N_RUNNERS_TASK_REQUEST_TIMEOUT", "5")  # must not leak into any component
     spec, _, instances = planned()
     pki = Pki(tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key")
-    d = LocalDeployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, ingress_rules(spec))
+    d = LocalDeployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, routes(spec))
     for inst in instances:
         env = d.process_env(inst)
         plumbing = set(env) - set(inst.spec_env)
-        if inst.role in (RUNNERS, JOB):
+        if inst.role in (RUNNERS, JOB, BACKUP):
             assert plumbing == {"PATH", "HOME"}, inst.name
         else:
             assert plumbing == {"PATH", "HOME", "NODE_ENV", "N8N_RELEASE_TYPE", "NODE_EXTRA_CA_CERTS"}, inst.name
@@ -209,7 +221,7 @@ def test_either_run_command_form_runs_the_same_n8n_command(tmp_path, form):
 
     spec, _, instances = planned(spec_edit=set_form)
     pki = Pki(tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key")
-    d = LocalDeployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, ingress_rules(spec))
+    d = LocalDeployment(tmp_path, N8nInstall(tmp_path / "n8n", "2.41.1"), pki, instances, routes(spec))
     workers = [i for i in instances if i.role == WORKER]
     assert len(workers) == 2
     assert all(d.command(w) == [str(d.install.node), str(d.install.n8n), "worker"] for w in workers)
@@ -243,10 +255,10 @@ class FakeBroker:
         broker = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 self._reply(200, {"status": "ok"})
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if body.get("token") != broker.token:
                     return self._reply(403, {"message": "Unauthorized"})
@@ -289,7 +301,7 @@ def run_launcher(tmp_path, broker_token: str, pool_token: str, seconds: float):
             health = (resp.status, json.load(resp))
     finally:
         proc.terminate()
-        out = proc.communicate(10)[0]
+        out = proc.communicate(timeout=10)[0]
         broker.server.shutdown()
     envs = [dict(line.split("=", 1) for line in p.read_text().splitlines() if "=" in line)
             for p in sorted(runs.glob("*.env"))]
@@ -298,9 +310,9 @@ def run_launcher(tmp_path, broker_token: str, pool_token: str, seconds: float):
 
 
 def test_launcher_exchanges_the_auth_token_for_a_grant_starts_the_runner_and_restarts_it(tmp_path):
-    health, envs, args, _ = run_launcher(tmp_path, "right", "right", seconds=3.5)
-    assert health[0] == 200 and health[1]["starts"] >= 2  # the runner exits; the launcher starts it again
-    assert len(envs) >= 2
+    health, envs, args, out = run_launcher(tmp_path, "right", "right", seconds=3.5)
+    assert health == (200, {"status": "ok"})
+    assert len(envs) >= 2 and "(start 2)" in out  # the runner exits; the launcher starts it again
     first = envs[0]
     assert first["N8N_RUNNERS_GRANT_TOKEN"].startswith("grant-") and first["N8N_RUNNERS_GRANT_TOKEN"] != "right"
     assert "N8N_RUNNERS_AUTH_TOKEN" not in first  # the runner only ever sees the single-use grant
@@ -312,7 +324,65 @@ def test_launcher_exchanges_the_auth_token_for_a_grant_starts_the_runner_and_res
     assert len({e["N8N_RUNNERS_GRANT_TOKEN"] for e in envs}) == len(envs)
 
 
-def test_launcher_with_a_wrong_token_never_starts_a_runner_and_says_why(tmp_path):
+def test_launcher_with_a_wrong_token_never_starts_a_runner_and_stays_healthy_as_the_real_one(tmp_path):
     health, envs, _, out = run_launcher(tmp_path, "right", "wrong", seconds=2.5)
-    assert envs == [] and health[1]["starts"] == 0
-    assert "HTTP 403" in health[1]["lastError"] and "grant token refused" in out
+    assert envs == [] and health == (200, {"status": "ok"})  # n8n-io/task-runner-launcher reads no state
+    assert "grant token refused" in out and "HTTP 403" in out
+
+
+def test_launcher_gives_up_on_a_refused_token_after_its_retry_window(capsys):
+    broker = FakeBroker("right")
+    try:
+        started = time.monotonic()
+        assert launcher.grant_token_within(broker.uri, "wrong", "n8n-runners-1", limit=0.5, interval=0.1) is None
+        assert 0.4 < time.monotonic() - started < 2
+        assert capsys.readouterr().out.count("HTTP 403") >= 4  # every 0.1 s, for 0.5 s
+        assert launcher.grant_token_within(broker.uri, "right", "n8n-runners-1", limit=0.5) == "grant-1"
+    finally:
+        broker.server.shutdown()
+
+
+class ListedExecutions:
+    """The public API's execution list, filtered by status as n8n filters it."""
+
+    def __init__(self, executions: list[dict]):
+        self.executions = executions
+
+    def paged(self, path: str, status: str, **query):
+        assert path == "/executions"
+        return iter([e for e in self.executions if e["status"] == status])
+
+
+def test_verify_lists_executions_running_or_new_for_longer_than_allowed():
+    from datetime import datetime, timedelta
+
+    from rehearsal.scenarios import check_unfinished
+
+    ago = lambda minutes: (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    api = ListedExecutions([{"id": "7", "status": "running", "startedAt": ago(90), "workflowId": "w1"},
+                            {"id": "8", "status": "running", "startedAt": ago(1), "workflowId": "w1"},
+                            {"id": "9", "status": "new", "startedAt": ago(200), "workflowId": "w2"},
+                            {"id": "10", "status": "crashed", "startedAt": ago(500), "workflowId": "w2"}])
+    found = check_unfinished(api, 3600)
+    assert not found.ok and found.detail == "2 stuck: 7 (running 90 min, workflow w1), 9 (new 200 min, workflow w2)"
+    assert check_unfinished(ListedExecutions([]), 3600).ok
+
+
+def test_a_stack_with_a_metrics_collector_plans_it_as_the_one_component_prometheus_plays():
+    from platform_model.topology import COLLECTOR
+    from rehearsal.deployment import METRICS_COLLECTOR
+    from stack.loader import load_settings
+    from stackrun import stack_config
+
+    remote = {"observability": {"metrics": {"remote": {"endpoint": "https://prometheus.example.net/push"}}}}
+    spec = offline_spec(load_settings(stack_config("prod", remote), "prod"))
+    instances = plan_instances(spec, substitutions(False))
+    assert [(i.name, i.role) for i in instances if i.role == METRICS_COLLECTOR] == [(COLLECTOR, METRICS_COLLECTOR)]
+
+
+def test_runner_registrations_are_read_from_plain_and_json_logs():
+    from rehearsal.rehearse import REGISTERED
+
+    line = 'Registered runner "JS Task Runner" (n8n-runners-1-ab12) '
+    for log in (line, json.dumps({"level": "info", "message": line})):  # N8N_LOG_FORMAT text or json
+        assert REGISTERED.findall(log) == ["n8n-runners-1-ab12"]

@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from google.protobuf import json_format
 
-from settings.model import Settings
-from stack.loader import load_settings
 from offline.engine import ProgramRun
 from offline.render import offline_spec, to_yaml
+from settings.model import Settings
 from shapes import SHAPES, Shape
+from stack.loader import load_settings
 from stackedit import StackEdit
 from stackrun import run_stack, stack_config
 

@@ -1,12 +1,10 @@
 """The settings model: production defaults, region vocabulary, and clear errors for bad input."""
 
-
 import pytest
 
 from platform_model import catalog
 from settings.model import SettingsError
-from stack.loader import load_settings
-from stack.loader import settings_from_file
+from stack.loader import load_settings, settings_from_file
 from stackrun import stack_config
 
 
@@ -59,6 +57,7 @@ INVALID = [
     ({"n8n": {"timezone": "Europe/Atlantis"}}, "n8n.timezone", "IANA time zone"),
     ({"n8n": {"offloadManualExecutions": "sometimes"}}, "n8n.offloadManualExecutions", "true or false"),
     ({"n8n": {"gracefulShutdownSeconds": 900}}, "n8n.gracefulShutdownSeconds", "between 1 and 585"),
+    ({"n8n": {"queueRecoveryMinutes": 0}}, "n8n.queueRecoveryMinutes", "between 1 and 180"),
     ({"main": {"instances": 2}}, "main.instances", "licensed multi-main"),
     ({"main": {"autoscaling": {"maxInstances": 3}}}, "main.autoscaling", "licensed multi-main"),
     ({"runners": {"size": "apps-s-1vcpu-1gb", "autoscaling": {"maxInstances": 3}}}, "runners.autoscaling",
@@ -68,7 +67,8 @@ INVALID = [
       "licenseKey": "L" * 40}, "main.instances", "cannot be set together with autoscaling"),
     ({"main": {"autoscaling": {"minInstances": 4, "maxInstances": 2}}, "n8n": {"multiMain": True},
       "licenseKey": "L" * 40}, "main.autoscaling.minInstances", "must not exceed maxInstances"),
-    ({"webhooks": {"processors": 2, "size": "apps-s-1vcpu-0.5gb"}}, "webhooks.size", "fixed size that runs one instance"),
+    ({"webhooks": {"processors": 2, "size": "apps-s-1vcpu-0.5gb"}}, "webhooks.size",
+     "fixed size that runs one instance"),
     ({"postgres": {"size": "db-s-1vcpu-1gb", "nodes": 2}}, "postgres.nodes", "allows no standby nodes"),
     ({"valkey": {"size": "db-s-1vcpu-1gb", "nodes": 3}}, "valkey.nodes", "allows no standby nodes"),
     ({"postgres": {"nodes": 4}}, "postgres.nodes", "between 1 and 3"),
@@ -151,3 +151,4 @@ def test_unknown_stack_names_the_stacks_that_exist():
     with pytest.raises(SettingsError) as err:
         settings_from_file("qa")
     assert "prod" in str(err.value) and "staging" in str(err.value)
+

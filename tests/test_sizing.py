@@ -6,14 +6,12 @@ import math
 import pytest
 import yaml
 
-from builders.deployment import deployment_from_settings
-from platform_model import capacity
-
+from builders.deployment import deployment_from_settings, stack_cost
 from offline import sizing
-from builders.deployment import stack_cost
-from stack.loader import load_settings
-from offline.sizing import SizingError, Workload, propose
 from offline.size import main as size_main
+from offline.sizing import SizingError, Workload, propose
+from platform_model import capacity
+from stack.loader import load_settings
 from stackrun import stack_config
 
 TARGETS = [

@@ -5,8 +5,8 @@ from collections import Counter
 import pulumi
 import pytest
 
-from platform_model import catalog
 from offline.engine import run_program
+from platform_model import catalog
 from platform_model.catalog import APP, CLUSTER, FIREWALL, VPC
 from platform_model.catalog import RANDOM_PASSWORD as PASSWORD
 from stackrun import app_spec, component, components, env_entry, env_of, run_stack, stack_config
@@ -44,6 +44,12 @@ def test_prod_registers_the_expected_resources(prod):
         APP: 1,
         FIREWALL: 2,
         PASSWORD: 3,  # the encryption key and one runner token per worker pair
+        "n8n-platform:uptime:Uptime": 1,
+        "digitalocean:index/uptimeCheck:UptimeCheck": 1,  # main's public /healthz from outside
+        "digitalocean:index/uptimeAlert:UptimeAlert": 3,  # down, latency, TLS expiry
+        "n8n-platform:backups:BackupStorage": 1,
+        catalog.SPACES_BUCKET: 1,
+        catalog.SPACES_KEY: 2,  # the backup worker's writer, the verifier's reader
     }
 
 
@@ -131,10 +137,26 @@ def test_worker_pairs_are_queue_workers_with_readiness_checks(prod):
         assert sorted(w["internalPorts"]) == [5678, 5679] and "httpPort" not in w
 
 
+def test_every_n8n_service_takes_traffic_when_ready_and_is_restarted_only_when_dead(prod):
+    spec = app_spec(prod)
+    n8n = [s for s in spec["services"] if s.get("runCommand", "").startswith("n8n")]
+    assert len(n8n) == 3  # main and two workers (prod has no webhook processors)
+    for svc in n8n:
+        assert (svc["healthCheck"]["httpPath"], svc["healthCheck"]["port"]) == ("/healthz/readiness", 5678), svc["name"]
+        assert (svc["livenessHealthCheck"]["httpPath"], svc["livenessHealthCheck"]["port"]) == ("/healthz", 5678)
+        assert svc["livenessHealthCheck"]["successThreshold"] == 1  # App Platform accepts no other value
+
+
+def test_main_marks_executions_without_a_queue_job_crashed_within_minutes(prod):
+    assert env_of(component(app_spec(prod), "n8n-main"))["N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL"] == "3"
+    workers = [s for s in app_spec(prod)["services"] if s["name"] != "n8n-main"]
+    assert all("N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL" not in env_of(w) for w in workers)  # read by main only
+
+
 def test_main_is_one_instance_serving_ui_and_webhooks(prod):
     main = component(app_spec(prod), "n8n-main")
     assert main["instanceCount"] == 1 and "autoscaling" not in main
-    assert main["httpPort"] == 5678 and main["healthCheck"]["httpPath"] == "/healthz"
+    assert main["httpPort"] == 5678
     env = env_of(main)
     assert env["N8N_PROXY_HOPS"] == "1"
     assert env["N8N_WEBHOOK_URL"] == "${APP_URL}"
@@ -248,7 +270,7 @@ def test_webhook_processors_take_production_webhooks_only():
     hooks = component(spec, "n8n-webhook")
     assert hooks["runCommand"] == "n8n webhook" and hooks["instanceCount"] == 2
     assert "N8N_RUNNERS_MODE" not in env_of(hooks)
-    routes = {r["match"]["path"]["prefix"]: r["component"] for r in spec["ingress"]["rules"]}
+    routes = {r["match"]["path"]["prefix"]: r["component"] for r in spec["ingress"]["rules"] if "component" in r}
     assert routes["/webhook/"] == {"name": "n8n-webhook", "rewrite": "/webhook/"}
     assert routes["/webhook-waiting/"]["name"] == "n8n-webhook"
     assert routes["/"] == {"name": "n8n-main"}  # /webhook-test/ stays with the editor

@@ -14,16 +14,18 @@ from pathlib import Path
 import pulumi
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from offline import gate
+from offline.engine import run_program
 from platform_model import secret_strength
+from platform_model.catalog import RANDOM_PASSWORD as PASSWORD
 from settings.model import SECRET_KEYS, Settings, SettingsError, is_secret_path
 from stack.loader import load_stack, stack_name
 from stack.yaml_reader import parse, resolve_plain
-from offline import gate
-from offline.engine import run_program
-from platform_model.catalog import RANDOM_PASSWORD as PASSWORD
 from stackrun import stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +108,7 @@ def test_nested_encrypted_runner_tokens_are_understood_and_stand_ins_checked(tmp
     assert "runnerAuthTokens.n8n-worker-1 is encrypted" in sf.notes[0]
 
 
+@pytest.mark.usefixtures("gate_on_the_session_pack")
 def test_the_gate_passes_a_stack_whose_secrets_are_encrypted(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "Pulumi.enc.yaml").write_text(
@@ -211,7 +214,8 @@ VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=
 SECRET_SPOTS = st.sampled_from([
     {"n8n-platform:encryptionKey": PLANTED}, {"encryption_key": PLANTED}, {"n8n-platform:licenseKey": PLANTED},
     {"n8n-platform:runnerAuthTokens": {"n8n-worker-1": PLANTED}}, {"runnerAuthTokens": PLANTED},
-    {"runner_auth_tokens": [PLANTED]}, {"digitalocean:token": PLANTED}, {"n8n-platform:n8n": {"encryptionKey": PLANTED}},
+    {"runner_auth_tokens": [PLANTED]}, {"digitalocean:token": PLANTED},
+    {"n8n-platform:n8n": {"encryptionKey": PLANTED}},
     {"n8n-platform:alerts": {"slackWebhooks": [{"url": PLANTED, "channel": 1}]}},
     {"n8n-platform:alerts": {"slackWebhooks": PLANTED}}, {"n8n-platform:alerts": PLANTED},
     {"n8n-platfrom:encryptionKey": PLANTED}, {"n8n-platform:encryptionKey": {"secure": PLANTED, "x": 1}},

@@ -61,7 +61,7 @@ def test_gate_step_passes_prod(workdir):
     assert code == 0
     report = json.loads((workdir / "gate-report" / "prod.json").read_text())
     assert report["result"] == "pass" and report["verdicts"] == []
-    assert report["monthly_cost"]["max"] == 365.0 and report["monthly_cost"]["budget"] == 450
+    assert report["monthly_cost"]["max"] == 375.0 and report["monthly_cost"]["budget"] == 450
     assert "✅ PASS" in (workdir / "gate-report" / "prod.md").read_text()
 
 

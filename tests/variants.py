@@ -8,8 +8,8 @@ so the variant is then produced with `mutate` and sent through the pack anyway.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from stackedit import StackEdit
 
@@ -22,8 +22,8 @@ AUTOSCALING = {"minInstances": 1, "maxInstances": 3, "cpuPercent": 70}
 class Variant:
     name: str
     policy: str  # the policy that must name it
-    overrides: Optional[dict] = None  # as a stack-file change
-    mutate: Optional[Callable[[StackEdit], None]] = None  # as a code change
+    overrides: dict | None = None  # as a stack-file change
+    mutate: Callable[[StackEdit], object] | None = None  # as a code change (its result is ignored)
 
     @property
     def as_settings(self) -> bool:
@@ -40,12 +40,22 @@ def _token(edit: StackEdit, worker: int, value: str):
     edit.set_env(f"n8n-runners-{worker}", "N8N_RUNNERS_AUTH_TOKEN", value)
 
 
-def _autoscale(edit: StackEdit, name: str, size: Optional[str] = None):
+def _autoscale(edit: StackEdit, name: str, size: str | None = None):
     c = edit.component(name)
     c.pop("instanceCount", None)
     c["autoscaling"] = {"minInstanceCount": 1, "maxInstanceCount": 3, "metrics": {"cpu": {"percent": 70}}}
     if size:
         c["instanceSizeSlug"] = size
+
+
+def _drop_env(edit: StackEdit, names, key: str):
+    for n in names:
+        edit.drop_env(n, key)
+
+
+def _remove(edit: StackEdit, names):
+    for n in names:
+        edit.remove(n)
 
 
 def _tags(edit: StackEdit, names, tag: str):
@@ -98,7 +108,7 @@ VARIANTS = [
     Variant("eviction allkeys-lru", "valkey-noeviction",
             mutate=lambda e: e.props("n8n-valkey-cluster").update(evictionPolicy="allkeys_lru")),
     Variant("SQLite instead of PostgreSQL", "managed-database-backups",
-            mutate=lambda e: [e.drop_env(n, "DB_TYPE") for n in N8N_PROCESSES]),
+            mutate=lambda e: _drop_env(e, N8N_PROCESSES, "DB_TYPE")),
     Variant("runner pool behind an autoscaled worker", "runner-topology", {"workers": {"autoscaling": AUTOSCALING}},
             lambda e: _autoscale(e, "n8n-worker-1")),
     Variant("offload off without main's runner pool", "runner-topology",
@@ -123,6 +133,6 @@ VARIANTS = [
             mutate=lambda e: e.component("n8n-worker-1")["termination"].update(gracePeriodSeconds=20)),
     Variant("no alerts", "app-alerts", {"alerts": {"emails": []}}),
     Variant("no database alerts", "database-alerts",
-            mutate=lambda e: [e.remove(f"n8n-postgres-alert-{k}") for k in ("cpu", "memory", "disk")]),
+            mutate=lambda e: _remove(e, [f"n8n-postgres-alert-{k}" for k in ("cpu", "memory", "disk")])),
     Variant("unprotected cluster", "stateful-resources-protected", {"protect": False}),
 ]

@@ -28,7 +28,7 @@ _EXTRA_TYPES = ("ip_addr", "droplet", "k8s", "tag")
 
 
 # DigitalOcean VPCs use RFC 1918 ranges; every other range (0.0.0.0/0 included) is reachable from outside.
-PRIVATE_RANGES = tuple(ipaddress.ip_network(r) for r in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+PRIVATE_RANGES = tuple(ipaddress.IPv4Network(r) for r in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
 def _is_public(value: str) -> bool:
@@ -36,7 +36,7 @@ def _is_public(value: str) -> bool:
         network = ipaddress.ip_network(value, strict=False)
     except ValueError:
         return True  # not an address range we can show to be private
-    return not any(network.version == r.version and network.subnet_of(r) for r in PRIVATE_RANGES)
+    return not (isinstance(network, ipaddress.IPv4Network) and any(network.subnet_of(r) for r in PRIVATE_RANGES))
 
 
 def _rule_problem(stack: Stack, firewall, rule: Any, allowed: set[str]) -> str | None:

@@ -31,7 +31,7 @@ def ha_problems(props: dict, args) -> list[str]:
     if is_unknown(nodes) or is_unknown(size):
         return [f"{args.name}: node count or size is not known at preview; high availability cannot be shown"]
     count = number(nodes) or 1
-    plan = catalog.DATABASE_SIZES.get(size)
+    plan = catalog.DATABASE_SIZES.get(size) if isinstance(size, str) else None
     small = plan is not None and not plan.allows_standby
     plan_hint = (f" on a plan with at least 2 GiB ({size} allows no standby nodes, e.g. db-s-1vcpu-2gb)"
                  if small else "")

@@ -1,8 +1,12 @@
 """Checklist: all components healthy (health checks defined), and deployments that do not cut work.
 
-App Platform restarts a component and holds back a deployment only when it can see the component is
-unhealthy: every n8n process needs an HTTP health check (workers serve `/healthz/readiness` only with
-QUEUE_HEALTH_CHECK_ACTIVE=true), and every runner pool a liveness check on the launcher's port. On a
+App Platform routes traffic to a service instance, and lets a deployment go live, only while its
+`health_check` (readiness) passes, and restarts an instance whose `liveness_health_check` fails. n8n
+serves both: `/healthz/readiness` (database connected and migrated, process fully started; workers also
+need Redis, and serve it only with QUEUE_HEALTH_CHECK_ACTIVE=true) and `/healthz` (the process is up).
+So every n8n service needs readiness on `/healthz/readiness` — on `/healthz`, main takes traffic before
+its migrations finish — and every n8n process a liveness check that is not readiness, or a database
+failover restarts every process at once. Runner pools need a liveness check on the launcher's port. On a
 deployment App Platform sends SIGTERM and kills after `termination.grace_period_seconds`; n8n waits up
 to N8N_GRACEFUL_SHUTDOWN_TIMEOUT for running executions, so that must fit inside the grace period.
 
@@ -31,15 +35,28 @@ def _http_check_problem(component: Component, field: str) -> str | None:
     return None
 
 
-def health_problems(spec: AppSpec, _args) -> list[str]:
+def _n8n_process_problems(process: Component) -> list[str]:
     problems = []
-    for process in spec.n8n_processes():
+    if process.kind == "services":  # worker components take no traffic: App Platform has no readiness for them
         problem = _http_check_problem(process, "healthCheck")
-        if problem:
-            problems.append(problem)
-        if process.role == roles.WORKER and process.flag("QUEUE_HEALTH_CHECK_ACTIVE") is not True:
-            problems.append(f"{process.name}: QUEUE_HEALTH_CHECK_ACTIVE is not true, so the worker serves no "
-                            "/healthz and its health check fails")
+        path = (process.data.get("healthCheck") or {}).get("httpPath")
+        if problem is None and path != catalog.READINESS_PATH:
+            problem = (f"{process.name}: its healthCheck is on {path}, which answers before n8n is ready; App "
+                       f"Platform would route traffic to it too early (use {catalog.READINESS_PATH})")
+        problems += [problem] if problem else []
+    problem = _http_check_problem(process, "livenessHealthCheck")
+    if problem is None and process.data["livenessHealthCheck"].get("httpPath") == catalog.READINESS_PATH:
+        problem = (f"{process.name}: its livenessHealthCheck is on {catalog.READINESS_PATH}, which fails during a "
+                   f"database failover and would restart every n8n process at once (use {catalog.LIVENESS_PATH})")
+    problems += [problem] if problem else []
+    if process.role == roles.WORKER and process.flag("QUEUE_HEALTH_CHECK_ACTIVE") is not True:
+        problems.append(f"{process.name}: QUEUE_HEALTH_CHECK_ACTIVE is not true, so the worker serves no "
+                        "/healthz and its health checks fail")
+    return problems
+
+
+def health_problems(spec: AppSpec, _args) -> list[str]:
+    problems = [p for process in spec.n8n_processes() for p in _n8n_process_problems(process)]
     for pool in spec.runner_pools():
         problem = _http_check_problem(pool, "livenessHealthCheck")
         if problem:
@@ -49,13 +66,15 @@ def health_problems(spec: AppSpec, _args) -> list[str]:
 
 health_checks = resource_policy(
     name="health-checks",
-    description=("Every n8n process has an HTTP health check (workers with QUEUE_HEALTH_CHECK_ACTIVE) and "
-                 "every runner pool a liveness check."),
+    description=("Every n8n service has a readiness check on /healthz/readiness, every n8n process a liveness "
+                 "check that does not read the database (workers with QUEUE_HEALTH_CHECK_ACTIVE), and every "
+                 "runner pool a liveness check."),
     severity=Severity.MEDIUM,
     remediation=(
-        "Keep the health checks of builders/app_spec.py: `/healthz` on 5678 for main and webhook "
-        "processors, `/healthz/readiness` on 5678 for workers (with QUEUE_HEALTH_CHECK_ACTIVE=true), and a "
-        f"liveness check on `/healthz` port {catalog.RUNNER_HEALTH_PORT} for runner pools."
+        f"Keep the health checks of builders/app_spec.py: health_check on `{catalog.READINESS_PATH}` and "
+        f"liveness_health_check on `{catalog.LIVENESS_PATH}`, port {catalog.N8N_HTTP_PORT}, for main, workers "
+        "(with QUEUE_HEALTH_CHECK_ACTIVE=true) and webhook processors, and a liveness check on `/healthz` port "
+        f"{catalog.RUNNER_HEALTH_PORT} for runner pools."
     ),
     types=(APP,),
     check=app_check(health_problems),
@@ -73,11 +92,12 @@ def shutdown_problems(spec: AppSpec, _args) -> list[str]:
         grace = (termination if is_unknown(termination) else
                  termination.get("gracePeriodSeconds", catalog.APP_PLATFORM_DEFAULT_GRACE_PERIOD_SECONDS))
         shutdown = float(raw) if isinstance(raw, str) and raw.isdigit() else None
-        if shutdown is None or number(grace) is None:
+        limit = number(grace)
+        if shutdown is None or limit is None:
             problems.append(f"{process.name}: {SHUTDOWN} or termination.grace_period_seconds is not a known "
                             "number")
             continue
-        if shutdown + catalog.SHUTDOWN_MARGIN_SECONDS > number(grace):
+        if shutdown + catalog.SHUTDOWN_MARGIN_SECONDS > limit:
             problems.append(f"{process.name}: n8n may take {shutdown:.0f} s to shut down ({SHUTDOWN}) but App "
                             f"Platform kills it after {number(grace):.0f} s; running executions would be cut. "
                             f"Give termination.grace_period_seconds at least "

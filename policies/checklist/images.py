@@ -16,7 +16,7 @@ digest within each group, not release to release.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, Severity
 
@@ -34,7 +34,7 @@ FLOATING_TAGS = frozenset({"latest", "stable", "next", "beta", "nightly", "edge"
 # --- pinned images -------------------------------------------------------------------------------
 
 
-def _pin_problem(component: Component, image: dict) -> Optional[str]:
+def _pin_problem(component: Component, image: dict) -> str | None:
     tag, digest = image.get("tag"), image.get("digest")
     shown = f"{component.name}: {image.get('repository')}"
     if digest:
@@ -48,13 +48,13 @@ def _pin_problem(component: Component, image: dict) -> Optional[str]:
     return None
 
 
-def _group(component: Component) -> Optional[str]:
+def _group(component: Component) -> str | None:
     if component.runs_n8n:
         return "n8n"
     return "runners" if component.is_runner_pool else None
 
 
-def _pin(component: Component, image: dict) -> tuple[Optional[str], Optional[str]]:
+def _pin(component: Component, image: dict) -> tuple[str | None, str | None]:
     """(release, digest) of an n8n or runners image pinned by tag or by digest."""
     if image.get("digest"):
         return None, str(image["digest"])
@@ -128,7 +128,7 @@ DEFAULT_ALLOWED = [*catalog.OFFICIAL_N8N_IMAGES, *catalog.OFFICIAL_RUNNERS_IMAGE
 _GIT_SOURCES = ("github", "gitlab", "bitbucket", "git")
 
 
-def _what(component: Component) -> Optional[str]:
+def _what(component: Component) -> str | None:
     if component.runs_n8n:
         return "n8n"
     if component.is_runner_pool:
@@ -136,7 +136,7 @@ def _what(component: Component) -> Optional[str]:
     return "what looks like n8n" if component.role == UNRECOGNISED else None
 
 
-def _source_problem(component: Component, what: str, allowed: list[str]) -> Optional[str]:
+def _source_problem(component: Component, what: str, allowed: list[str]) -> str | None:
     image, unreadable = image_of(component.data, is_unknown)
     if unreadable:
         return f"{component.name} runs {what}, but {unreadable}"

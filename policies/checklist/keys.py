@@ -115,23 +115,23 @@ def runner_token_problems(stack: Stack) -> StackProblems:
             for p in _entry_problems(pool, RUNNER_TOKEN):
                 yield app.urn, p
             served, _port = broker_address(pool.value("N8N_RUNNERS_TASK_BROKER_URI"))
-            token, expected = pool.value(RUNNER_TOKEN), tokens.get(served)
+            token, expected = pool.value(RUNNER_TOKEN), tokens.get(served) if served is not None else None
             if (served in tokens and token is not None and _comparable(token) and _comparable(expected)
                     and token != expected):
                 yield app.urn, (f"{pool.name}: {RUNNER_TOKEN} differs from the token of its broker {served}; "
                                 "its runners cannot authenticate")
         keys = {v for v in _key_values(spec).values() if _comparable(v)}
         seen: dict[str, str] = {}
-        for broker, token in tokens.items():
+        for broker_name, token in tokens.items():
             if not _comparable(token) or not token:
                 continue  # unknown: see below; empty: reported above
             if token in keys:
-                yield app.urn, (f"{broker}: {RUNNER_TOKEN} equals {ENCRYPTION_KEY}; a runner token must open "
+                yield app.urn, (f"{broker_name}: {RUNNER_TOKEN} equals {ENCRYPTION_KEY}; a runner token must open "
                                 "nothing else")
             if token in seen:
-                yield app.urn, (f"{broker}: {RUNNER_TOKEN} is the same as {seen[token]}'s; give every broker "
+                yield app.urn, (f"{broker_name}: {RUNNER_TOKEN} is the same as {seen[token]}'s; give every broker "
                                 "its own token")
-            seen.setdefault(token, broker)
+            seen.setdefault(token, broker_name)
         unknown = [f"{RUNNER_TOKEN} of {b}" for b, t in tokens.items() if is_unknown(t)]
         if unknown and any(is_unknown(v) for v in _key_values(spec).values()):
             unknown.append(ENCRYPTION_KEY)  # must differ from the tokens as well
@@ -238,8 +238,8 @@ def registry_credential_problems(spec: AppSpec, _args) -> list[str]:
     known = {v for v in given.values() if not is_unknown(v)}
     if len(known) > 1:
         problems.append("the Docker Hub images carry different registry_credentials; give them all the same")
-    problems += [f"registry_credentials {problem}" for problem in
-                 sorted({secret_strength.registry_credentials_problem(v) for v in known} - {None})]
+    weak = {secret_strength.registry_credentials_problem(v) for v in known}
+    problems += [f"registry_credentials {problem}" for problem in sorted(p for p in weak if p is not None)]
     return problems + _shown(spec, {v for v in known if isinstance(v, str)})
 
 

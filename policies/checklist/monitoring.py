@@ -50,7 +50,7 @@ def _missing_rules(where: str, alerts: Any, required: tuple[str, ...]) -> list[s
     silent = [r for r, alert in live.items()
               if not _has_destination(alert.get("destinations"), "emails", "slackWebhooks")]
     if silent:
-        problems.append(f"{where}: the {', '.join(silent)} alert(s) have no destination (emails or Slack)")
+        problems.append(f"{where}: the {', '.join(map(str, silent))} alert(s) have no destination (emails or Slack)")
     return problems
 
 

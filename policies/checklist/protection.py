@@ -16,6 +16,7 @@ from platform_model.topology import ENCRYPTION_KEY_RESOURCE_SUFFIX
 
 from .resources import resource_policy
 
+
 def _loss(props: dict, resource_type: str) -> str:
     if resource_type == RANDOM_PASSWORD:
         return "replacing it makes every credential stored in n8n unreadable"

@@ -14,10 +14,18 @@ unknown is acceptable (docs/policies.md lists the choice of each policy).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Optional
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
-from pulumi_policy import (EnforcementLevel, PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, Severity,
-                           StackValidationArgs, StackValidationPolicy)
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 from pulumi_policy.deserialize import serialize_properties
 
 from platform_model.catalog import APP
@@ -33,7 +41,7 @@ def plain(props: Any) -> Any:
 # --- policies ------------------------------------------------------------------------------------
 
 Problems = Iterable[str]
-StackProblems = Iterable[tuple[Optional[str], str]]  # (urn of the offending resource, message)
+StackProblems = Iterable[tuple[str | None, str]]  # (urn of the offending resource, message)
 
 
 def resource_policy(*, name: str, description: str, severity: Severity, remediation: str,
@@ -55,7 +63,7 @@ def resource_policy(*, name: str, description: str, severity: Severity, remediat
 
 
 def stack_policy(*, name: str, description: str, severity: Severity, remediation: str,
-                 check: Callable[["Stack"], StackProblems],
+                 check: Callable[[Stack], StackProblems],
                  level: EnforcementLevel = EnforcementLevel.MANDATORY,
                  config_schema=None) -> StackValidationPolicy:
     """A policy over the whole stack; `check` yields (urn, message) pairs."""
@@ -76,7 +84,7 @@ class Stack:
     """Every resource of the stack with its outputs as plain properties, and the dependency edges the
     engine sent."""
 
-    def __init__(self, resources: list[PolicyResource], config: dict):
+    def __init__(self, resources: list[PolicyResource], config: Mapping[str, Any]):
         self.resources = resources
         self.config = config
         self._props = {id(r): plain(r.props) for r in resources}
@@ -87,7 +95,7 @@ class Stack:
     def of_type(self, type_: str) -> list[PolicyResource]:
         return [r for r in self.resources if r.resource_type == type_]
 
-    def apps(self) -> Iterator[tuple[PolicyResource, Optional["AppSpec"], list[str]]]:
+    def apps(self) -> Iterator[tuple[PolicyResource, AppSpec | None, list[str]]]:
         """Each App with its readable spec, or the problem that makes it unreadable."""
         for app in self.of_type(APP):
             spec, problems = app_spec(self.props(app))

@@ -79,9 +79,9 @@ def topology_problems(spec: AppSpec, _args) -> list[str]:
         single = _single_instance_problem(target)
         if single:
             problems.append(single)
-    for broker, pools in served.items():
+    for broker_name, pools in served.items():
         if not pools:
-            problems.append(f"{broker} executes workflows but no runner pool points at it; its Code nodes "
+            problems.append(f"{broker_name} executes workflows but no runner pool points at it; its Code nodes "
                             "would wait for a runner until they time out")
     return problems
 

@@ -14,8 +14,6 @@ literals here; the plan cannot be checked without them).
 
 from __future__ import annotations
 
-from typing import Optional
-
 from pulumi_policy import EnforcementLevel, Severity
 
 from platform_model import catalog, roles
@@ -45,8 +43,8 @@ def main_problems(spec: AppSpec, _args) -> list[str]:
         elif main.autoscaling is not None and not licensed:
             problems.append(f"{main.name} autoscales; main must run exactly one instance unless n8n's licensed "
                             f"multi-main mode is on ({MULTI_MAIN}=true and {LICENSE})")
-        elif number(top) is not None and number(top) > 1 and not licensed:
-            problems.append(f"{main.name} runs {number(top):.0f} instances; main must run exactly one unless "
+        elif (count := number(top)) is not None and count > 1 and not licensed:
+            problems.append(f"{main.name} runs {count:.0f} instances; main must run exactly one unless "
                             f"n8n's licensed multi-main mode is on ({MULTI_MAIN}=true and {LICENSE})")
     return problems
 
@@ -149,10 +147,11 @@ def _postgres_of(stack: Stack, app, spec: AppSpec):
     names = {d.get("clusterName") for d in spec.databases() if d.get("engine") == catalog.POSTGRES.app_spec}
     clusters = [c for c in stack.of_type(CLUSTER) if stack.props(c).get("engine") == catalog.POSTGRES.cluster]
     by_name = [c for c in clusters if stack.props(c).get("name") in names]
-    return (by_name or [c for c in clusters if stack.depends_on(app, "spec", c)] or [None])[0]
+    found = by_name or [c for c in clusters if stack.depends_on(app, "spec", c)]
+    return found[0] if found else None
 
 
-def _pool_size(stack: Stack, spec: AppSpec, cluster) -> Optional[int]:
+def _pool_size(stack: Stack, spec: AppSpec, cluster) -> int | None:
     """Server connections of the PgBouncer pool every n8n process connects through, when that pool is
     one of this stack's on this cluster: then only the pool's connections count against the cluster.
     Any process that connects directly (or to a pool this stack does not create) counts every

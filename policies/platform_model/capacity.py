@@ -9,8 +9,8 @@ n8n or DigitalOcean fact behind it; docs/cost-and-capacity.md lists them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
 
 from . import catalog
 from .deployment import AppComponent, Deployment
@@ -44,7 +44,8 @@ class ConnectionBudget:
 def _limit_working(database_size: str) -> tuple[int, str]:
     size = catalog.DATABASE_SIZES[database_size]
     # Per node; standby nodes add no write capacity, and n8n connects to the primary only.
-    return size.postgres_connection_limit, f"{database_size} allows {size.postgres_connection_limit} (25 × {size.memory_gib} GiB − 3)"
+    return (size.postgres_connection_limit,
+            f"{database_size} allows {size.postgres_connection_limit} (25 × {size.memory_gib} GiB − 3)")
 
 
 def default_pool_size(database_size: str) -> int:
@@ -53,7 +54,7 @@ def default_pool_size(database_size: str) -> int:
 
 
 def connection_budget(processes: Mapping[str, tuple[int, int]], database_size: str, *,
-                      pool_size: Optional[int] = None) -> ConnectionBudget:
+                      pool_size: int | None = None) -> ConnectionBudget:
     """`processes` maps each n8n component to (DB_POSTGRESDB_POOL_SIZE, instances at maximum scale).
 
     Without a PgBouncer pool every n8n connection is a server connection, counted twice for the rolling
@@ -93,7 +94,7 @@ class ExecutionCapacity:
         return self.runner_slots >= self.concurrency
 
 
-def runner_warning(c: ExecutionCapacity) -> Optional[str]:
+def runner_warning(c: ExecutionCapacity) -> str | None:
     if c.code_covered:
         return None
     return (f"each worker runs up to {c.concurrency} executions (workers.concurrency) but its runner pool "
@@ -129,7 +130,7 @@ def max_concurrency_for(size_slug: str) -> int:
     return max(0, (usable_memory_mib(size_slug) - WORKER_BASELINE_MIB) // MIB_PER_EXECUTION)
 
 
-def memory_warning(size_slug: str, concurrency: int) -> Optional[str]:
+def memory_warning(size_slug: str, concurrency: int) -> str | None:
     need, usable = worker_memory_mib(concurrency), usable_memory_mib(size_slug)
     if need <= usable:
         return None
@@ -144,20 +145,25 @@ def memory_warning(size_slug: str, concurrency: int) -> Optional[str]:
 
 def processes(d: Deployment) -> dict[str, tuple[int, int]]:
     """`connection_budget`'s input: every n8n process with its pool size and instances at maximum scale.
-    Runner pools never connect: the broker passes them the data they need."""
-    return {c.name: (c.db_pool_size, c.max_instances) for c in d.playing(*N8N_PROCESSES)}
+    Runner pools never connect: the broker passes them the data they need. (From an App spec a count
+    unknown at preview is None, and so is a missing database size below: the deployment type keeps what
+    the spec says; mypy sees the gap, the rules take the values as the adapters give them.)"""
+    return {c.name: (c.db_pool_size, c.max_instances)  # type: ignore[misc]
+            for c in d.playing(*N8N_PROCESSES)}
 
 
 def deployment_connection_budget(d: Deployment) -> ConnectionBudget:
     pool = d.connection_pool
-    return connection_budget(processes(d), d.postgres, pool_size=pool.size if pool else None)
+    return connection_budget(processes(d), d.postgres,  # type: ignore[arg-type]
+                             pool_size=pool.size if pool else None)
 
 
-def _pool_capacity(d: Deployment, pool: AppComponent) -> Optional[ExecutionCapacity]:
+def _pool_capacity(d: Deployment, pool: AppComponent) -> ExecutionCapacity | None:
     """A runner pool against its broker's N8N_CONCURRENCY_PRODUCTION_LIMIT; None when the broker sets
     none: main, when it is a broker, runs manual executions, which that limit does not bound."""
     broker = next((c for c in d.playing(*N8N_PROCESSES) if c.name == pool.broker), None)
-    if broker is None or None in (broker.concurrency, pool.max_instances, pool.runner_max_concurrency):
+    if (broker is None or broker.concurrency is None or pool.max_instances is None
+            or pool.runner_max_concurrency is None):
         return None
     return ExecutionCapacity(1, broker.concurrency, pool.max_instances * pool.runner_max_concurrency)
 
@@ -181,7 +187,7 @@ def _worker(d: Deployment) -> AppComponent:
     return d.playing(WORKER)[0]
 
 
-def session_pool_warning(d: Deployment) -> Optional[str]:
+def session_pool_warning(d: Deployment) -> str | None:
     pool = d.connection_pool
     if pool is None or pool.mode != "session":
         return None
@@ -196,7 +202,8 @@ def session_pool_warning(d: Deployment) -> Optional[str]:
 def capacity_warnings(d: Deployment) -> list[str]:
     """Problems that do not stop a deployment but that an operator should see before it runs."""
     worker = _worker(d)
-    found = [runner_warning(execution_capacity(d)), memory_warning(worker.size, worker.concurrency),
+    found = [runner_warning(execution_capacity(d)),
+             memory_warning(worker.size, worker.concurrency),  # type: ignore[arg-type]
              session_pool_warning(d)]
     return [w for w in found if w]
 

@@ -20,6 +20,13 @@ N8N_HTTP_PORT = 5678
 BROKER_PORT = 5679
 # The n8nio/runners launcher serves `GET /healthz` on N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT (5680).
 RUNNER_HEALTH_PORT = 5680
+# n8n's two health endpoints (n8n 2.41.1 abstract-server.js setupHealthCheck, scaling/worker-server.js):
+# `/healthz` is 200 once the HTTP server listens and reads no state, so it proves only that the process
+# is alive; `/healthz/readiness` is 200 only while the database is connected and migrated and the
+# process is fully started (workers: and Redis is connected). A liveness check on readiness would
+# restart every process at once during a database failover.
+LIVENESS_PATH = "/healthz"
+READINESS_PATH = "/healthz/readiness"
 
 N8N_IMAGE = ("n8nio", "n8n")  # Docker Hub registry (namespace) and repository
 RUNNERS_IMAGE = ("n8nio", "runners")  # must run the same tag as the n8n image
@@ -31,6 +38,9 @@ OFFICIAL_RUNNERS_IMAGES = (f"docker.io/{RUNNERS_IMAGE[0]}/{RUNNERS_IMAGE[1]}", "
 # Default pinned release. 2.41.1 installs from npm on our build machines; 2.41.3 does not (a pinned
 # dependency is missing from the registry), and the rehearsal runs the exact stack version.
 DEFAULT_N8N_VERSION = "2.41.1"
+# Where the upgrade rehearsal starts: the newest patch of the previous release line (2.40) that the npm
+# registry here carries (2.40.6 is missing from it).
+PREVIOUS_N8N_RELEASE = "2.40.7"
 # n8n 2.x needs Node.js 24; the rehearsal uses it.
 NODE_MAJOR = 24
 
@@ -45,6 +55,12 @@ DEFAULT_DB_POOL_SIZE = 2
 N8N_STATEMENT_TIMEOUT_MS = 300_000
 # N8N_GRACEFUL_SHUTDOWN_TIMEOUT defaults to 30 s; App Platform must wait longer before it kills.
 DEFAULT_GRACEFUL_SHUTDOWN_SECONDS = 30
+# N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL (minutes, n8n default 180): how often main marks `new`/`running`
+# executions that have no active or waiting Bull job as `crashed` (2.41.1 scaling/scaling.service.js
+# recoverFromQueue, leader main only, first run at startup). With the default, an execution whose worker
+# could not save its result stays `running` for up to three hours; 3 keeps it under the five minutes the
+# fault drills allow (rehearsal/drills.py), and a check is one indexed query plus one Redis call.
+DEFAULT_QUEUE_RECOVERY_MINUTES = 3
 # Time App Platform's termination grace period gives beyond n8n's own graceful shutdown.
 SHUTDOWN_MARGIN_SECONDS = 15
 # App Platform's `termination.grace_period_seconds` when a component does not set it (DigitalOcean's
@@ -168,6 +184,33 @@ MAX_INSTANCES_PER_COMPONENT = 250  # App Platform's per-component instance limit
 # The pre-deploy job that grants n8n its schema only runs psql; the smallest size is enough.
 DB_SETUP_JOB_SIZE = "apps-s-1vcpu-0.5gb"
 
+# --- Off-cluster backups (docs/backups.md) ------------------------------------------------------------
+
+# The backup worker streams pg_dump through age to Spaces; nothing is held in memory or on disk, so the
+# smallest size does. It runs the official postgres image (Debian) of the cluster's own major version,
+# because pg_dump refuses a server newer than itself.
+BACKUP_COMPONENT = "n8n-backup"
+BACKUP_WORKER_SIZE = "apps-s-1vcpu-0.5gb"
+POSTGRES_IMAGE = ("library", "postgres")
+
+
+def backup_image_tag(postgres_version: str) -> str:
+    # The Debian variant: its apt archive has age and rclone, the same packages the restore drill runs.
+    return f"{postgres_version}-bookworm"
+
+
+# Debian bookworm packages the backup worker installs at start and the drill runs here (age 1.1.1,
+# rclone 1.60.1 in bookworm).
+BACKUP_DEBIAN_PACKAGES = ("age", "rclone", "ca-certificates")
+DEFAULT_BACKUP_SCHEDULE = "6h"  # an interval: the worker sleeps between dumps (no cron in App Platform via Pulumi)
+MAX_BACKUP_INTERVAL_HOURS = 168
+DEFAULT_BACKUP_RETENTION_DAYS = 30
+
+
+def spaces_endpoint(region: str) -> str:
+    # Spaces' S3 API lives at ${REGION}.digitaloceanspaces.com (DigitalOcean Spaces API reference).
+    return f"{region}.digitaloceanspaces.com"
+
 
 # --- Managed database sizes ----------------------------------------------------------------------
 
@@ -249,6 +292,9 @@ DATABASE_DB = "digitalocean:index/databaseDb:DatabaseDb"
 FIREWALL = "digitalocean:index/databaseFirewall:DatabaseFirewall"
 MONITOR_ALERT = "digitalocean:index/monitorAlert:MonitorAlert"
 VPC = "digitalocean:index/vpc:Vpc"
+SPACES_BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
+SPACES_KEY = "digitalocean:index/spacesKey:SpacesKey"
+REPLICA = "digitalocean:index/databaseReplica:DatabaseReplica"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 RANDOM_STRING = "random:index/randomString:RandomString"
 BUDGET = "n8n-platform:cost:Budget"
@@ -261,3 +307,34 @@ PROVIDER_NAMESPACES = ("digitalocean", "random", "pulumi")
 # The digitalocean provider's config keys (pulumi-digitalocean 4.84.1 schema, `config.variables`).
 DIGITALOCEAN_PROVIDER_CONFIG = ("apiEndpoint", "httpRetryMax", "httpRetryWaitMax", "httpRetryWaitMin",
                                 "requestsPerSecond", "spacesAccessId", "spacesEndpoint", "spacesSecretKey", "token")
+
+# --- observability ---------------------------------------------------------------------------------
+
+# n8n 2.41.1 serves Prometheus metrics at GET /metrics when N8N_METRICS=true (@n8n/config
+# endpoints.config.js PrometheusMetricsConfig; n8n/dist/metrics/prometheus/prometheus.service.js mounts
+# `app.get('/metrics')`): main and webhook processors on their HTTP port, workers on
+# QUEUE_HEALTH_CHECK_PORT. Express routes are case-insensitive, so `/METRICS` reaches it too.
+METRICS_PATH = "/metrics"
+# The queue gauges (`n8n_scaling_mode_queue_jobs_waiting`/`_active`, counters `_completed`/`_failed`)
+# exist only on main, polled every N8N_METRICS_QUEUE_METRICS_INTERVAL seconds (default 20;
+# n8n/dist/metrics/prometheus/queue-metrics.service.js).
+QUEUE_METRICS_INTERVAL_SECONDS = 20
+# The metrics collector: OpenTelemetry Collector contrib, which reads its whole configuration from an
+# environment variable (`--config=env:<VAR>`, opentelemetry.io/docs/collector/configuration), so App
+# Platform (which cannot mount files) runs the published image unchanged. The image's ENTRYPOINT is the
+# binary below and its CMD `--config /etc/otelcol-contrib/config.yaml` (images built FROM it override
+# only CMD; seen for 0.106.1 and 0.123.0 in public Dockerfiles). Pinned: 0.123.0 is a published tag.
+COLLECTOR_IMAGE = ("otel", "opentelemetry-collector-contrib")
+COLLECTOR_TAG = "0.123.0"
+COLLECTOR_EXECUTABLE = "/otelcol-contrib"
+COLLECTOR_CONFIG_ENV = "OTELCOL_CONFIG"
+# The log levels n8n accepts (N8N_LOG_LEVEL, @n8n/config logging.config.js).
+LOG_LEVELS = ("error", "warn", "info", "debug")
+# App Platform `log_destinations` providers (DigitalOcean OpenAPI app_log_destination_definition.yml;
+# pulumi-digitalocean 4.84.1 AppSpecServiceLogDestinationArgs), as settings name them. Not Logtail: the
+# OpenAPI definition requires `logtail.endpoint`, a field the SDK (and the provider schema) does not have —
+# no spec satisfies both, so a first `pulumi up` could not be trusted to work.
+LOG_DESTINATION_KINDS = ("datadog", "papertrail", "openSearch")
+# DigitalOcean UptimeCheck regions (pulumi-digitalocean 4.84.1 uptime_check.py) and UptimeAlert periods.
+UPTIME_REGIONS = ("us_east", "us_west", "eu_west", "se_asia")
+UPTIME_PERIODS = ("2m", "3m", "5m", "10m", "15m", "30m", "1h")

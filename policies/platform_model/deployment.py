@@ -9,8 +9,9 @@ known is None, and each rule's caller decides what that means). Stdlib only: the
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from . import catalog, roles
 from .spec_fields import number
@@ -29,13 +30,13 @@ class AppComponent:
 
     name: str
     size: Any  # an instance size slug; None when the spec names none
-    min_instances: Optional[int]
-    max_instances: Optional[int]
+    min_instances: int | None
+    max_instances: int | None
     role: str = roles.UNRECOGNISED  # platform_model/roles.py
-    db_pool_size: Optional[int] = None  # n8n processes: DB_POSTGRESDB_POOL_SIZE
-    concurrency: Optional[int] = None  # N8N_CONCURRENCY_PRODUCTION_LIMIT, where set (workers)
-    broker: Optional[str] = None  # runner pools: the service whose task broker they serve
-    runner_max_concurrency: Optional[int] = None  # runner pools: N8N_RUNNERS_MAX_CONCURRENCY
+    db_pool_size: int | None = None  # n8n processes: DB_POSTGRESDB_POOL_SIZE
+    concurrency: int | None = None  # N8N_CONCURRENCY_PRODUCTION_LIMIT, where set (workers)
+    broker: str | None = None  # runner pools: the service whose task broker they serve
+    runner_max_concurrency: int | None = None  # runner pools: N8N_RUNNERS_MAX_CONCURRENCY
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class ConnectionPool:
     """The PgBouncer pool n8n connects through: `size` server connections."""
 
     size: int
-    mode: Optional[str] = None
+    mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,17 +67,27 @@ class Deployment:
     jobs: tuple[Job, ...]
     clusters: tuple[Cluster, ...]
     vpc: bool = True  # a VPC network of its own
-    postgres: Optional[str] = None  # size slug of the PostgreSQL cluster n8n connects to
-    connection_pool: Optional[ConnectionPool] = None
+    postgres: str | None = None  # size slug of the PostgreSQL cluster n8n connects to
+    connection_pool: ConnectionPool | None = None
+    spaces: bool = False  # a Spaces bucket (the off-cluster backups'), billed as one subscription
 
     def playing(self, *wanted: str) -> list[AppComponent]:
         return [c for c in self.components if c.role in wanted]
 
 
+REPLICA_CLUSTER = "postgres replica"
+
+
+def replica_cluster(size: Any) -> Cluster:
+    """A read-only PostgreSQL replica: billed as one node of its size (DigitalOcean prices replicas like nodes).
+    `size` as read; the policy pack reports a size with no price ("no price for")."""
+    return Cluster(REPLICA_CLUSTER, catalog.POSTGRES, size, 1)
+
+
 # --- from an App spec ------------------------------------------------------------------------------
 
 
-def count(value: Any) -> Optional[int]:
+def count(value: Any) -> int | None:
     """A known whole number: the wire's float, the API's int or an env var's digits; else None."""
     if isinstance(value, str):
         return int(value) if value.isdigit() else None
@@ -84,7 +95,7 @@ def count(value: Any) -> Optional[int]:
     return None if known is None else int(known)
 
 
-def _setting(component: Component, key: str, default: Optional[int] = None) -> Optional[int]:
+def _setting(component: Component, key: str, default: int | None = None) -> int | None:
     """An env var read as a number: `default` when unset, None when unknown or not a number."""
     value = component.value(key)
     return default if value is None else count(value)
@@ -103,13 +114,15 @@ def _component(c: Component) -> AppComponent:
 
 
 def from_app_spec(spec: Mapping[str, Any], clusters: Iterable[Cluster] = (), vpc: bool = True,
-                  postgres: Optional[str] = None, connection_pool: Optional[ConnectionPool] = None) -> Deployment:
+                  postgres: str | None = None, connection_pool: ConnectionPool | None = None,
+                  spaces: bool = False) -> Deployment:
     """The App spec's services, workers and jobs (API or engine shape, as the policy pack receives it),
     plus what the spec does not tell: the clusters it attaches, whether the stack has a VPC (the clusters
-    sit in it whether or not the app joins), the PostgreSQL size n8n connects to and its pool."""
+    sit in it whether or not the app joins), the PostgreSQL size n8n connects to and its pool, and whether
+    the stack keeps a Spaces bucket (the backups')."""
     components = list(AppSpec(dict(spec)).components())
     return Deployment(
         components=tuple(_component(c) for c in components if c.kind != "jobs"),
         jobs=tuple(Job(c.name, c.size) for c in components if c.kind == "jobs"),
-        clusters=tuple(clusters), vpc=vpc, postgres=postgres, connection_pool=connection_pool,
+        clusters=tuple(clusters), vpc=vpc, postgres=postgres, connection_pool=connection_pool, spaces=spaces,
     )

@@ -17,8 +17,9 @@ Stdlib only: the policy pack imports it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, TypeGuard
 
 from . import catalog
 from .spec_fields import spec_value
@@ -37,7 +38,7 @@ def _never(_value: Any) -> bool:
     return False
 
 
-def release_of(tag: Any) -> Optional[str]:
+def release_of(tag: Any) -> str | None:
     """The n8n release a tag names (2.41.1), or None: a floating, partial or unknown tag."""
     match = RELEASE_TAG.fullmatch(tag) if isinstance(tag, str) else None
     return match.group(1) if match else None
@@ -78,7 +79,7 @@ def _hub_path(host: str, path: str) -> str:
 
 
 def image_of(component: Mapping[str, Any], is_unknown: Callable[[Any], bool] = _never
-             ) -> tuple[Optional[Image], Optional[str]]:
+             ) -> tuple[Image | None, str | None]:
     """The component's image, or why it cannot be read (None, None: it has no `image`, e.g. it is built
     from a Git repository)."""
     image = component.get("image")
@@ -100,7 +101,7 @@ def image_of(component: Mapping[str, Any], is_unknown: Callable[[Any], bool] = _
     return Image(kind, path, image.get("tag"), image.get("digest")), None
 
 
-def _path(kind: str, registry: str, repository: str) -> tuple[str, Optional[str]]:
+def _path(kind: str, registry: str, repository: str) -> tuple[str, str | None]:
     """The repository's path inside the registry `kind` names, whichever spelling the spec uses."""
     if kind == DOCR:
         if registry:
@@ -119,9 +120,9 @@ OFFICIAL_N8N = catalog.OFFICIAL_N8N_IMAGES
 OFFICIAL_RUNNERS = catalog.OFFICIAL_RUNNERS_IMAGES
 
 
-def is_official_n8n(image: Optional[Image]) -> bool:
+def is_official_n8n(image: Image | None) -> bool:
     return image is not None and image.allowed_by(OFFICIAL_N8N)
 
 
-def is_official_runners(image: Optional[Image]) -> bool:
+def is_official_runners(image: Image | None) -> TypeGuard[Image]:
     return image is not None and image.allowed_by(OFFICIAL_RUNNERS)

@@ -9,15 +9,17 @@ a stack overrides any figure with `cost.prices` (docs/settings.md).
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 from . import catalog
-from .deployment import AppComponent, Cluster, Deployment
+from .deployment import REPLICA_CLUSTER, AppComponent, Cluster, Deployment
 
 PRICE_TABLE = Path(__file__).with_name("prices.toml")
 VPC_ITEM = "vpc"  # the VPC's line item
+SPACES_ITEM = "spaces"  # the Spaces subscription's line item (off-cluster backups)
 
 
 # --- the price table -------------------------------------------------------------------------------
@@ -49,12 +51,13 @@ class PriceTable:
     app_bandwidth_gib: Mapping[str, int]  # outbound allowance per instance and month
     database: Mapping[str, Mapping[str, Price]]  # Engine.setting -> size slug -> monthly price of one node
     vpc: Price
+    spaces: Price  # the Spaces subscription the backup bucket needs
     jobs: JobBilling
     bandwidth_overage: Price  # per GiB beyond the allowance
     sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def with_overrides(self, app: Mapping[str, float] | None = None,
-                       database: Mapping[str, Mapping[str, float]] | None = None) -> "PriceTable":
+                       database: Mapping[str, Mapping[str, float]] | None = None) -> PriceTable:
         """The table with a stack's own figures (`cost.prices`) in place of the list prices."""
         def over(prices: Mapping[str, Price], new: Mapping[str, float]) -> dict[str, Price]:
             return {**prices, **{slug: Price(float(usd), "cost.prices", True) for slug, usd in new.items()}}
@@ -83,6 +86,7 @@ def load_prices(path: Path = PRICE_TABLE) -> PriceTable:
         database={e.setting: {slug: price(row, "usd_per_month_per_node") for slug, row in data[e.setting].items()}
                   for e in catalog.ENGINES},
         vpc=price(data["vpc"], "usd_per_month"),
+        spaces=price(data["spaces"], "usd_per_month"),
         jobs=JobBilling(int(jobs["minimum_billed_seconds"]), int(jobs["assumed_deployments_per_month"]),
                         int(jobs["assumed_seconds_per_run"])),
         bandwidth_overage=price(data["bandwidth"], "usd_per_gib_over_allowance"),
@@ -127,7 +131,7 @@ class MonthlyCost:
     bandwidth_allowance_gib: tuple[int, int]  # public egress included at minimum and maximum scale
     # The totals as exported, when read back from the `monthly_cost` output: its items are rounded to the
     # cent, so summing them again could miss the exported total by a cent.
-    exported_totals: Optional[tuple[float, float]] = None
+    exported_totals: tuple[float, float] | None = None
 
     @property
     def minimum(self) -> float:
@@ -141,7 +145,7 @@ class MonthlyCost:
     def unconfirmed(self) -> tuple[str, ...]:
         return tuple(i.name for i in self.items if not i.confirmed)
 
-    def as_output(self, budget: Optional[float] = None) -> dict:
+    def as_output(self, budget: float | None = None) -> dict:
         """The `monthly_cost` stack output: plain numbers a dashboard or `jq` can read."""
         out: dict[str, Any] = {
             "currency": "USD",
@@ -159,14 +163,16 @@ class MonthlyCost:
         return out
 
     @classmethod
-    def from_output(cls, out: Mapping[str, Any], order: Sequence[str] = ()) -> "MonthlyCost":
+    def from_output(cls, out: Mapping[str, Any], order: Sequence[str] = ()) -> MonthlyCost:
         """The cost back from its `monthly_cost` stack output as the engine holds it: every number a float,
         the components unordered. They are listed App components first in `order` (the App spec's), then
-        the clusters and the VPC, as `monthly_cost` lists them."""
-        rank = {name: i for i, name in enumerate([*order, *(e.setting for e in catalog.ENGINES), VPC_ITEM])}
+        the clusters, the VPC and Spaces, as `monthly_cost` lists them."""
+        listed = [*order, *(e.setting for e in catalog.ENGINES), REPLICA_CLUSTER, VPC_ITEM, SPACES_ITEM]
+        rank = {name: i for i, name in enumerate(listed)}
         unconfirmed = set(out["unconfirmed_prices"])
         items = tuple(LineItem(name, c["what"], float(c["min"]), float(c["max"]), name not in unconfirmed)
-                      for name, c in sorted(out["components"].items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+                      for name, c in sorted(out["components"].items(),
+                                            key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
         allowance = out["bandwidth_allowance_gib"]
         return cls(items, out["prices_as_of"], (int(allowance["min"]), int(allowance["max"])),
                    exported_totals=(float(out["min"]), float(out["max"])))
@@ -186,7 +192,7 @@ class MonthlyCost:
         return "\n".join(lines)
 
 
-def _instances(low: int, high: int) -> str:
+def _instances(low: int | None, high: int | None) -> str:
     return f"{low}" if low == high else f"{low}–{high}"
 
 
@@ -195,10 +201,13 @@ def monthly_cost(d: Deployment, prices: PriceTable) -> MonthlyCost:
     allowance = [0, 0]
     for c in d.components:
         p = prices.app[c.size]
+        # An instance count an App spec leaves unknown is None here: the TypeError it raises is what the
+        # budget policy reports as "cannot price the stack" (checklist/cost_budget.py).
         items.append(LineItem(c.name, f"{c.size} × {_instances(c.min_instances, c.max_instances)}",
-                              p.usd * c.min_instances, p.usd * c.max_instances, p.confirmed))
-        allowance[0] += prices.app_bandwidth_gib.get(c.size, 0) * c.min_instances
-        allowance[1] += prices.app_bandwidth_gib.get(c.size, 0) * c.max_instances
+                              p.usd * c.min_instances, p.usd * c.max_instances,  # type: ignore[operator]
+                              p.confirmed))
+        allowance[0] += prices.app_bandwidth_gib.get(c.size, 0) * c.min_instances  # type: ignore[operator]
+        allowance[1] += prices.app_bandwidth_gib.get(c.size, 0) * c.max_instances  # type: ignore[operator]
     jobs = prices.jobs
     for j in d.jobs:
         # Billed per second of runtime: (deploys per month) × (seconds per run, at least the minimum).
@@ -212,13 +221,16 @@ def monthly_cost(d: Deployment, prices: PriceTable) -> MonthlyCost:
         items.append(LineItem(cl.name, f"{cl.size} × {nodes}", p.usd * cl.nodes, p.usd * cl.nodes, p.confirmed))
     if d.vpc:
         items.append(LineItem(VPC_ITEM, "VPC network", prices.vpc.usd, prices.vpc.usd, prices.vpc.confirmed))
+    if d.spaces:
+        s = prices.spaces
+        items.append(LineItem(SPACES_ITEM, "Spaces subscription (backups)", s.usd, s.usd, s.confirmed))
     return MonthlyCost(tuple(items), prices.as_of, (allowance[0], allowance[1]))
 
 
 # --- the budget ------------------------------------------------------------------------------------
 
 
-def over_budget(cost: MonthlyCost, budget: Optional[float]) -> Optional[str]:
+def over_budget(cost: MonthlyCost, budget: float | None) -> str | None:
     """The message the budget policy reports when the maximum monthly cost exceeds `cost.monthlyBudget`;
     None when there is no budget or the stack fits it."""
     if budget is None or cost.maximum <= budget:

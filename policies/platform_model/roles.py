@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from . import catalog
 from .images import Image, image_of, is_official_n8n, is_official_runners
@@ -223,7 +224,7 @@ class Evidence:
     signals: tuple[str, ...]
 
 
-def evidence(component: Mapping[str, Any], image: Optional[Image]) -> Evidence:
+def evidence(component: Mapping[str, Any], image: Image | None) -> Evidence:
     keys = list(env_entries(component))
     n8n = tuple(k for k in keys if _n8n_only(k))
     launcher = tuple(k for k in keys if k in LAUNCHER_ONLY_ENV)
@@ -254,7 +255,7 @@ def recognise(kind: str, component: Mapping[str, Any], is_unknown: Callable[[Any
     return replace(_decide(kind == "jobs", command, image, found), holds_n8n_settings=bool(found.n8n_env))
 
 
-def _image_default(image: Optional[Image], found: Evidence) -> Optional[Command]:
+def _image_default(image: Image | None, found: Evidence) -> Command | None:
     """The command the image runs on its own, when the pack can know it."""
     if is_official_n8n(image):
         return Command(N8N)
@@ -263,7 +264,7 @@ def _image_default(image: Optional[Image], found: Evidence) -> Optional[Command]
     return None
 
 
-def _decide(job: bool, command: Optional[Command], image: Optional[Image], found: Evidence) -> Recognition:
+def _decide(job: bool, command: Command | None, image: Image | None, found: Evidence) -> Recognition:
     signals = found.signals
     if command is None:
         if not signals:
@@ -289,7 +290,7 @@ def _decide(job: bool, command: Optional[Command], image: Optional[Image], found
     return _n8n(job, command.args, image, signals)
 
 
-def _n8n(job: bool, args: tuple[str, ...], image: Optional[Image], signals: tuple[str, ...]) -> Recognition:
+def _n8n(job: bool, args: tuple[str, ...], image: Image | None, signals: tuple[str, ...]) -> Recognition:
     signals = signals + ("run_command",)
     name = args[0] if args else "start"
     if is_official_runners(image):

@@ -12,10 +12,10 @@ bits and 60%). A dictionary passphrase is not detected; docs/stack-files.md says
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
-from typing import Optional
 
 from .catalog import MIN_SECRET_LENGTH
 
@@ -45,7 +45,7 @@ def is_placeholder(value: str) -> bool:
     return not text or text in PLACEHOLDERS or text.startswith("<")
 
 
-def _template_word(value: str) -> Optional[str]:
+def _template_word(value: str) -> str | None:
     return next((w for w in TEMPLATE_WORDS if w in value.lower()), None)
 
 
@@ -55,7 +55,7 @@ def entropy_bits(value: str) -> float:
 
 
 def _small_step_share(value: str) -> float:
-    steps = [abs(ord(b) - ord(a)) <= 1 for a, b in zip(value, value[1:])]
+    steps = [abs(ord(b) - ord(a)) <= 1 for a, b in itertools.pairwise(value)]
     return sum(steps) / len(steps)
 
 
@@ -64,7 +64,7 @@ def repeated_share(value: str) -> float:
     return 1 - len(set(blocks)) / len(blocks)
 
 
-def _repeated_block(value: str) -> Optional[str]:
+def _repeated_block(value: str) -> str | None:
     share = repeated_share(value)
     if share <= MAX_REPEATED_SHARE:
         return None
@@ -72,7 +72,7 @@ def _repeated_block(value: str) -> Optional[str]:
             f"(at most {MAX_REPEATED_SHARE:.0%})")
 
 
-def weakness(value: object) -> Optional[str]:
+def weakness(value: object) -> str | None:
     """Why `value` is not a strong secret (a phrase that follows the setting's name), or None."""
     if not isinstance(value, str) or not value.strip():
         return "is empty"
@@ -102,7 +102,7 @@ def weakness(value: object) -> Optional[str]:
 _DOCKER_HUB_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-def registry_credentials_problem(value: object) -> Optional[str]:
+def registry_credentials_problem(value: object) -> str | None:
     """Why `value` cannot be Docker Hub credentials for App Platform (a phrase that follows the setting's
     name), or None. Never quotes the value."""
     if not isinstance(value, str) or is_placeholder(value):

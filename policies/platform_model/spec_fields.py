@@ -4,7 +4,8 @@ and the engine's values unknown at preview. Stdlib only: the policy pack imports
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 # During `pulumi preview` a value computed by another resource (a generated password, an id) reaches a
 # policy pack as one of these sentinel strings, one per kind of value (pulumi/pulumi
@@ -25,7 +26,7 @@ def is_unknown(value: Any) -> bool:
     return isinstance(value, str) and value in UNKNOWNS
 
 
-def number(value: Any) -> Optional[float]:
+def number(value: Any) -> float | None:
     """A known number (the wire carries every number as a float), else None."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 

@@ -7,9 +7,10 @@ cost and capacity rules price and count (platform_model/deployment.py). Stdlib o
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 from . import roles
@@ -58,7 +59,7 @@ class Component:
         entry = self.env.get(key)
         return default if entry is None else entry.get("value", default)
 
-    def flag(self, key: str) -> Optional[bool]:
+    def flag(self, key: str) -> bool | None:
         """An env var read as n8n reads a boolean: True, False, None when unset; unknown stays unknown."""
         v = self.value(key)
         if v is None or is_unknown(v):
@@ -135,7 +136,7 @@ class AppSpec:
         return [] if is_unknown(items) else [d for d in items if isinstance(d, dict)]
 
 
-def app_spec(props: dict) -> tuple[Optional[AppSpec], list[str]]:
+def app_spec(props: dict) -> tuple[AppSpec | None, list[str]]:
     """The App's spec, or the problem that it cannot be read (unknown at preview)."""
     spec = props.get("spec")
     if spec is None:
@@ -160,17 +161,17 @@ _BOUND_HOST = re.compile(r"\$\{([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_-]+))?\.HOSTNAME
 @dataclass(frozen=True)
 class BoundHost:
     binding: str  # the App spec `databases` entry
-    pool: Optional[str]  # a connection pool of that entry's cluster, when n8n connects through one
+    pool: str | None  # a connection pool of that entry's cluster, when n8n connects through one
 
 
-def bound_host(value: Any) -> Optional[BoundHost]:
+def bound_host(value: Any) -> BoundHost | None:
     """The database binding (and pool) a host env var names, or None for anything else (a literal host,
     an unknown)."""
     match = _BOUND_HOST.fullmatch(value) if isinstance(value, str) else None
     return BoundHost(match.group(1), match.group(2)) if match else None
 
 
-def broker_address(uri: Any) -> tuple[Optional[str], Optional[int]]:
+def broker_address(uri: Any) -> tuple[str | None, int | None]:
     """(service, port) a runner pool's N8N_RUNNERS_TASK_BROKER_URI names; App Platform resolves a service
     by its name. (None, None) when the URI is unknown at preview or not a URL."""
     if not isinstance(uri, str) or is_unknown(uri):

@@ -10,13 +10,13 @@ offloaded to workers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from . import catalog
 
 MAIN = "n8n-main"
 WEBHOOK = "n8n-webhook"
 DB_SETUP_JOB = "n8n-db-grants"
+COLLECTOR = "n8n-metrics-collector"  # the App Platform worker that scrapes n8n's metrics and ships them
 # Names of the App spec `databases` entries; bindable variables read `${postgres.HOSTNAME}` etc.
 POSTGRES_BINDING = "postgres"
 VALKEY_BINDING = "valkey"
@@ -58,7 +58,7 @@ class RunnerPool:
 class Topology:
     main: str
     workers: tuple[str, ...]
-    webhook: Optional[str]
+    webhook: str | None
     runner_pools: tuple[RunnerPool, ...]
 
     @property
