@@ -78,7 +78,7 @@ def scrape_configs(targets: list[ScrapeTarget], interval_seconds: int,
 @dataclass(frozen=True)
 class AlertTiming:
     """How long each condition must hold (seconds). The stack's values come from its settings; the
-    rehearsal shortens them (README says so) and keeps every threshold."""
+    rehearsal shortens them (docs/observability.md says so) and keeps every threshold."""
 
     backlog: int
     stuck: int
