@@ -330,6 +330,10 @@ class LogSettings(_Section):
     destination: LogDestination | None = Field(
         None, description="Forward every component's logs there (App Platform log_destinations); none keeps "
                           "them in App Platform's own 7-day log view.")
+    database: bool = Field(
+        False, description="Also forward managed PostgreSQL's own logs (slow queries, connection errors) to the "
+                           "destination with a DigitalOcean database log sink: papertrail as syslog over TLS, "
+                           "openSearch as an OpenSearch sink. DigitalOcean has no Datadog sink for PostgreSQL.")
 
 
 class MetricsRemote(_Section):

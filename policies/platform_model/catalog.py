@@ -295,6 +295,10 @@ VPC = "digitalocean:index/vpc:Vpc"
 SPACES_BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
 SPACES_KEY = "digitalocean:index/spacesKey:SpacesKey"
 REPLICA = "digitalocean:index/databaseReplica:DatabaseReplica"
+# DigitalOcean database log sinks (pulumi-digitalocean 4.84.1); DigitalOcean's API accepts rsyslog,
+# elasticsearch and opensearch sinks for PostgreSQL, datadog for MongoDB only.
+RSYSLOG_SINK = "digitalocean:index/databaseLogsinkRsyslog:DatabaseLogsinkRsyslog"
+OPENSEARCH_SINK = "digitalocean:index/databaseLogsinkOpensearch:DatabaseLogsinkOpensearch"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 RANDOM_STRING = "random:index/randomString:RandomString"
 BUDGET = "n8n-platform:cost:Budget"
