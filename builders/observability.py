@@ -146,6 +146,8 @@ def alert_rules(s: Settings, timing: AlertTiming | None = None) -> dict:
 
 CODE_NODES_STARTED = 'n8n_node_started_total{node_type="base_code"}'  # n8n-nodes-base.code, both languages
 TASKS_ACCEPTED, TASKS_ANSWERED = "n8n_runner_task_requested_total", "n8n_runner_response_received_total"
+# A dead pool is reported once its last accepted task has left this window: between `for:` and window + `for:`.
+NO_RUNNER_WINDOW = catalog.TASK_REQUEST_TIMEOUT_SECONDS + 60
 
 
 def _per_worker_increase(counter: str, window: int) -> str:
@@ -158,10 +160,9 @@ def runner_tasks_unanswered(t: AlertTiming) -> str:
     for a result, so: Code nodes started and no task accepted, or tasks accepted and none answered. The
     first window is n8n's fixed task request timeout plus a minute, not shortened by the rehearsal: a worker
     whose slots all wait on that timeout starts no Code node for that long."""
-    no_runner = catalog.TASK_REQUEST_TIMEOUT_SECONDS + 60
     no_result = t.task_timeout + 60
-    return (f"({_per_worker_increase(CODE_NODES_STARTED, no_runner)} "
-            f"unless on (component) {_per_worker_increase(TASKS_ACCEPTED, no_runner)}) "
+    return (f"({_per_worker_increase(CODE_NODES_STARTED, NO_RUNNER_WINDOW)} "
+            f"unless on (component) {_per_worker_increase(TASKS_ACCEPTED, NO_RUNNER_WINDOW)}) "
             f"or ({_per_worker_increase(TASKS_ACCEPTED, no_result)} "
             f"unless on (component) {_per_worker_increase(TASKS_ANSWERED, no_result)})")
 
