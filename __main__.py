@@ -45,8 +45,8 @@ if backups:
 if postgres.replica:
     pulumi.export("postgres_replica", postgres.replica.name)
 pulumi.export("runner_auth_tokens", secrets.runner_tokens)
-# What the stack costs per month at its minimum and maximum scale, and what it can carry (README.md § Cost
-# and capacity): the same numbers `python -m offline.render` prints before anything is deployed.
+# What the stack costs per month at its minimum and maximum scale, and what it can carry
+# (docs/cost-and-capacity.md): the same numbers `python -m offline.render` prints before anything is deployed.
 pulumi.export("monthly_cost", stack_cost(settings).as_output(settings.cost.monthly_budget))
 pulumi.export("capacity", capacity_report(deployment_from_settings(settings)))
 # Prometheus alert rules for the metrics the collector ships (docs/observability.md): load them where the

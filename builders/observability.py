@@ -78,7 +78,7 @@ def scrape_configs(targets: list[ScrapeTarget], interval_seconds: int,
 @dataclass(frozen=True)
 class AlertTiming:
     """How long each condition must hold (seconds). The stack's values come from its settings; the
-    rehearsal shortens them (README says so) and keeps every threshold."""
+    rehearsal shortens them (docs/observability.md says so) and keeps every threshold."""
 
     backlog: int
     stuck: int
@@ -136,7 +136,8 @@ def alert_rules(s: Settings, timing: AlertTiming | None = None) -> dict:
               f"sum by (component) (increase(n8n_runner_response_received_total[{t.task_timeout + 60}s])) > 0",
               t.down, "warning",
               "A worker's task broker hands Code-node tasks out and gets no answers within the task timeout.",
-              "Check that worker's runner pool (n8n-runners-<i>): registered, healthy, same auth token."),
+              "A runner took tasks and did not finish them: check that worker's runner pool (n8n-runners-<i>) "
+              "for crashes, out-of-memory kills or Code nodes running past the task timeout."),
         _rule("N8nPostgresConnectionsHigh", f"sum(n8n_db_pool_connections_active + n8n_db_pool_connections_idle)"
               f" > {connection_alert_threshold(s)}", t.backlog, "warning",
               "n8n holds most of the connections PostgreSQL allows; a deploy (which doubles them) may fail.",

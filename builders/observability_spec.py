@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -24,6 +25,7 @@ from .env import secret, var
 from .observability import collector_config
 
 LOG_DESTINATION_NAME = "n8n-logs"
+SYSLOG_TLS_SCHEME = "syslog+tls://"  # how Papertrail writes its endpoints; App Platform takes either form
 # Where a request for /metrics through the public URL is sent instead: the editor's start page.
 METRICS_REDIRECT_URI = "/"
 
@@ -84,6 +86,32 @@ def log_destinations(s: Settings, credential: Any) -> list[dict]:
         target = {"endpoint": dest.endpoint, "index_name": dest.index_name,
                   "basic_auth": {"user": dest.user, "password": credential}}
     return [{"name": LOG_DESTINATION_NAME, {"openSearch": "open_search"}.get(dest.kind, dest.kind): target}]
+
+
+def database_log_sink(s: Settings, credential: Any) -> tuple[str, dict] | None:
+    """PostgreSQL's own logs to the app's log destination (`observability.logs.database`): the DigitalOcean
+    log sink's resource type and its arguments (pulumi-digitalocean 4.84.1), or None."""
+    dest = s.observability.logs.destination
+    if not s.observability.logs.database or dest is None:
+        return None
+    if dest.kind == "papertrail":
+        # Papertrail's endpoint takes TLS syslog; unencrypted, every query PostgreSQL logs would cross the
+        # internet in clear.
+        host, port = str(dest.endpoint).removeprefix(SYSLOG_TLS_SCHEME).rsplit(":", 1)
+        return catalog.RSYSLOG_SINK, {"server": host, "port": int(port), "tls": True, "format": "rfc5424"}
+    # The OpenSearch sink has no user or password field: DigitalOcean reads them from the URL, which
+    # therefore carries the credential and is handled as a secret.
+    return catalog.OPENSEARCH_SINK, {
+        "endpoint": _when_known(credential, lambda password: _with_basic_auth(str(dest.endpoint), str(dest.user),
+                                                                                password)),
+        # Its own daily indices, apart from the app's: PostgreSQL's records have another shape.
+        "index_prefix": f"{dest.index_name}-postgres",
+    }
+
+
+def _with_basic_auth(url: str, user: str, password: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{rest}"
 
 
 def collector_run_command(replaces: str) -> str:

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_digitalocean as do
 
 from builders.deployment import stack_pool_size
+from builders.observability_spec import LOG_DESTINATION_NAME, database_log_sink
 from platform_model import catalog
 from platform_model.topology import DB_NAME, DB_POOL, DB_USER
 from settings.model import Settings
@@ -47,6 +48,7 @@ class PostgresArgs:
     storage_autoscale: dict | None = None
     restore: RestoreArgs | None = None  # create the cluster as a fork of another's backups
     replica: ReplicaArgs | None = None  # a read-only copy in another region
+    log_sink: tuple[str, dict] | None = None  # (resource type, arguments): PostgreSQL's logs leave the cluster
 
     @classmethod
     def from_settings(cls, s: Settings, vpc_id: pulumi.Input[str]) -> PostgresArgs:
@@ -54,10 +56,12 @@ class PostgresArgs:
         autoscale = {"enabled": grow.enabled, **({"threshold_percent": grow.threshold_percent,
                                                   "increment_gib": grow.increment_gib} if grow.enabled else {})}
         restore, replica = s.postgres.restore_from, s.postgres.replica
+        credential = s.log_destination_secret
         return cls(
             ClusterArgs.from_settings(s, catalog.POSTGRES, vpc_id), PoolArgs.from_settings(s), autoscale,
             RestoreArgs(restore.cluster, None if restore.time == "latest" else restore.time) if restore else None,
             ReplicaArgs(replica.region, replica.size or s.postgres.size) if replica else None,
+            database_log_sink(s, pulumi.Output.secret(credential.get_secret_value()) if credential else None),
         )
 
 
@@ -95,6 +99,7 @@ class Postgres(pulumi.ComponentResource):
                 region=postgres.replica.region, size=postgres.replica.size, tags=args.tags,
                 opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
             )
+        self.log_sink = _log_sink(name, self.cluster, postgres.log_sink, child)
         self.register_outputs({
             "cluster_id": self.cluster.id,
             "cluster_name": self.cluster.name,
@@ -102,11 +107,26 @@ class Postgres(pulumi.ComponentResource):
             "user": self.user.name,
             "pool": self.pool.name if self.pool else None,
             "replica": self.replica.name if self.replica else None,
+            "log_sink": self.log_sink.name if self.log_sink else None,
         })
 
     def bound_by_name(self) -> list[pulumi.Resource]:
         """What the App spec names without an Output (its `db_name`, `db_user` and pool bindings)."""
         return [self.database, self.user, *([self.pool] if self.pool else [])]
+
+
+_LOG_SINKS = {catalog.RSYSLOG_SINK: do.DatabaseLogsinkRsyslog, catalog.OPENSEARCH_SINK: do.DatabaseLogsinkOpensearch}
+
+
+def _log_sink(name: str, cluster: do.DatabaseCluster, sink: tuple[str, dict] | None,
+              child: pulumi.ResourceOptions) -> do.DatabaseLogsinkRsyslog | do.DatabaseLogsinkOpensearch | None:
+    if sink is None:
+        return None
+    kind, args = sink
+    # The OpenSearch URL carries the password: its output stays a secret in the state as its input does.
+    hidden = pulumi.ResourceOptions(additional_secret_outputs=["endpoint"] if "endpoint" in args else [])
+    return _LOG_SINKS[kind](f"{name}-logs", cluster_id=cluster.id, name=LOG_DESTINATION_NAME, **args,
+                            opts=pulumi.ResourceOptions.merge(child, hidden))
 
 
 def _restore_args(restore: RestoreArgs | None) -> dict:

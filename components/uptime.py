@@ -47,7 +47,7 @@ class Uptime(pulumi.ComponentResource):
         u = s.observability.uptime
         self.check = do.UptimeCheck(
             f"{name}-check", name=f"{s.app_name} main", type="https", regions=list(u.regions), enabled=True,
-            # /healthz is public on purpose: it says only "n8n's HTTP server answers" (README § Observability).
+            # /healthz is public on purpose: it says only "n8n's HTTP server answers" (docs/observability.md).
             target=pulumi.Output.from_input(args.app_url).apply(lambda url: url.rstrip("/") + catalog.LIVENESS_PATH),
             opts=child)
         notifications = uptime_notifications(s.alerts)

@@ -87,7 +87,8 @@ def _verdict(diag: proto.AnalyzeDiagnostic, urn: str = "") -> Verdict:
 
 
 def _options(r: Registration) -> proto.AnalyzerResourceOptions:
-    return proto.AnalyzerResourceOptions(protect=r.protect, parent=r.parent or "")
+    return proto.AnalyzerResourceOptions(protect=r.protect, parent=r.parent or "",
+                                         additionalSecretOutputs=r.additional_secret_outputs)
 
 
 def analyze_request(r: Registration) -> proto.AnalyzeRequest:

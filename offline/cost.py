@@ -3,7 +3,7 @@ a cloud account.
 
     python -m offline.cost prod staging       # a breakdown per stack
     python -m offline.cost prod --reference   # ... and DigitalOcean's n8n template for comparison
-    python -m offline.cost prod staging --reference --markdown   # the README's table
+    python -m offline.cost prod staging --reference --markdown   # docs/cost-and-capacity.md's table
 
 Exit codes: 0 printed, 1 a stack's maximum exceeds its cost.monthlyBudget, 2 invalid settings or unknown
 stack. `python -m offline.render` prints the same summary to stderr.
@@ -53,7 +53,7 @@ def summary(app: str, pairs: int, cost: MonthlyCost, cap: dict, budget: float | 
 
 
 def markdown_table(costs: dict[str, MonthlyCost]) -> str:
-    """One row per deployment: the README's side-by-side comparison."""
+    """One row per deployment: docs/cost-and-capacity.md's side-by-side comparison."""
     rows = ["| Deployment | Minimum scale | Maximum scale |", "| --- | ---: | ---: |"]
     rows += [f"| {name} | ${c.minimum:,.2f} | ${c.maximum:,.2f} |" for name, c in costs.items()]
     return "\n".join(rows)

@@ -57,6 +57,7 @@ class Registration:
     dependencies: list[str]
     property_dependencies: dict[str, list[str]]
     provider: str
+    additional_secret_outputs: list[str]  # the outputs the program (or the SDK) asked the engine to keep secret
     # The outputs on the wire, secrets wrapped (what AnalyzeStack receives); a component's stay empty
     # until it registers them.
     output_properties: struct_pb2.Struct = field(default_factory=struct_pb2.Struct)
@@ -205,10 +206,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             provider=request.provider,
+            additional_secret_outputs=list(request.additionalSecretOutputs),
         )
         if registration.custom:
             registration.output_properties = provider_outputs(response.object, request.object,
-                                                              list(request.additionalSecretOutputs))
+                                                              registration.additional_secret_outputs)
         self.registrations.append(registration)
         self._by_urn[registration.urn] = registration
         return response

@@ -9,7 +9,7 @@ directory reused across runs.
 
 Both installs come from the npm registry alone (no download from nodejs.org, no native build):
 `--ignore-scripts` skips every dependency's install script. What that leaves out was checked for
-2.41.1 (README § Rehearsal): prebuilt native modules that n8n loads lazily (sqlite3 for the default
+2.41.1 (docs/rehearsal.md): prebuilt native modules that n8n loads lazily (sqlite3 for the default
 SQLite database, isolated-vm, a Kafka client) — none of which queue mode on PostgreSQL loads.
 """
 

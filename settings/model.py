@@ -39,7 +39,7 @@ NAMESPACE = "n8n-platform"
 SECRET_KEYS = ("encryptionKey", "runnerAuthTokens", "licenseKey", "dockerHubCredentials", "logDestinationSecret",
                "metricsAuthorization")
 # Not secrets to Pulumi, but credentials: whoever has a Slack incoming-webhook URL can post to the channel.
-# Never shown; accepted in plain text with a note (README § Settings says why).
+# Never shown; accepted in plain text with a note (docs/stack-files.md says why).
 CREDENTIAL_PATHS = (("alerts", "slackWebhooks", "*", "url"),)
 # Provider settings that are credentials (pulumi-digitalocean 4.84.1's provider config: `token` is the API
 # token, `spacesSecretKey` the Spaces secret).
@@ -105,11 +105,22 @@ class SettingsError(Exception):
         lines += [f"  - {p}" for p in problems]
         if in_file:
             lines.append(f"Fix them in {source} (or `pulumi config set --path <key> <value>`); "
-                         "README.md § Settings lists every key with its default.")
+                         "docs/settings.md lists every key with its default.")
         super().__init__("\n".join(lines))
 
 
 # --- field types ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Check(AfterValidator):
+    """A check pydantic runs after the type check, and what it allows in JSON Schema terms, so that the
+    generated stack-file schema (settings/docs.py) tells an editor the same limits the check enforces."""
+
+    allows: tuple[tuple[str, Any], ...] = ()  # (JSON Schema keyword, value) pairs; hashable, as typing wants
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        return {**handler(core_schema), **{k: list(v) if isinstance(v, tuple) else v for k, v in self.allows}}
 
 
 def _between(lo: int, hi: int):
@@ -118,10 +129,11 @@ def _between(lo: int, hi: int):
             raise ValueError(f"must be between {lo} and {hi}")
         return v
 
-    return AfterValidator(check)
+    return _Check(check, (("minimum", lo), ("maximum", hi)))
 
 
-def _one_of(allowed, what: str):
+def _one_of(allowed, what: str, written=None):
+    """`written`: the values as a stack file may write them, when that differs (a version `17` for "17")."""
     allowed = tuple(allowed)
 
     def check(v: str) -> str:
@@ -131,7 +143,9 @@ def _one_of(allowed, what: str):
             raise ValueError(f"must be one of the {what}: {', '.join(allowed)}{hint}")
         return v
 
-    return AfterValidator(check)
+    if written is None:
+        return _Check(check, (("enum", allowed),))
+    return _Check(check, (("enum", tuple(written)), ("type", ("string", "integer"))))
 
 
 def _engine_bool(v: Any) -> Any:
@@ -246,7 +260,7 @@ def _lower_dns_label(what: str):
             raise ValueError(f"must be 3-63 lower-case letters, digits and hyphens ({what})")
         return v
 
-    return AfterValidator(check)
+    return _Check(check, (("pattern", "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"),))
 
 
 AppSizeSlug = Annotated[str, _one_of(catalog.APP_SIZES, "App Platform instance sizes")]
@@ -254,6 +268,20 @@ DatabaseSizeSlug = Annotated[str, _one_of(catalog.DATABASE_SIZES, "managed datab
 Seconds = Annotated[int, _between(1, 3600)]
 Percent = Annotated[int, _between(1, 100)]
 MonthlyUsd = Annotated[float, _between(0, 1_000_000)]
+Instances = Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)]
+DatabaseNodes = Annotated[int, _between(1, catalog.MAX_DATABASE_NODES)]
+
+
+def _major_version(allowed, what: str):
+    """One of `allowed` major versions, which YAML hands over as a number (`17`) or as text (`"17"`)."""
+    allowed = tuple(allowed)
+    return _one_of(allowed, what, written=(*allowed, *(int(v) for v in allowed)))
+
+
+PostgresVersion = Annotated[str, BeforeValidator(_no_whole_objects),
+                            _major_version(catalog.POSTGRES_VERSIONS, "PostgreSQL versions")]
+ValkeyVersion = Annotated[str, BeforeValidator(_no_whole_objects),
+                          _major_version(catalog.VALKEY_VERSIONS, "Valkey versions")]
 
 
 class _Section(BaseModel):
@@ -265,7 +293,7 @@ class _Section(BaseModel):
     )
 
 
-# --- observability and production hardening (README § Observability, docs/observability.md) -------
+# --- observability and production hardening (docs/observability.md) ---------------------------------
 
 
 def check_https_url(v: str) -> str:
@@ -302,6 +330,10 @@ class LogSettings(_Section):
     destination: LogDestination | None = Field(
         None, description="Forward every component's logs there (App Platform log_destinations); none keeps "
                           "them in App Platform's own 7-day log view.")
+    database: bool = Field(
+        False, description="Also forward managed PostgreSQL's own logs (slow queries, connection errors) to the "
+                           "destination with a DigitalOcean database log sink: papertrail as syslog over TLS, "
+                           "openSearch as an OpenSearch sink. DigitalOcean has no Datadog sink for PostgreSQL.")
 
 
 class MetricsRemote(_Section):
@@ -388,9 +420,16 @@ class StorageAutoscale(_Section):
 class Autoscaling(_Section):
     """CPU autoscaling; App Platform offers it only on dedicated (apps-d-*) sizes."""
 
-    min_instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 1
-    max_instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 2
-    cpu_percent: Percent = 80
+    min_instances: Instances = Field(
+        default=1,
+        description="Instances the component never scales below.")
+    max_instances: Instances = Field(
+        default=2,
+        description="Instances the component never scales above; capacity, connections and cost are counted at this "
+                    "maximum.")
+    cpu_percent: Percent = Field(
+        default=80,
+        description="Average CPU use, in percent, that App Platform keeps the instances at by adding or removing them.")
 
 
 def _check_digest(v: str) -> str:
@@ -406,9 +445,9 @@ class ImageDigests(_Section):
     version: Annotated[str, AfterValidator(_check_version)] = Field(
         description="The n8n release these digests were read for; must equal n8n.version, so a version change "
                     "cannot keep deploying the old images.")
-    n8n: Annotated[str, AfterValidator(_check_digest)] = Field(
+    n8n: Annotated[str, _Check(_check_digest, (("pattern", "^sha256:[0-9a-f]{64}$"),))] = Field(
         alias="n8n", description="Digest of n8nio/n8n:<version> (sha256:...), deployed instead of the tag.")
-    runners: Annotated[str, AfterValidator(_check_digest)] = Field(
+    runners: Annotated[str, _Check(_check_digest, (("pattern", "^sha256:[0-9a-f]{64}$"),))] = Field(
         description="Digest of n8nio/runners:<version> (sha256:...), deployed instead of the tag.")
 
 
@@ -423,131 +462,221 @@ class UpgradeSettings(_Section):
 
 
 class N8nSettings(_Section):
-    version: Annotated[str, BeforeValidator(_no_whole_objects), AfterValidator(_check_version)] = (
-        catalog.DEFAULT_N8N_VERSION
-    )
-    timezone: Annotated[str, AfterValidator(_check_timezone)] = "UTC"
-    # n8n warns when manual executions are not offloaded; off means main needs its own runner pool.
-    offload_manual_executions: bool = True
-    # Licensed multi-main mode; the only way main may run more than one instance.
-    multi_main: bool = False
-    graceful_shutdown_seconds: Annotated[int, _between(1, 600 - catalog.SHUTDOWN_MARGIN_SECONDS)] = (
-        catalog.DEFAULT_GRACEFUL_SHUTDOWN_SECONDS
-    )
-    task_timeout_seconds: Seconds = catalog.DEFAULT_TASK_TIMEOUT_SECONDS
+    version: Annotated[str, BeforeValidator(_no_whole_objects),
+                       _Check(_check_version, (("pattern", r"^\d+\.\d+\.\d+$"),))] = Field(
+        default=catalog.DEFAULT_N8N_VERSION,
+        description="The pinned n8n release, the image tag of both n8nio/n8n and n8nio/runners (a floating tag such as "
+                    "latest is refused, so that every deployment runs what was tested).")
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = Field(
+        default="UTC",
+        description="The IANA time zone n8n's schedules run in (GENERIC_TIMEZONE and TZ).")
+    offload_manual_executions: bool = Field(
+        default=True,
+        description="Run manual executions from the editor on the workers, as n8n recommends in queue mode; false "
+                    "makes main a task broker with its own runner pool (n8n-runners-main).")
+    multi_main: bool = Field(
+        default=False,
+        description="n8n's licensed multi-main mode, the only way main may run more than one instance; needs "
+                    "licenseKey.")
+    graceful_shutdown_seconds: Annotated[int, _between(1, 600 - catalog.SHUTDOWN_MARGIN_SECONDS)] = Field(
+        default=catalog.DEFAULT_GRACEFUL_SHUTDOWN_SECONDS,
+        description="Seconds n8n gets to finish running executions when stopped (N8N_GRACEFUL_SHUTDOWN_TIMEOUT, "
+                    "n8n's default); every component's termination grace period is "
+                    f"{catalog.SHUTDOWN_MARGIN_SECONDS} s longer.")
+    task_timeout_seconds: Seconds = Field(
+        default=catalog.DEFAULT_TASK_TIMEOUT_SECONDS,
+        description="Seconds a Code-node task may run before it is stopped (N8N_RUNNERS_TASK_TIMEOUT), set on brokers "
+                    "and runners alike because their own defaults differ.")
+    db_pool_size: Annotated[int, _between(1, 50)] = Field(
+        default=catalog.DEFAULT_DB_POOL_SIZE,
+        description="PostgreSQL connections each n8n process opens at most (DB_POSTGRESDB_POOL_SIZE, n8n's default); "
+                    "the connection budget counts it for every instance at maximum scale.")
     queue_recovery_minutes: Annotated[int, _between(1, 180)] = Field(
-        catalog.DEFAULT_QUEUE_RECOVERY_MINUTES,
-        description=("Minutes between main's checks that mark executions left `running` without a queue job "
-                     "(e.g. a worker that could not save during a database outage) as crashed; n8n's default "
-                     "180 leaves them stuck for hours, 3 keeps every drill under five minutes."))
-    db_pool_size: Annotated[int, _between(1, 50)] = catalog.DEFAULT_DB_POOL_SIZE
+        default=catalog.DEFAULT_QUEUE_RECOVERY_MINUTES,
+        description="Minutes between main's checks that mark executions left `running` without a queue job "
+                    "(e.g. a worker that could not save during a database outage) as crashed "
+                    "(N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL); n8n's default 180 leaves them stuck for hours, 3 keeps "
+                    "every drill under five minutes.")
     digests: ImageDigests | None = Field(
-        default=None, description="Pin n8nio/n8n and n8nio/runners by digest instead of by the version's tag. "
-                                  "Default: unset, the tag n8n.version names.")
+        default=None,
+        description="Pin n8nio/n8n and n8nio/runners by digest instead of by the version's tag. "
+                    "Default: unset, the tag n8n.version names.")
 
 
 class MainSettings(_Section):
-    size: AppSizeSlug = "apps-d-1vcpu-2gb"
-    instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 1
-    autoscaling: Autoscaling | None = None
+    size: AppSizeSlug = Field(
+        default="apps-d-1vcpu-2gb",
+        description="Instance size of n8n-main (UI, API, webhooks).")
+    instances: Instances = Field(
+        default=1,
+        description="Instances of n8n-main; more than 1 only with n8n.multiMain, since two mains without it would both "
+                    "run every schedule.")
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="CPU autoscaling of n8n-main; only with n8n.multiMain and a dedicated (apps-d-*) size.")
 
 
 class WorkerSettings(_Section):
-    pairs: Annotated[int, _between(1, 20)] = 2
-    size: AppSizeSlug = "apps-d-1vcpu-2gb"
-    concurrency: Annotated[int, _between(1, 200)] = catalog.DEFAULT_WORKER_CONCURRENCY
+    pairs: Annotated[int, _between(1, 20)] = Field(
+        default=2,
+        description="Worker pairs: each is one single-instance n8n worker (`n8n-worker-<i>`) with its own runner pool "
+                    "(`n8n-runners-<i>`); two keep executions running while one restarts.")
+    size: AppSizeSlug = Field(
+        default="apps-d-1vcpu-2gb",
+        description="Instance size of each worker.")
+    concurrency: Annotated[int, _between(1, 200)] = Field(
+        default=catalog.DEFAULT_WORKER_CONCURRENCY,
+        description="Production executions each worker runs at once (N8N_CONCURRENCY_PRODUCTION_LIMIT); n8n "
+                    "discourages less than 5.")
 
 
 class RunnerSettings(_Section):
-    size: AppSizeSlug = "apps-d-1vcpu-1gb"
-    instances: Annotated[int, _between(1, catalog.MAX_INSTANCES_PER_COMPONENT)] = 1
-    max_concurrency: Annotated[int, _between(1, 100)] = catalog.DEFAULT_RUNNER_MAX_CONCURRENCY
-    autoscaling: Autoscaling | None = None
+    size: AppSizeSlug = Field(
+        default="apps-d-1vcpu-1gb",
+        description="Instance size of each runner pool.")
+    instances: Instances = Field(
+        default=1,
+        description="Runner instances in each pool (the fixed count when the pool does not autoscale).")
+    max_concurrency: Annotated[int, _between(1, 100)] = Field(
+        default=catalog.DEFAULT_RUNNER_MAX_CONCURRENCY,
+        description="Code-node tasks each runner takes at once (N8N_RUNNERS_MAX_CONCURRENCY); a pool should take as "
+                    "many as its worker runs executions.")
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="CPU autoscaling of each runner pool; dedicated (apps-d-*) sizes only.")
 
 
 class WebhookSettings(_Section):
-    processors: Annotated[int, _between(0, catalog.MAX_INSTANCES_PER_COMPONENT)] = 0
-    size: AppSizeSlug = "apps-d-1vcpu-1gb"
-    autoscaling: Autoscaling | None = None
+    processors: Annotated[int, _between(0, catalog.MAX_INSTANCES_PER_COMPONENT)] = Field(
+        default=0,
+        description="Instances of n8n-webhook (`n8n webhook`), which take /webhook/ and /webhook-waiting/ off main; 0 "
+                    "leaves webhooks to main.")
+    size: AppSizeSlug = Field(
+        default="apps-d-1vcpu-1gb",
+        description="Instance size of the webhook processors.")
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="CPU autoscaling of the webhook processors; dedicated (apps-d-*) sizes only.")
 
 
 class MaintenanceWindow(_Section):
-    day: Annotated[str, _one_of(catalog.WEEKDAYS, "weekdays")] = "sunday"
-    hour: Annotated[str, AfterValidator(_check_hour)] = "03:00"
+    day: Annotated[str, _one_of(catalog.WEEKDAYS, "weekdays")] = Field(
+        default="sunday",
+        description="Day of the cluster's weekly maintenance window.")
+    hour: Annotated[str, _Check(_check_hour, (("pattern", "^([01][0-9]|2[0-3]):00$"),))] = Field(
+        default="03:00",
+        description="Start of the maintenance window, a whole hour in UTC (HH:00, quoted in YAML).")
 
 
 class ConnectionPool(_Section):
     """A DigitalOcean (PgBouncer) connection pool between n8n and PostgreSQL."""
 
-    mode: Annotated[str, _one_of(catalog.POOL_MODES, "PgBouncer modes n8n works with")] = catalog.DEFAULT_POOL_MODE
+    mode: Annotated[str, _one_of(catalog.POOL_MODES, "PgBouncer modes n8n works with")] = Field(
+        default=catalog.DEFAULT_POOL_MODE,
+        description="How n8n's connections share the pool's: transaction (per transaction, which n8n 2.x supports) or "
+                    "session; statement mode breaks n8n's multi-statement transactions.")
     # Server connections the pool may open; default: all the cluster allows beyond the headroom.
-    size: Annotated[int, _between(1, 5000)] | None = None
+    size: Annotated[int, _between(1, 5000)] | None = Field(
+        default=None,
+        description="Server connections the pool opens to PostgreSQL; unset, all the cluster allows beyond the "
+                    "connection headroom.")
 
 
 class RestoreFrom(_Section):
     """Create the stack's PostgreSQL cluster as a fork of another cluster's backups (point-in-time)."""
 
     cluster: Annotated[str, _lower_dns_label("a DigitalOcean database cluster name")] = Field(
-        ..., description="Name of the existing DigitalOcean PostgreSQL cluster whose backups are restored.")
+        description="Name of the existing DigitalOcean PostgreSQL cluster whose backups are restored.")
     time: Annotated[str, AfterValidator(_check_restore_time)] = Field(
-        "latest", description="The moment to restore to, RFC 3339 with offset, or `latest` for the newest "
-                              "backup DigitalOcean holds (its retained backups bound how far back).")
+        default="latest",
+        description="The moment to restore to, RFC 3339 with offset, or `latest` for the newest backup DigitalOcean "
+                    "holds (its retained backups bound how far back).")
 
 
 class Replica(_Section):
     """A read-only copy of the PostgreSQL cluster in another region, to promote after a regional outage."""
 
     region: Annotated[str, AfterValidator(_check_region)] = Field(
-        ..., description="Datacenter of the replica; must differ from the stack's region to survive its loss.")
+        description="Datacenter of the replica; must differ from the stack's region to survive its loss.")
     size: DatabaseSizeSlug | None = Field(
-        None, description="Managed database size of the replica; default the primary's size, so a promoted "
-                          "replica carries the same load.")
+        default=None,
+        description="Managed database size of the replica; default the primary's size, so a promoted replica "
+                    "carries the same load.")
 
 
 class PostgresSettings(_Section):
-    version: Annotated[str, BeforeValidator(_no_whole_objects),
-                       _one_of(catalog.POSTGRES_VERSIONS, "PostgreSQL versions")] = catalog.DEFAULT_POSTGRES_VERSION
-    size: DatabaseSizeSlug = "db-s-2vcpu-4gb"
-    nodes: Annotated[int, _between(1, catalog.MAX_DATABASE_NODES)] = 2
-    maintenance: MaintenanceWindow = MaintenanceWindow()
-    connection_pool: ConnectionPool | None = None
-    storage_autoscale: StorageAutoscale = Field(StorageAutoscale(), description="Disk autoscaling of the cluster.")
+    version: PostgresVersion = Field(
+        default=catalog.DEFAULT_POSTGRES_VERSION,
+        description="PostgreSQL major version.")
+    size: DatabaseSizeSlug = Field(
+        default="db-s-2vcpu-4gb",
+        description="Cluster size; standby nodes need at least 2 GiB of RAM, and the size sets how many connections "
+                    "the cluster allows (25 per GiB, minus 3).")
+    nodes: DatabaseNodes = Field(
+        default=2,
+        description="Nodes of the cluster: 1 (no high availability), 2 (primary + standby) or 3.")
+    maintenance: MaintenanceWindow = Field(
+        default=MaintenanceWindow(),
+        description="The cluster's weekly maintenance window.")
+    connection_pool: ConnectionPool | None = Field(
+        default=None,
+        description="Put a DigitalOcean (PgBouncer) connection pool between n8n and PostgreSQL, for when n8n's "
+                    "connections at maximum scale would not fit the cluster; unset, no pool.")
+    storage_autoscale: StorageAutoscale = Field(
+        default=StorageAutoscale(),
+        description="Disk autoscaling of the cluster.")
     restore_from: RestoreFrom | None = Field(
-        None, description="Create the cluster as a point-in-time fork of another cluster (a restore); needs "
-                          "that stack's encryptionKey.")
+        default=None,
+        description="Create the cluster as a point-in-time fork of another cluster (a restore); needs that stack's "
+                    "encryptionKey.")
     replica: Replica | None = Field(
-        None, description="A read-only replica in another region for disaster recovery; billed like one node.")
+        default=None,
+        description="A read-only replica in another region for disaster recovery; billed like one node.")
 
 
 class ValkeySettings(_Section):
-    version: Annotated[str, BeforeValidator(_no_whole_objects), _one_of(catalog.VALKEY_VERSIONS, "Valkey versions")] = (
-        catalog.DEFAULT_VALKEY_VERSION
-    )
-    size: DatabaseSizeSlug = "db-s-1vcpu-2gb"
-    nodes: Annotated[int, _between(1, catalog.MAX_DATABASE_NODES)] = 2
-    maintenance: MaintenanceWindow = MaintenanceWindow(day="sunday", hour="04:00")
+    version: ValkeyVersion = Field(
+        default=catalog.DEFAULT_VALKEY_VERSION,
+        description="Valkey major version (n8n's job queue).")
+    size: DatabaseSizeSlug = Field(
+        default="db-s-1vcpu-2gb",
+        description="Cluster size; standby nodes need at least 2 GiB of RAM.")
+    nodes: DatabaseNodes = Field(
+        default=2,
+        description="Nodes of the cluster: 1 (no high availability), 2 (primary + standby) or 3.")
+    maintenance: MaintenanceWindow = Field(
+        default=MaintenanceWindow(day="sunday", hour="04:00"),
+        description="The cluster's weekly maintenance window, an hour after PostgreSQL's by default.")
 
 
 class AppSettings(_Section):
-    """How the App Platform app meets two behaviours a first deployment settles (README § First deployment)."""
+    """How the App Platform app meets two behaviours a first deployment settles (docs/operations.md)."""
 
     # App Platform's VPC attachment is a preview that DigitalOcean support enables per team; a team without
     # it cannot create an app that asks for one. Off, n8n reaches the (VPC-attached) databases at their
     # public hostnames, TLS-verified, admitted only by the trusted-source rule for this app.
-    vpc: bool = False
+    vpc: bool = Field(
+        default=False,
+        description="Attach the App Platform app to the stack's VPC; needs App Platform's VPC attachment on your team, "
+                    "and the clusters are in the VPC either way.")
     run_command_replaces: Annotated[str, _one_of(catalog.RUN_COMMAND_REPLACES, "image parts App Platform's "
-                                                 "run_command can replace")] = catalog.DEFAULT_RUN_COMMAND_REPLACES
+                                                 "run_command can replace")] = Field(
+        default=catalog.DEFAULT_RUN_COMMAND_REPLACES,
+        description="What App Platform's run_command replaces in the n8n image: entrypoint gives workers `n8n worker` "
+                    "(as DigitalOcean's template does), cmd gives `worker` for the image's own entrypoint to run.")
 
 
 class BackupSettings(_Section):
     """Encrypted logical dumps of n8n's database to a Spaces bucket the stack creates (docs/backups.md)."""
 
-    recipient: Annotated[str, AfterValidator(_check_age_recipient)] = Field(
+    recipient: Annotated[str, _Check(_check_age_recipient, (("pattern", "^age1[02-9ac-hj-np-z]{58}$"),))] = Field(
         ..., description="age public key every dump is encrypted to; its private key stays offline, so "
                          "neither the bucket's keys nor the app can read a backup.")
-    schedule: Annotated[str, AfterValidator(_check_interval)] = Field(
-        catalog.DEFAULT_BACKUP_SCHEDULE, description="How often the backup worker dumps, in hours (e.g. 6h); "
-                                                     "6h bounds the loss to 6 hours beyond DigitalOcean's own backups.")
+    schedule: Annotated[str, _Check(_check_interval, (("pattern", "^[0-9]+h$"),))] = Field(
+        catalog.DEFAULT_BACKUP_SCHEDULE,
+        description=f"How often the backup worker dumps, in whole hours from 1h to "
+                    f"{catalog.MAX_BACKUP_INTERVAL_HOURS}h (e.g. 6h); 6h bounds the loss to 6 hours beyond "
+                    "DigitalOcean's own backups.")
     retention_days: Annotated[int, _between(1, 3650)] = Field(
         catalog.DEFAULT_BACKUP_RETENTION_DAYS, description="Days a dump (and an overwritten or deleted version) "
                                                            "is kept before the bucket's lifecycle rule expires it.")
@@ -562,64 +691,140 @@ class PriceOverrides(_Section):
     """Monthly USD prices that replace policies/platform_model/prices.toml for this stack: App Platform per instance,
     databases per node."""
 
-    app: dict[AppSizeSlug, MonthlyUsd] = {}
-    postgres: dict[DatabaseSizeSlug, MonthlyUsd] = {}
-    valkey: dict[DatabaseSizeSlug, MonthlyUsd] = {}
+    app: dict[AppSizeSlug, MonthlyUsd] = Field(
+        default={},
+        description="USD a month per App Platform instance, by size slug, replacing the price table's figure.")
+    postgres: dict[DatabaseSizeSlug, MonthlyUsd] = Field(
+        default={},
+        description="USD a month per PostgreSQL node, by size slug (e.g. your invoice's figure).")
+    valkey: dict[DatabaseSizeSlug, MonthlyUsd] = Field(
+        default={},
+        description="USD a month per Valkey node, by size slug.")
 
 
 class CostSettings(_Section):
-    monthly_budget: Annotated[float, _between(1, 1000000)] | None = None
-    prices: PriceOverrides = PriceOverrides()
+    monthly_budget: Annotated[float, _between(1, 1_000_000)] | None = Field(
+        default=None,
+        description="USD a month the stack may cost at maximum scale; above it the monthly-budget policy warns and "
+                    "`python -m offline.cost` exits 1.")
+    prices: PriceOverrides = Field(
+        default=PriceOverrides(),
+        description="Prices that replace the dated price table for this stack.")
 
 
 class SlackWebhook(_Section):
-    url: Annotated[str, AfterValidator(_check_slack)]
-    channel: str
+    url: Annotated[str, _Check(_check_slack, (("pattern", "^https://hooks\\.slack\\.com/"),))] = Field(
+        description="The Slack incoming-webhook URL, a credential that is never printed (may be stored encrypted).")
+    channel: str = Field(
+        description="The Slack channel the webhook posts to.")
 
 
 class AlertSettings(_Section):
-    emails: list[Annotated[str, AfterValidator(_check_email)]] = []
-    slack_webhooks: list[SlackWebhook] = []
-    cpu_percent: Percent = 80
-    memory_percent: Percent = 85
-    restart_count: Annotated[int, _between(1, 100)] = 3
+    emails: list[Annotated[str, _Check(_check_email, (("format", "email"),))]] = Field(
+        default=[],
+        description="E-mail addresses of DigitalOcean team members that receive every alert.")
+    slack_webhooks: list[SlackWebhook] = Field(
+        default=[],
+        description="Slack incoming webhooks that receive every alert.")
+    cpu_percent: Percent = Field(
+        default=80,
+        description="CPU use, in percent, that raises an alert for any component or cluster.")
+    memory_percent: Percent = Field(
+        default=85,
+        description="Memory use, in percent, that raises an alert for any component or cluster.")
+    restart_count: Annotated[int, _between(1, 100)] = Field(
+        default=3,
+        description="Restarts of a component within five minutes that raise an alert.")
 
 
 class Settings(_Section):
     """Every setting of one stack. Field names map to config keys in camelCase."""
 
-    region: Annotated[str, AfterValidator(_check_region)] = "ams3"
-    name: Annotated[str, AfterValidator(_check_name)] | None = None  # default: n8n-<stack>
-    domain: Annotated[str, AfterValidator(_check_hostname)] | None = None
+    region: Annotated[str, _Check(_check_region, (("enum", tuple(catalog.DATACENTER_TO_APP_REGION)),))] = Field(
+        default="ams3",
+        description="The DigitalOcean datacenter of the databases and the VPC; the App Platform region is derived from "
+                    "it (ams3 -> ams).")
+    name: Annotated[str, _Check(_check_name, (("pattern", "^[a-z][a-z0-9-]{1,18}[a-z0-9]$"),))] | None = Field(
+        default=None,
+        description="Prefix of the App and database cluster names, 3-20 characters; unset, `n8n-<stack>`.")
+    domain: Annotated[str, AfterValidator(_check_hostname)] | None = Field(
+        default=None,
+        description="Custom domain such as n8n.example.com; unset, the app lives at its ondigitalocean.app URL.")
     # `protect` on database clusters and the encryption key; turning it off is asked for by name.
-    protect: Annotated[bool, BeforeValidator(_engine_bool)] = True
-    n8n: N8nSettings = Field(default=N8nSettings(), alias="n8n")  # to_camel would say n8N
-    app: AppSettings = AppSettings()
-    main: MainSettings = MainSettings()
-    workers: WorkerSettings = WorkerSettings()
-    runners: RunnerSettings = RunnerSettings()
-    webhooks: WebhookSettings = WebhookSettings()
-    postgres: PostgresSettings = PostgresSettings()
-    valkey: ValkeySettings = ValkeySettings()
-    alerts: AlertSettings = AlertSettings()
-    cost: CostSettings = CostSettings()
-    observability: ObservabilitySettings = Field(ObservabilitySettings(), description="Logs, metrics, uptime.")
-    executions: ExecutionDataSettings = Field(ExecutionDataSettings(), description="Execution data retention.")
-    hardening: HardeningSettings = Field(HardeningSettings(), description="n8n's privacy and sandbox settings.")
-    upgrade: UpgradeSettings = Field(UpgradeSettings(), description="Guards for changing n8n's version.")
+    protect: Annotated[bool, BeforeValidator(_engine_bool)] = Field(
+        default=True,
+        description="Pulumi's protect on both database clusters and the generated encryption key, so that no `pulumi "
+                    "up` deletes or replaces them.")
+    # The alias because to_camel would spell it n8N.
+    n8n: N8nSettings = Field(
+        default=N8nSettings(), alias="n8n",
+        description="n8n itself: release, time zone, execution and shutdown behaviour.")
+    app: AppSettings = Field(
+        default=AppSettings(),
+        description="How the App Platform app is attached and started.")
+    main: MainSettings = Field(
+        default=MainSettings(),
+        description="n8n-main: the UI, the API and webhooks.")
+    workers: WorkerSettings = Field(
+        default=WorkerSettings(),
+        description="The worker pairs that run executions.")
+    runners: RunnerSettings = Field(
+        default=RunnerSettings(),
+        description="Each worker's runner pool (n8nio/runners), where Code nodes run.")
+    webhooks: WebhookSettings = Field(
+        default=WebhookSettings(),
+        description="Optional webhook processors.")
+    postgres: PostgresSettings = Field(
+        default=PostgresSettings(),
+        description="The managed PostgreSQL cluster that holds n8n's data.")
+    valkey: ValkeySettings = Field(
+        default=ValkeySettings(),
+        description="The managed Valkey cluster that holds n8n's job queue.")
+    alerts: AlertSettings = Field(
+        default=AlertSettings(),
+        description="Where alerts go and when they fire.")
+    cost: CostSettings = Field(
+        default=CostSettings(),
+        description="The monthly budget and price overrides.")
+    observability: ObservabilitySettings = Field(
+        default=ObservabilitySettings(),
+        description="Logs, metrics, uptime.")
+    executions: ExecutionDataSettings = Field(
+        default=ExecutionDataSettings(),
+        description="Execution data retention.")
+    hardening: HardeningSettings = Field(
+        default=HardeningSettings(),
+        description="n8n's privacy and sandbox settings.")
+    upgrade: UpgradeSettings = Field(
+        default=UpgradeSettings(),
+        description="Guards for changing n8n's version.")
     backups: BackupSettings | None = Field(
-        None, description="Off-cluster encrypted backups; the policy pack requires them in production.")
+        default=None,
+        description="Off-cluster encrypted backups; the policy pack requires them in production.")
     # Secrets: set with `pulumi config set --secret`; generated when absent (see components/secrets.py).
-    encryption_key: SecretStr | None = None
-    runner_auth_tokens: dict[str, SecretStr] = Field(default_factory=dict)
-    license_key: SecretStr | None = None
+    encryption_key: SecretStr | None = Field(
+        default=None,
+        description="n8n's N8N_ENCRYPTION_KEY, which encrypts every credential stored in n8n; unset, a generated "
+                    "48-character key kept protected in Pulumi's state (set it when you migrate an existing n8n).")
+    runner_auth_tokens: dict[str, SecretStr] = Field(
+        default={},
+        description="The auth token of each task broker and its runner pool, by broker "
+                    "(`runnerAuthTokens.n8n-worker-1`); unset entries are generated, and all must differ.")
+    license_key: SecretStr | None = Field(
+        default=None,
+        description="n8n's license activation key (N8N_LICENSE_ACTIVATION_KEY), needed for n8n.multiMain.")
     # "<username>:<access token>" for every image App Platform pulls from Docker Hub; anonymous without it.
-    docker_hub_credentials: SecretStr | None = None
+    docker_hub_credentials: SecretStr | None = Field(
+        default=None,
+        description="`<username>:<read-only access token>` of a Docker Hub account that App Platform pulls every "
+                    "Docker Hub image of the app with; unset, pulls are anonymous and rate-limited.")
     log_destination_secret: SecretStr | None = Field(
-        None, description="The log destination's API key (datadog) or password (openSearch).")
+        default=None,
+        description="The log destination's API key (datadog) or password (openSearch).")
     metrics_authorization: SecretStr | None = Field(
-        None, description="The Authorization header value the collector sends to metrics remote, e.g. "
-                          "`Basic <base64 user:token>` for Grafana Cloud or `Bearer <token>`.")
+        default=None,
+        description="The Authorization header value the collector sends to the metrics remote, e.g. "
+                    "`Basic <base64 user:token>` for Grafana Cloud or `Bearer <token>`.")
 
     # The stack name, set by `parse_settings`; not a config key.
     _stack: str = PrivateAttr(default="dev")

@@ -108,11 +108,11 @@ _LOG_NEEDS = {"datadog": (False, True), "papertrail": (True, False),
 
 def _log_destination_problems(s: Settings) -> list[Problem]:
     dest, key = s.observability.logs.destination, "observability.logs.destination"
+    problems = _database_log_problems(s)
     if dest is None:
-        return [Problem("logDestinationSecret", "is set but observability.logs.destination is not")] \
-            if s.log_destination_secret is not None else []
+        return problems + ([Problem("logDestinationSecret", "is set but observability.logs.destination is not")]
+                           if s.log_destination_secret is not None else [])
     needs_endpoint, needs_secret = _LOG_NEEDS[dest.kind]
-    problems = []
     if needs_endpoint and not dest.endpoint:
         problems.append(Problem(f"{key}.endpoint", f"is required for {dest.kind}"))
     if dest.kind == "papertrail" and dest.endpoint:
@@ -133,6 +133,21 @@ def _log_destination_problems(s: Settings) -> list[Problem]:
     if dest.kind == "openSearch" and not dest.user:
         problems.append(Problem(f"{key}.user", "is required for openSearch (basic auth)"))
     return problems
+
+
+def _database_log_problems(s: Settings) -> list[Problem]:
+    """PostgreSQL's log sink goes where the app's logs go; DigitalOcean offers it for two of the three kinds."""
+    logs, key = s.observability.logs, "observability.logs.database"
+    if not logs.database:
+        return []
+    if logs.destination is None:
+        return [Problem(key, "needs observability.logs.destination (the sink forwards PostgreSQL's logs there); "
+                        "set a destination or remove database", True)]
+    if logs.destination.kind == "datadog":
+        return [Problem(key, "cannot forward PostgreSQL's logs to datadog: DigitalOcean's database log sinks "
+                        "accept Datadog for MongoDB only (rsyslog or OpenSearch for PostgreSQL); use a "
+                        "papertrail or openSearch destination, or set database: false", True)]
+    return []
 
 
 def _recovery_problems(s: Settings) -> list[Problem]:

@@ -30,8 +30,6 @@ from .cross_checks import cross_check_problems
 from .yaml_reader import MAX_BYTES, Document, YamlProblem, parse
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-# What a stack file may hold besides `config:` (pulumi/pulumi `workspace.ProjectStack`).
-STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
 # Pulumi stack, project and organisation names (`pulumi stack init` refuses anything else).
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _STAND_IN_ALPHABET = string.ascii_letters + string.digits
@@ -156,9 +154,9 @@ def _structure_problems(data: Any) -> list[Problem]:
         return [Problem(FILE, f"holds a {_kind(data)}; a stack file is a mapping with the settings under `config:`")]
     problems = []
     for key in data:
-        if key in STACK_FILE_KEYS:
+        if key in catalog.STACK_FILE_KEYS:
             continue
-        close = difflib.get_close_matches(key, STACK_FILE_KEYS, n=1)
+        close = difflib.get_close_matches(key, catalog.STACK_FILE_KEYS, n=1)
         if ":" in key or close == ["config"] or not close:
             fix = "did you mean config? " if close == ["config"] else ""
             problems.append(Problem(key, f"is outside `config:`; {fix}settings go under `config:` (the Pulumi CLI "

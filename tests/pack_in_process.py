@@ -46,8 +46,8 @@ def _props(wire: dict) -> Mapping:
 
 
 def _options(request) -> PolicyResourceOptions:
-    """The analyzer's `_get_resource_options`; offline.analyzer sends protect and parent only, so
-    delete-before-replace and the custom timeouts stay unset, as the analyzer leaves them."""
+    """The analyzer's `_get_resource_options`; offline.analyzer sends protect, parent and the additional
+    secret outputs, so delete-before-replace and the custom timeouts stay unset, as the analyzer leaves them."""
     o = request.options
     return PolicyResourceOptions(o.protect, o.ignoreChanges, None, o.aliases, PolicyCustomTimeouts(0, 0, 0),
                                  o.additionalSecretOutputs, o.parent or None)

@@ -19,7 +19,7 @@ DOCKER_HUB_CREDENTIALS = "n8nops:dckr_pat_Vb7Qm2Xz9Lk4Tr8Wn1Ps6Hd3Jf0Gc5Ya"
 LOG_DESTINATION_SECRET = "Zt4Wq8Nm2Xr6Lp0Vb3Hc7Jd1Fg5Ks9Ya"
 METRICS_AUTHORIZATION = "Basic MTIzNDU2OmdsY19aVDRXcThObTJYcjZMcDBWYjNIYzdKZDFGZzVLczlZYQ=="
 OBSERVABILITY = {
-    "logs": {"level": "debug", "format": "json",
+    "logs": {"level": "debug", "format": "json", "database": True,
              "destination": {"kind": "openSearch", "endpoint": "https://logs.example.com:9200", "user": "n8n",
                              "indexName": "n8n-logs"}},
     "metrics": {"remote": {"protocol": "prometheusRemoteWrite",
@@ -82,7 +82,8 @@ SHAPES = STACK_FILES + [
     Shape("restored from the latest backup, with a pool", "prod",
           {"encryptionKey": ENCRYPTION_KEY, "postgres": {"restoreFrom": {"cluster": "n8n-old-pg"},
                                                          "connectionPool": {"mode": "transaction"}}}),
-    Shape("every observability setting on: logs to OpenSearch, metrics collector, uptime, retention", "prod",
+    Shape("every observability setting on: app and PostgreSQL logs to OpenSearch, collector, uptime, retention",
+          "prod",
           {"observability": OBSERVABILITY, "logDestinationSecret": LOG_DESTINATION_SECRET,
            "metricsAuthorization": METRICS_AUTHORIZATION, "dockerHubCredentials": DOCKER_HUB_CREDENTIALS,
            "webhooks": {"processors": 1},
@@ -96,8 +97,8 @@ SHAPES = STACK_FILES + [
                              "uptime": {"enabled": False}},
            "logDestinationSecret": LOG_DESTINATION_SECRET,
            "postgres": {"storageAutoscale": {"enabled": False}}}),
-    Shape("logs to Papertrail, metrics off", "staging",
-          {"observability": {"logs": {"destination": {"kind": "papertrail",
+    Shape("logs and PostgreSQL's logs to Papertrail, metrics off", "staging",
+          {"observability": {"logs": {"database": True, "destination": {"kind": "papertrail",
                                                       "endpoint": "logs3.papertrailapp.com:12345"}},
                              "metrics": {"enabled": False}}}),
     Shape("images pinned by digest, major upgrade acknowledged", "prod",

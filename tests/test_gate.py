@@ -250,16 +250,16 @@ def test_insecure_variant_fails_naming_its_policy_whatever_its_image_source(prod
     assert variant.policy in {v.policy for v in verdicts if v.mandatory}, verdicts
 
 
-def test_readme_says_which_layers_catch_each_variant():
-    readme = (ROOT / "README.md").read_text()
+def test_policy_docs_say_which_layers_catch_each_variant():
+    doc = (ROOT / "docs" / "policies.md").read_text()
     rows = {}
-    for line in readme.splitlines():
+    for line in doc.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 3:
             rows[cells[0]] = (cells[1], cells[2])
     for variant in VARIANTS:
-        assert variant.name in rows, f"README's variant table has no row for {variant.name!r}"
+        assert variant.name in rows, f"docs/policies.md's variant table has no row for {variant.name!r}"
         assert rows[variant.name] == (layers(variant), f"`{variant.policy}`"), variant.name
-    intro = readme.split("**Insecure variants of prod**")[1].split("| Variant |")[0]
+    intro = doc.split("**Insecure variants of prod**")[1].split("| Variant |")[0]
     for source in SOURCES:
-        assert source.name in intro, f"README does not say the variants run with images from {source.name}"
+        assert source.name in intro, f"docs/policies.md does not say the variants run with images from {source.name}"

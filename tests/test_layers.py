@@ -1,4 +1,4 @@
-"""The repository's layers (README.md § Layout) as the imports show them: no module imports a layer above
+"""The repository's layers (docs/architecture.md § Layout) as the imports show them: no module imports a layer above
 its own, no import circle anywhere, and the policy pack's modules load with only what the pack installs."""
 
 from __future__ import annotations

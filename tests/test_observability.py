@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -15,6 +16,7 @@ from platform_model.ingress import spec_route
 from platform_model.topology import COLLECTOR
 from settings.model import SettingsError
 from stack.loader import load_settings
+from stackedit import StackEdit
 from stackrun import app_spec, component, components, env_entry, env_of, run_stack, stack_config
 
 REMOTE = {"metrics": {"remote": {"endpoint": "https://prometheus.example.net/api/prom/push"}}}
@@ -151,7 +153,42 @@ def test_uptime_checks_main_health_from_outside_and_alerts_the_stack_destination
     assert all(a["notifications"] == [{"emails": ["ops@example.com"], "slacks": []}] for a in alerts.values())
 
 
+OPENSEARCH_PASSWORD = "os/pass@0123456789abcdef"
+DATABASE_LOGS = {
+    "openSearch": {"observability": {"logs": {"database": True, "destination": {
+        "kind": "openSearch", "endpoint": "https://search.example.com:9200", "user": "n8n"}}},
+        "logDestinationSecret": OPENSEARCH_PASSWORD},
+    "papertrail": {"observability": {"logs": {"database": True, "destination": {
+        "kind": "papertrail", "endpoint": "syslog+tls://logs3.papertrailapp.com:12345"}}}},
+}
+LOG_SINK = "n8n-postgres-logs"
+
+
+def test_postgres_logs_go_to_opensearch_with_the_password_kept_secret():
+    run = run_stack("prod", DATABASE_LOGS["openSearch"])
+    sink = run.one(catalog.OPENSEARCH_SINK)
+    assert sink.name == LOG_SINK and sink.parent == run.one("n8n-platform:postgres:Postgres").urn
+    # DigitalOcean reads the credential from the URL: escaped, and the input and output both secret.
+    assert sink.inputs["endpoint"] == "https://n8n:os%2Fpass%400123456789abcdef@search.example.com:9200"
+    assert "endpoint" in sink.secret_paths and "endpoint" in sink.additional_secret_outputs
+    assert sink.inputs["indexPrefix"] == "logs-postgres"
+    assert OPENSEARCH_PASSWORD not in json.dumps(run.outputs)
+
+
+def test_postgres_logs_go_to_papertrail_over_tls():
+    run = run_stack("prod", DATABASE_LOGS["papertrail"])
+    sink = run.one(catalog.RSYSLOG_SINK)
+    assert (sink.inputs["server"], sink.inputs["port"], sink.inputs["tls"]) == ("logs3.papertrailapp.com", 12345, True)
+
+
+def test_no_database_log_sink_by_default(prod):
+    assert not prod.of_type(catalog.RSYSLOG_SINK) and not prod.of_type(catalog.OPENSEARCH_SINK)
+
+
 @pytest.mark.parametrize("overrides, key", [
+    ({"observability": {"logs": {"database": True}}}, "observability.logs.database"),
+    ({"observability": {"logs": {"database": True, "destination": {"kind": "datadog"}}},
+      "logDestinationSecret": DATADOG_KEY}, "observability.logs.database"),
     ({"observability": {"logs": {"destination": {"kind": "datadog"}}}}, "logDestinationSecret"),
     ({"observability": {"logs": {"destination": {"kind": "papertrail"}}}}, "observability.logs.destination.endpoint"),
     ({"observability": {"logs": {"destination": {"kind": "papertrail", "endpoint": "https://x.example.com"}}}},
@@ -174,13 +211,42 @@ def test_incomplete_observability_settings_are_refused_by_name(overrides, key):
 
 
 def test_the_pack_accepts_a_public_metrics_route_when_metrics_are_off(pack, prod):
-    from stackedit import StackEdit
     from test_policies import drop_metrics_redirect
 
     stack = StackEdit(prod)
     drop_metrics_redirect(stack)
     stack.set_env("n8n-main", "N8N_METRICS", "false")
     assert stack.send(pack) == []
+
+
+def _plain_sink_password(stack):
+    stack.options(LOG_SINK, additional_secret_outputs=[])
+
+
+# The policy's failure cases, on the stacks that have a sink (test_policies.py counts them as covered).
+LOG_SINK_FAILURES = [
+    # (policy, case, destination, edit, fragment of the message)
+    ("database-log-sink-secure", "OpenSearch password in a URL that is no secret output", "openSearch",
+     _plain_sink_password, "carries the OpenSearch password but is not a secret output"),
+    ("database-log-sink-secure", "syslog without TLS", "papertrail",
+     lambda stack: stack.props(LOG_SINK).update(tls=False), "would cross the internet in clear"),
+    ("database-log-sink-secure", "OpenSearch over plain http", "openSearch",
+     lambda stack: stack.props(LOG_SINK).update(endpoint="http://search.example.com:9200"), "is not https"),
+]
+
+
+@pytest.mark.parametrize("checked_by", ["pack", "policies"])
+@pytest.mark.parametrize("policy, case, destination, edit, fragment", LOG_SINK_FAILURES,
+                         ids=[case for _, case, *_ in LOG_SINK_FAILURES])
+def test_the_pack_refuses_an_unsafe_database_log_sink(checked_by, policy, case, destination, edit, fragment,
+                                                      request):
+    sender = request.getfixturevalue(checked_by)
+    stack = StackEdit(run_stack("prod", DATABASE_LOGS[destination]))
+    assert stack.send(sender) == []
+    edit(stack)
+    [verdict] = stack.send(sender)
+    assert (verdict.policy, verdict.level) == (policy, "mandatory") and fragment in verdict.message
+    assert OPENSEARCH_PASSWORD not in verdict.message
 
 
 def test_the_collector_is_priced_the_same_from_settings_and_from_the_spec():

@@ -1,7 +1,5 @@
 """The settings model: production defaults, region vocabulary, and clear errors for bad input."""
 
-import typing
-
 import pytest
 
 from platform_model import catalog
@@ -154,32 +152,3 @@ def test_unknown_stack_names_the_stacks_that_exist():
         settings_from_file("qa")
     assert "prod" in str(err.value) and "staging" in str(err.value)
 
-
-def _config_keys(model, prefix=""):
-    from settings.model import _nested_model
-
-    for name, field in model.model_fields.items():
-        key = prefix + (field.alias or name)
-        nested = _nested_model(field.annotation)
-        if nested and typing.get_origin(field.annotation) is not list:
-            yield from _config_keys(nested, key + ".")
-        else:
-            yield key
-
-
-def test_readme_documents_every_setting():
-    from pathlib import Path
-
-    from settings.model import Settings
-
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    settings_section = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
-    missing = []
-    for key in _config_keys(Settings):
-        # nested objects (autoscaling, maintenance, slackWebhooks) are documented at their own key
-        documented = key if not any(part in key for part in (".autoscaling.", ".maintenance.", "slackWebhooks.",
-                                                              ".restoreFrom.", ".replica."))\
-            else key.rsplit(".", 1)[0]
-        if f"`{documented}" not in settings_section:
-            missing.append(key)
-    assert not missing, f"README § Settings does not document: {missing}"

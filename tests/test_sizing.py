@@ -15,7 +15,7 @@ from stack.loader import load_settings
 from stackrun import stack_config
 
 TARGETS = [
-    Workload(600, 2, 0.5),    # the README's example
+    Workload(600, 2, 0.5),    # docs/cost-and-capacity.md's example
     Workload(10, 1, 0),       # a quiet instance without Code nodes
     Workload(60, 30, 1),      # long executions, all with Code nodes
     Workload(3000, 1, 0.2),   # 50 webhooks a second: webhook processors

@@ -229,7 +229,7 @@ def registry_credential_problems(spec: AppSpec, _args) -> list[str]:
     images = _docker_hub_images(spec)
     given = {c.name: img[REGISTRY_CREDENTIALS] for c, img in images if img.get(REGISTRY_CREDENTIALS)}
     if not given:
-        return []  # anonymous pulls: allowed, and the README says what they risk
+        return []  # anonymous pulls: allowed, and docs/operations.md says what they risk
     problems = []
     anonymous = [c.name for c, img in images if not img.get(REGISTRY_CREDENTIALS)]
     if anonymous:

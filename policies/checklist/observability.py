@@ -4,13 +4,16 @@ n8n's `/metrics` has no authentication and is served by main on the port App Pla
 (n8n 2.41.1 `prometheus.service.js`): routed publicly, it tells anyone the workflow counts, queue depth,
 versions and (with labels on) workflow names. Health endpoints may stay public — the uptime check needs one.
 Without pruning, every execution's data stays in PostgreSQL until the disk is full.
+A database log sink ships every statement PostgreSQL logs, values included, over the internet: in clear
+over plain syslog, and DigitalOcean's OpenSearch sink takes its password inside the URL, which the state
+keeps in plain text unless the resource declares that output secret.
 """
 
 from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from platform_model.catalog import METRICS_PATH
+from platform_model.catalog import METRICS_PATH, OPENSEARCH_SINK, RSYSLOG_SINK
 from platform_model.ingress import spec_route
 
 from .resources import APP, AppSpec, app_check, resource_policy
@@ -50,4 +53,28 @@ execution_pruning = resource_policy(
     check=app_check(pruning_problems),
 )
 
-POLICIES = [metrics_not_public, execution_pruning]
+def log_sink_problems(props: dict, args) -> list[str]:
+    if args.resource_type == RSYSLOG_SINK:
+        return [] if props.get("tls") is True else [
+            f"{args.name}: tls is {props.get('tls')}; PostgreSQL's log lines would cross the internet in clear"]
+    scheme, _, rest = str(props.get("endpoint", "")).partition("://")
+    problems = [] if scheme == "https" else [f"{args.name}: the OpenSearch endpoint is not https"]
+    carries_password = "@" in rest.split("/", 1)[0]
+    if carries_password and "endpoint" not in args.opts.additional_secret_outputs:
+        problems.append(f"{args.name}: its endpoint carries the OpenSearch password but is not a secret output; "
+                        "the state would keep the password in plain text")
+    return problems
+
+
+database_log_sink_secure = resource_policy(
+    name="database-log-sink-secure",
+    description="A PostgreSQL log sink sends over TLS and keeps its credential a Pulumi secret.",
+    severity=Severity.HIGH,
+    remediation=("Set observability.logs.database with a papertrail or openSearch destination and the password in "
+                 "`pulumi config set --secret logDestinationSecret`: components/postgres.py builds the sink with "
+                 "tls on (rsyslog) or the endpoint as a secret with additional_secret_outputs (OpenSearch)."),
+    types=(RSYSLOG_SINK, OPENSEARCH_SINK),
+    check=log_sink_problems,
+)
+
+POLICIES = [metrics_not_public, execution_pruning, database_log_sink_secure]

@@ -9,7 +9,7 @@ a value computed by another resource (a generated password, an id) is *unknown*:
 the engine's sentinel strings. `pulumi_policy` wraps the properties in a proxy that raises on an
 unknown, and turns that into an advisory "can't run policy during preview" — even for a mandatory
 policy. So every policy here reads `plain(...)` values and decides for itself, per value, whether an
-unknown is acceptable (README.md in this directory lists the choice of each policy).
+unknown is acceptable (docs/policies.md lists the choice of each policy).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ tasks it runs at once, and whether a worker's memory holds its concurrency — w
 The rules read a `Deployment` (platform_model/deployment.py), built from a stack's settings for the
 settings cross-checks, the program's `capacity` output and the offline tools, and from an App spec for the
 policy pack, so all compute the same numbers. Stdlib only: the policy pack imports it. Each rule names the
-n8n or DigitalOcean fact behind it; README.md § Cost and capacity lists them.
+n8n or DigitalOcean fact behind it; docs/cost-and-capacity.md lists them.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ MIN_SECRET_LENGTH = 32
 
 # --- App Platform components ---------------------------------------------------------------------
 
-# What a component's `run_command` replaces is not documented (README § First deployment). n8nio/n8n's
+# What a component's `run_command` replaces is not documented (docs/operations.md § First deployment). n8nio/n8n's
 # image runs `ENTRYPOINT ["tini", "--", "/docker-entrypoint.sh"]`, and that script ends in `exec n8n "$@"`
 # (n8n repository, docker/images/n8n): if run_command replaces the ENTRYPOINT, the spec must say
 # `n8n worker`; if it replaces only the CMD, the script would run `n8n n8n worker`, which n8n refuses, and
@@ -295,11 +295,16 @@ VPC = "digitalocean:index/vpc:Vpc"
 SPACES_BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
 SPACES_KEY = "digitalocean:index/spacesKey:SpacesKey"
 REPLICA = "digitalocean:index/databaseReplica:DatabaseReplica"
+# DigitalOcean database log sinks (pulumi-digitalocean 4.84.1); DigitalOcean's API accepts rsyslog,
+# elasticsearch and opensearch sinks for PostgreSQL, datadog for MongoDB only.
+RSYSLOG_SINK = "digitalocean:index/databaseLogsinkRsyslog:DatabaseLogsinkRsyslog"
+OPENSEARCH_SINK = "digitalocean:index/databaseLogsinkOpensearch:DatabaseLogsinkOpensearch"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 RANDOM_STRING = "random:index/randomString:RandomString"
 BUDGET = "n8n-platform:cost:Budget"
 
-
+# What a stack file may hold: `config:` and the keys beside it (pulumi/pulumi `workspace.ProjectStack`).
+STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
 # Config namespaces a stack file may use besides the project's own: the providers the program uses
 # (digitalocean, random) and the engine's own (`pulumi:tags`, `pulumi:disable-default-providers`...).
 PROVIDER_NAMESPACES = ("digitalocean", "random", "pulumi")

@@ -3,7 +3,7 @@
 Pure and stdlib-only (the policy pack imports it): it prices a `Deployment` (platform_model/deployment.py),
 built from a stack's settings or from an App spec, so the program, the offline tools and the policy pack
 price the same thing. Prices come from `prices.toml`;
-a stack overrides any figure with `cost.prices` (README.md § Settings).
+a stack overrides any figure with `cost.prices` (docs/settings.md).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ placeholders, one character or word repeated, keyboard runs, too few distinct ch
 tuned so that generated values pass: 100,000 samples each of `openssl rand -hex 16` (the shortest
 accepted), `-hex 32`, `-base64 24`, `-base64 32`, UUIDs and 48 random alphanumerics, none was refused
 (the closest: hex-16 values at 92 bits of estimated entropy and 52% small steps, against limits of 80
-bits and 60%). A dictionary passphrase is not detected; the README says to generate keys.
+bits and 60%). A dictionary passphrase is not detected; docs/stack-files.md says to generate keys.
 """
 
 from __future__ import annotations
