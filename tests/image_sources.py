@@ -47,12 +47,16 @@ class ImageSource:
                 if repository in (N8N, RUNNERS):
                     component["image"] = self.image(repository, image["tag"])
 
+    def given(self) -> dict:
+        """The policy-pack config this source needs ({} for the pack's defaults)."""
+        return {} if self.allowed_images is None else {"image-sources": {"allowedImages": self.allowed_images}}
+
     def policy_config(self, directory: Path) -> Path | None:
         """The `--policy-pack-config` file this source needs, written into `directory`."""
         if self.allowed_images is None:
             return None
         path = directory / "image-sources.json"
-        path.write_text(json.dumps({"image-sources": {"allowedImages": self.allowed_images}}))
+        path.write_text(json.dumps(self.given()))
         return path
 
 

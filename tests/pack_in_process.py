@@ -6,7 +6,11 @@ installed pulumi-policy) turns each request into `ResourceValidationArgs` or a `
 `unknown_checking_proxy`, options from the request, the policy's configured properties, and a
 `report_violation` that records the message. `PackInProcess` does the same from the same request messages
 (offline.analyzer's `analyze_request` / `stack_resource`), without the subprocess and its gRPC round trips,
-and answers with the same `Verdict`s — so rule-level tests run in milliseconds. What only the running
+and answers with the same `Verdict`s — so rule-level tests run in milliseconds. One difference: the
+analyzer deserializes and proxies the properties afresh for each policy, which was most of a test's time;
+here every policy of one call reads the same proxied properties (policies read them through
+`checklist.resources.plain`, which copies, so none can see another's changes), and the running pack,
+with its fresh copies, must give the same verdicts (test_policies.py). What only the running
 pack shows (its metadata, `Configure`, the engine's request shapes) stays with the gRPC tests.
 """
 
@@ -37,7 +41,7 @@ NO_STACK_TAGS: Mapping[str, str] = MappingProxyType({})  # the offline gate conf
 
 
 def _props(wire: dict) -> Mapping:
-    """Fresh properties for one policy from the request's JSON form (deserialize_properties copies)."""
+    """The properties as the analyzer hands them to a policy, from the request's JSON form."""
     return unknown_checking_proxy(deserialize_properties(wire))
 
 
@@ -114,16 +118,13 @@ class PackInProcess:
     # -- the same calls as offline.analyzer.PolicyPack, so tests/stackedit.py sends to either --
 
     def analyze(self, request: proto.AnalyzeRequest) -> list[Verdict]:
-        wire = json_format.MessageToDict(request.properties)
+        props, options = _props(json_format.MessageToDict(request.properties)), _options(request)
         return self._run(ResourceValidationPolicy, lambda config: ResourceValidationArgs(
-            request.type, _props(wire), request.urn, request.name, _options(request), None, config,
-            NO_STACK_TAGS), request.urn)
+            request.type, props, request.urn, request.name, options, None, config, NO_STACK_TAGS), request.urn)
 
     def analyze_stack(self, resources: Iterable[proto.AnalyzerResource]) -> list[Verdict]:
         resources = list(resources)
-        wires = [json_format.MessageToDict(r.properties) for r in resources]
-        # Each policy gets its own PolicyResources, as in AnalyzeStack.
-        return self._run(StackValidationPolicy, lambda config: StackValidationArgs(
-            _stack_resources(resources, wires), config, NO_STACK_TAGS))
+        built = _stack_resources(resources, [json_format.MessageToDict(r.properties) for r in resources])
+        return self._run(StackValidationPolicy, lambda config: StackValidationArgs(built, config, NO_STACK_TAGS))
 
     check = PolicyPack.check  # Analyze for every resource, then AnalyzeStack: the engine's order

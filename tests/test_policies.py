@@ -17,8 +17,11 @@ from pathlib import Path
 import pytest
 from google.protobuf import json_format
 from pulumi.runtime.proto import analyzer_pb2 as proto
+from pulumi_policy.deserialize import deserialize_properties, serialize_properties
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from checklist import POLICIES
+from checklist.resources import plain
 from offline.analyzer import parse_policy_config, reconcile
 from pack_in_process import PackInProcess
 from stackedit import UNKNOWN, StackEdit
@@ -112,6 +115,18 @@ def test_staging_passes_with_only_its_documented_advisories(staging):
 def test_staging_without_its_config_fails_the_production_rules(policies, staging):
     mandatory = {v.policy for v in policies.check(staging.resources) if v.mandatory}
     assert mandatory == {"database-high-availability", "stateful-resources-protected", "off-cluster-backups"}
+
+
+def test_policies_read_the_properties_as_pulumi_policys_serializer_returns_them(prod):
+    # checklist.resources.plain copies JSON-shaped values itself (for speed); every resource, inputs and
+    # outputs, with values unknown at preview, must come out as pulumi_policy's own serializer gives them.
+    stack = StackEdit(prod)
+    all_secrets_unknown(stack)
+    for r in stack.as_run().resources:
+        for wire in (json_format.MessageToDict(r.properties), json_format.MessageToDict(r.output_properties)):
+            props = unknown_checking_proxy(deserialize_properties(wire))
+            assert plain(props) == serialize_properties(props), r.name
+            json.dumps(plain(props))  # plain dicts and lists all the way down: no proxy left inside
 
 
 # --- each policy: the ways it fails --------------------------------------------------------------

@@ -27,14 +27,30 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 from pulumi_policy.deserialize import serialize_properties
+from pulumi_policy.proxy import _DictProxy, _ListProxy
 
 from platform_model.catalog import APP
 from platform_model.spec_reader import AppSpec, app_spec
 
+_PROXIES = (_DictProxy, _ListProxy)
+_SCALARS = (str, float, int, bool, type(None))
+
 
 def plain(props: Any) -> Any:
-    """The properties as plain dicts/lists, unknowns kept as their sentinel strings. pulumi_policy's
-    own serializer unwraps its unknown-checking proxies without raising."""
+    """The properties as plain dicts/lists, unknowns kept as their sentinel strings: what pulumi_policy's
+    own serializer returns, which unwraps its unknown-checking proxies without raising. JSON-shaped values
+    are copied here by exact type, because the serializer's checks against abstract classes for every
+    value made it more than half of each policy's time (every stack policy reads the whole stack);
+    anything else (assets, archives, secrets) still goes through the serializer."""
+    kind = type(props)
+    if kind in _PROXIES:
+        return plain(props["__target"])
+    if kind is dict:
+        return {key: plain(value) for key, value in props.items()}
+    if kind is list:
+        return [plain(value) for value in props]
+    if kind in _SCALARS:
+        return props
     return serialize_properties(props)
 
 
