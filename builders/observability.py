@@ -128,16 +128,11 @@ def alert_rules(s: Settings, timing: AlertTiming | None = None) -> dict:
               "(PostgreSQL unreachable, a hung node, or a worker that died holding them).",
               "Check PostgreSQL, then the workers' logs; executions left `running` are marked crashed "
               "only when main restarts."),
-        # Both counters are n8n event-bus events on the worker; a task takes several responses (its data
-        # requests), so only "requests and not one response" is a reliable sign (seen in the rehearsal).
-        _rule("N8nRunnerTasksUnanswered",
-              f"sum by (component) (increase(n8n_runner_task_requested_total[{t.task_timeout + 60}s])) > 0 "
-              f"unless on (component) "
-              f"sum by (component) (increase(n8n_runner_response_received_total[{t.task_timeout + 60}s])) > 0",
-              t.down, "warning",
-              "A worker's task broker hands Code-node tasks out and gets no answers within the task timeout.",
-              "A runner took tasks and did not finish them: check that worker's runner pool (n8n-runners-<i>) "
-              "for crashes, out-of-memory kills or Code nodes running past the task timeout."),
+        _rule("N8nRunnerTasksUnanswered", runner_tasks_unanswered(t), t.down, "warning",
+              "A worker's Code nodes get no answer from its runner pool: none accepted (pool down, not "
+              "registered, wrong token) or none returned a result (runners dying, tasks past the task timeout).",
+              "Check that worker's runner pool (n8n-runners-<i>): running? its logs (auth token, crashes, "
+              "out-of-memory kills)? Code nodes there fail with 'Task request timed out' or a timeout error."),
         _rule("N8nPostgresConnectionsHigh", f"sum(n8n_db_pool_connections_active + n8n_db_pool_connections_idle)"
               f" > {connection_alert_threshold(s)}", t.backlog, "warning",
               "n8n holds most of the connections PostgreSQL allows; a deploy (which doubles them) may fail.",
@@ -147,6 +142,29 @@ def alert_rules(s: Settings, timing: AlertTiming | None = None) -> dict:
               "Raise n8n.dbPoolSize if the connection budget allows; look for slow queries."),
     ]
     return {"groups": [{"name": "n8n", "rules": rules}]}
+
+
+CODE_NODES_STARTED = 'n8n_node_started_total{node_type="base_code"}'  # n8n-nodes-base.code, both languages
+TASKS_ACCEPTED, TASKS_ANSWERED = "n8n_runner_task_requested_total", "n8n_runner_response_received_total"
+# A dead pool is reported once its last accepted task has left this window: between `for:` and window + `for:`.
+NO_RUNNER_WINDOW = catalog.TASK_REQUEST_TIMEOUT_SECONDS + 60
+
+
+def _per_worker_increase(counter: str, window: int) -> str:
+    return f"sum by (component) (increase({counter}[{window}s])) > 0"
+
+
+def runner_tasks_unanswered(t: AlertTiming) -> str:
+    """Worker-side event-bus counters (n8n 2.41.1 has no metric for a task request timing out). The broker
+    emits `runner-task-requested` only once a runner accepted the task and `runner-response-received` only
+    for a result, so: Code nodes started and no task accepted, or tasks accepted and none answered. The
+    first window is n8n's fixed task request timeout plus a minute, not shortened by the rehearsal: a worker
+    whose slots all wait on that timeout starts no Code node for that long."""
+    no_result = t.task_timeout + 60
+    return (f"({_per_worker_increase(CODE_NODES_STARTED, NO_RUNNER_WINDOW)} "
+            f"unless on (component) {_per_worker_increase(TASKS_ACCEPTED, NO_RUNNER_WINDOW)}) "
+            f"or ({_per_worker_increase(TASKS_ACCEPTED, no_result)} "
+            f"unless on (component) {_per_worker_increase(TASKS_ANSWERED, no_result)})")
 
 
 def connection_alert_threshold(s: Settings) -> int:

@@ -55,8 +55,10 @@ def n8n_env(s: Settings, is_main: bool) -> list[dict]:
     ]
     if metrics.enabled:
         env += [var("N8N_METRICS_INCLUDE_DB_POOL_METRICS", "true"),
-                # n8n_workflow_failed_total, n8n_runner_task_requested_total... (one counter per event)
-                var("N8N_METRICS_INCLUDE_MESSAGE_EVENT_BUS_METRICS", "true")]
+                # n8n_node_started_total, n8n_runner_task_requested_total... (one counter per event)
+                var("N8N_METRICS_INCLUDE_MESSAGE_EVENT_BUS_METRICS", "true"),
+                # node_type on the node counters: the runner alert counts Code nodes (tens of values, no ids)
+                var("N8N_METRICS_INCLUDE_NODE_TYPE_LABEL", "true")]
     if metrics.enabled and is_main:
         env += [var("N8N_METRICS_INCLUDE_QUEUE_METRICS", "true"),
                 var("N8N_METRICS_QUEUE_METRICS_INTERVAL", str(catalog.QUEUE_METRICS_INTERVAL_SECONDS))]

@@ -1,7 +1,7 @@
 """The observability proof: Debian's Prometheus scrapes every n8n process of a rehearsal with the stack's
 rendered scrape configuration and evaluates its rendered alert rules, while drills take parts away.
 
-    flock /tmp/n8n-heavy.lock venv/bin/python -m rehearsal.observability prod [--drill route,steady,backlog,postgres]
+    flock /tmp/n8n-heavy.lock venv/bin/python -m rehearsal.observability prod [--drill route,steady,runners,...]
 
 Prometheus plays the in-app collector (which only scrapes and ships) together with the remote that
 evaluates the rules. The rules are the stack's own (builders/observability.py `alert_rules`): every
@@ -29,9 +29,17 @@ from pathlib import Path
 
 import yaml
 
-from builders.observability import ScrapeTarget, alert_rules, alert_timing, scrape_configs, scrape_targets
+from builders.observability import (
+    NO_RUNNER_WINDOW,
+    ScrapeTarget,
+    alert_rules,
+    alert_timing,
+    scrape_configs,
+    scrape_targets,
+)
 from platform_model import catalog
 from platform_model.ingress import route_for
+from platform_model.topology import runner_pool_for
 
 from . import scenarios
 from .deployment import WORKER, LocalDeployment, http_ok
@@ -41,7 +49,9 @@ from .services import free_ports, stop_process
 
 TIME_SCALE = 0.1  # production `for:` windows × 0.1: backlog 300 s -> 30 s, stuck 600 s -> 60 s
 SCRAPE_SECONDS = 5  # the drills' scrape and evaluation interval (the stack renders 30 s)
-DRILLS = ("route", "steady", "backlog", "stuck", "postgres")
+DRILLS = ("route", "steady", "backlog", "runners", "stuck", "postgres")
+# A dead pool can take the rule's whole 120 s window to show: 2-3 minutes more than the CI run affords.
+DEFAULT_DRILLS = tuple(d for d in DRILLS if d != "runners")
 
 
 # --- Prometheus ----------------------------------------------------------------------------------
@@ -65,6 +75,10 @@ class Prometheus:
             name = a["labels"]["alertname"]
             found[name] = "firing" if "firing" in (a["state"], found.get(name)) else a["state"]
         return found
+
+    def firing_components(self, alert: str) -> list[str]:
+        return sorted(a["labels"].get("component", "?") for a in self._get("/api/v1/alerts")["alerts"]
+                      if a["labels"]["alertname"] == alert and a["state"] == "firing")
 
     def value(self, expr: str) -> float | None:
         result = self._get("/api/v1/query", query=expr)["result"]
@@ -287,6 +301,39 @@ def backlog(run: Running, prom: Prometheus) -> list[scenarios.Check]:
                             f"still active: {also or 'none'}")]
 
 
+RUNNER_ALERT = "N8nRunnerTasksUnanswered"
+
+
+def runner_pool_down(run: Running, prom: Prometheus) -> list[scenarios.Check]:
+    """One pair's runner pool stopped while Code-node webhooks keep arriving: that worker's Code nodes start and no
+    runner accepts their tasks, so the runner alert fires for that worker alone; it resolves once the pool is back."""
+    d = run.deployment
+    worker = d.of_role(WORKER)[0]
+    pool = [i for i in d.instances if i.component == runner_pool_for(worker.component)]
+    hold = alert_timing(run.settings).scaled(TIME_SCALE).down
+    bound = NO_RUNNER_WINDOW + hold + 3 * SCRAPE_SECONDS  # the pool may have accepted a task just before it stopped
+    with webhook(run) as url:
+        for inst in pool:
+            d.processes[inst.name].terminate()
+        for inst in pool:
+            d.processes[inst.name].popen.wait(60)
+        stop = threading.Event()
+        keep_calling(url, stop, 1.0, scenarios.WEBHOOK_TIMEOUT_SECONDS)
+        fired = time_to(prom, RUNNER_ALERT, "firing", bound + 60)
+        components = prom.firing_components(RUNNER_ALERT)
+        for inst in pool:
+            d.start(inst)
+        d.wait_healthy(pool, timeout=120)
+        resolved = time_to(prom, RUNNER_ALERT, "resolved", 120)
+        stop.set()
+    return [scenarios.Check(f"runner pool stopped: {RUNNER_ALERT} fires for its worker within its window",
+                            fired is not None and fired <= bound and components == [worker.component],
+                            f"fired {fired} s after {', '.join(i.name for i in pool)} stopped, for {components} "
+                            f"(for: {hold} s; bound {bound} s = {NO_RUNNER_WINDOW} s window + for + 3 scrapes)"),
+            scenarios.Check(f"runner pool back: {RUNNER_ALERT} resolves", resolved is not None,
+                            f"resolved {resolved} s after the pool was healthy again")]
+
+
 def postgres_down(run: Running, prom: Prometheus) -> list[scenarios.Check]:
     """PostgreSQL stopped under a trickle of webhooks. Every n8n process's /metrics then waits on a database-backed
     gauge past the scrape timeout (seen in the first proof runs), so the outage shows as N8nMainDown."""
@@ -350,7 +397,8 @@ def run_drills(opts: Options, drills: tuple[str, ...], log=print) -> scenarios.R
     report = scenarios.Report(f"Observability proof of stack {opts.stack} (Prometheus with the rendered rules, "
                               f"windows × {TIME_SCALE})")
     started = time.monotonic()
-    steps = {"route": check_route, "steady": steady, "backlog": backlog, "stuck": stuck, "postgres": postgres_down}
+    steps = {"route": check_route, "steady": steady, "backlog": backlog, "runners": runner_pool_down, "stuck": stuck,
+             "postgres": postgres_down}
     try:
         with running(opts, report, log) as run, prometheus(run, run.deployment.run_dir / "prometheus") as prom:
             for name in drills:
@@ -369,7 +417,8 @@ def run_drills(opts: Options, drills: tuple[str, ...], log=print) -> scenarios.R
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rehearsal.observability", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack")
-    parser.add_argument("--drill", default=",".join(DRILLS), help=f"comma-separated, from {', '.join(DRILLS)}")
+    parser.add_argument("--drill", default=",".join(DEFAULT_DRILLS),
+                        help=f"comma-separated, from {', '.join(DRILLS)} (default: all but runners)")
     parser.add_argument("--json", help="also write the report as JSON to this file")
     parser.add_argument("--keep", action="store_true", help="keep the run directory (logs, Prometheus data)")
     args = parser.parse_args(argv)

@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from platform_model import catalog
+
 from .n8n_api import ApiError, EditorSession, PublicApi, request
 
 TEMP_PREFIX = "n8n-platform check"
-# n8n's broker fails a Code node whose task no runner accepted after N8N_RUNNERS_TASK_REQUEST_TIMEOUT
-# (default 60 s; the spec does not set it): a webhook call must wait longer than that to see the error.
-TASK_REQUEST_TIMEOUT_SECONDS = 60
-WEBHOOK_TIMEOUT_SECONDS = TASK_REQUEST_TIMEOUT_SECONDS + 30
+# A webhook call must wait longer than the task request timeout to see a Code node's "Task request timed out".
+WEBHOOK_TIMEOUT_SECONDS = catalog.TASK_REQUEST_TIMEOUT_SECONDS + 30
 FINISHED = {"success", "error", "crashed", "canceled"}
 STUCK_STATUSES = ("running", "new")
 # EXECUTIONS_TIMEOUT_MAX (n8n 2.41.1 @n8n/config executions.config: 1 hour): no workflow can be given a

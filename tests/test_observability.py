@@ -54,6 +54,7 @@ def test_every_n8n_process_serves_metrics_and_only_main_polls_the_queue():
     for c in n8n:
         env = {e["key"]: e["value"] for e in c["envs"]}
         assert env["N8N_METRICS"] == "true"
+        assert env["N8N_METRICS_INCLUDE_NODE_TYPE_LABEL"] == "true"  # the runner alert counts Code nodes
         assert ("N8N_METRICS_INCLUDE_QUEUE_METRICS" in env) == (c["name"] == "n8n-main")
 
 
@@ -101,6 +102,38 @@ def test_promtool_accepts_the_rendered_rules(tmp_path):
     done = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS: 8 rules found" in done.stdout
+
+
+def counter(name: str, component: str, per_scrape: int, **labels: str) -> dict:
+    """A counter series for `promtool test rules`, growing by `per_scrape` every 30 s for 20 minutes."""
+    selector = ", ".join(f'{k}="{v}"' for k, v in {**labels, "component": component}.items())
+    return {"series": f"{name}{{{selector}}}", "values": f"0+{per_scrape}x40"}
+
+
+def test_the_runner_alert_fires_for_the_worker_whose_code_nodes_get_no_runner_and_only_for_it(tmp_path):
+    """promtool evaluates the rendered rule on series shaped like n8n 2.41.1's worker counters: worker 1's pool
+    never accepts a task (down or unregistered: no task counter at all), worker 2's is healthy, worker 3's
+    runners accept tasks and never return a result (killed, or past the task timeout)."""
+    rule = rules_by_name(settings())["N8nRunnerTasksUnanswered"]
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "n8n", "rules": [rule]}]}))
+    code = {"node_type": "base_code"}
+    series = [counter("n8n_node_started_total", "n8n-worker-1", 3, **code),
+              counter("n8n_node_started_total", "n8n-worker-2", 3, **code),
+              counter("n8n_runner_task_requested_total", "n8n-worker-2", 3),
+              counter("n8n_runner_response_received_total", "n8n-worker-2", 3),
+              counter("n8n_node_started_total", "n8n-worker-3", 3, **code),
+              counter("n8n_runner_task_requested_total", "n8n-worker-3", 3),
+              counter("n8n_runner_response_received_total", "n8n-worker-3", 0)]
+    expected = [{"exp_labels": {"severity": "warning", "component": f"n8n-worker-{i}"},
+                 "exp_annotations": rule["annotations"]} for i in (1, 3)]
+    tests = tmp_path / "tests.yml"
+    tests.write_text(yaml.safe_dump({"rule_files": [str(rules)], "evaluation_interval": "30s", "tests": [{
+        "interval": "30s", "input_series": series,
+        "alert_rule_test": [{"eval_time": "10m", "alertname": rule["alert"], "exp_alerts": expected},
+                            {"eval_time": "1m", "alertname": rule["alert"], "exp_alerts": []}]}]}))
+    done = subprocess.run(["promtool", "test", "rules", str(tests)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_no_collector_without_a_remote_and_one_worker_with_it():

@@ -1,6 +1,7 @@
 """The observability proof on real n8n (`python -m rehearsal.observability prod`): Prometheus scrapes every
 n8n process with the stack's rendered scrape configuration and evaluates its rendered rules while the
-drills take workers and PostgreSQL away. Minutes of real n8n: `pytest -m rehearsal`."""
+drills take workers and PostgreSQL away
+(the runner-pool drill runs by name only: `--drill runners`). Minutes of real n8n: `pytest -m rehearsal`."""
 
 from __future__ import annotations
 

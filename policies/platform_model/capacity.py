@@ -100,8 +100,8 @@ def runner_warning(c: ExecutionCapacity) -> str | None:
     return (f"each worker runs up to {c.concurrency} executions (workers.concurrency) but its runner pool "
             f"takes at most {c.runner_slots} Code-node tasks at once (runners instances × maxConcurrency): "
             f"the rest queue at the broker and fail with 'Task request timed out' after "
-            f"N8N_RUNNERS_TASK_REQUEST_TIMEOUT (60 s). Raise runners.maxConcurrency or runner instances to "
-            f"at least {c.concurrency}")
+            f"N8N_RUNNERS_TASK_REQUEST_TIMEOUT ({catalog.TASK_REQUEST_TIMEOUT_SECONDS} s). Raise runners.maxConcurrency"
+            f" or runner instances to at least {c.concurrency}")
 
 
 # --- memory ----------------------------------------------------------------------------------------

@@ -69,6 +69,9 @@ APP_PLATFORM_DEFAULT_GRACE_PERIOD_SECONDS = 120
 # N8N_RUNNERS_TASK_TIMEOUT: the launcher defaults to 60 s and the broker to 300 s; we set one value on
 # both so a long Code node is not cut by whichever side has the shorter default.
 DEFAULT_TASK_TIMEOUT_SECONDS = 300
+# N8N_RUNNERS_TASK_REQUEST_TIMEOUT (n8n's default; the spec does not set it): how long a worker's broker waits
+# for a runner to accept a Code-node task before the node fails with "Task request timed out".
+TASK_REQUEST_TIMEOUT_SECONDS = 60
 # N8N_RUNNERS_MAX_CONCURRENCY: Code-node tasks one runner process takes at once (n8n default 10).
 DEFAULT_RUNNER_MAX_CONCURRENCY = 10
 # N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED/_FAILED: finished Bull jobs kept in Valkey. n8n's default 0
