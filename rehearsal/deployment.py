@@ -321,7 +321,15 @@ class LocalDeployment:
                 time.sleep(0.5)
 
     def stop(self, grace: float = 40) -> None:
-        procs = [p for p in self.processes.values() if p.alive()]
+        self._stop(list(self.processes.values()), grace)
+
+    def stop_instances(self, instances: list[Instance], grace: float = 40) -> None:
+        self._stop([self.processes[i.name] for i in instances], grace)
+
+    @staticmethod
+    def _stop(processes: list[Process], grace: float) -> None:
+        """SIGTERM them together, wait up to `grace` seconds, then SIGKILL what is left."""
+        procs = [p for p in processes if p.alive()]
         for p in procs:
             p.terminate()
         deadline = time.monotonic() + grace

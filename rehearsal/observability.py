@@ -277,10 +277,7 @@ def backlog(run: Running, prom: Prometheus) -> list[scenarios.Check]:
     bound = timing.backlog + catalog.QUEUE_METRICS_INTERVAL_SECONDS + 3 * SCRAPE_SECONDS
     workers = d.of_role(WORKER)
     with webhook(run) as url:
-        for w in workers:
-            d.processes[w.name].terminate()
-        for w in workers:
-            d.processes[w.name].popen.wait(60)
+        d.stop_instances(workers, grace=60)
         stop = threading.Event()
         for _ in range(slots + 10):
             threading.Thread(target=scenarios.call_webhook, args=(url, 240), daemon=True).start()
@@ -313,10 +310,7 @@ def runner_pool_down(run: Running, prom: Prometheus) -> list[scenarios.Check]:
     hold = alert_timing(run.settings).scaled(TIME_SCALE).down
     bound = NO_RUNNER_WINDOW + hold + 3 * SCRAPE_SECONDS  # the pool may have accepted a task just before it stopped
     with webhook(run) as url:
-        for inst in pool:
-            d.processes[inst.name].terminate()
-        for inst in pool:
-            d.processes[inst.name].popen.wait(60)
+        d.stop_instances(pool, grace=60)
         stop = threading.Event()
         keep_calling(url, stop, 1.0, scenarios.WEBHOOK_TIMEOUT_SECONDS)
         fired = time_to(prom, RUNNER_ALERT, "firing", bound + 60)
