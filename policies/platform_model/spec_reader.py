@@ -78,18 +78,17 @@ class Component:
     @property
     def min_instances(self) -> Any:
         """Instances at minimum scale: autoscaling's min, else instanceCount, else App Platform's 1."""
-        auto = self.autoscaling
-        if auto is not None:
-            return auto if is_unknown(auto) else spec_value(auto, "min_instance_count")
-        count = spec_value(self.data, "instance_count")
-        return 1.0 if count is None else count
+        return self._instances("min_instance_count")
 
     @property
     def max_instances(self) -> Any:
         """Instances at maximum scale: autoscaling's max, else instanceCount, else App Platform's 1."""
+        return self._instances("max_instance_count")
+
+    def _instances(self, autoscaling_bound: str) -> Any:
         auto = self.autoscaling
         if auto is not None:
-            return auto if is_unknown(auto) else spec_value(auto, "max_instance_count")
+            return auto if is_unknown(auto) else spec_value(auto, autoscaling_bound)
         count = spec_value(self.data, "instance_count")
         return 1.0 if count is None else count
 
