@@ -44,11 +44,13 @@ def plain(props: Any) -> Any:
     anything else (assets, archives, secrets) still goes through the serializer."""
     kind = type(props)
     if kind in _PROXIES:
-        return plain(props["__target"])
+        props = props["__target"]
+        kind = type(props)
+    # Leaves (most values) are taken as they are, without a call each.
     if kind is dict:
-        return {key: plain(value) for key, value in props.items()}
+        return {key: value if type(value) in _SCALARS else plain(value) for key, value in props.items()}
     if kind is list:
-        return [plain(value) for value in props]
+        return [value if type(value) in _SCALARS else plain(value) for value in props]
     if kind in _SCALARS:
         return props
     return serialize_properties(props)
@@ -103,9 +105,11 @@ class Stack:
     def __init__(self, resources: list[PolicyResource], config: Mapping[str, Any]):
         self.resources = resources
         self.config = config
-        self._props = {id(r): plain(r.props) for r in resources}
+        self._props: dict[int, Any] = {}  # copied when a check first reads them; most read a few types
 
     def props(self, r: PolicyResource) -> dict:
+        if id(r) not in self._props:
+            self._props[id(r)] = plain(r.props)
         return self._props[id(r)]
 
     def of_type(self, type_: str) -> list[PolicyResource]:

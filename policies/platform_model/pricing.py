@@ -11,6 +11,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,9 @@ class PriceTable:
         )
 
 
+@lru_cache(maxsize=4)
 def load_prices(path: Path = PRICE_TABLE) -> PriceTable:
+    """The price table (read once per file: the monthly-budget policy asks on every check)."""
     data = tomllib.loads(path.read_text())
     sources = data["sources"]
 

@@ -32,6 +32,7 @@ import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from . import catalog
@@ -119,8 +120,10 @@ def _is_operator(word: str) -> bool:
     return bool(word) and all(ch in "();<>|&" for ch in word)
 
 
+@lru_cache(maxsize=256)
 def parse_command(text: str) -> Command:
-    """What a run_command starts."""
+    """What a run_command starts. Cached: every policy reads every component's command, and shlex is slow;
+    the result is immutable."""
     try:
         return _script(_words(text), text)
     except ValueError:

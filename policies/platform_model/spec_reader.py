@@ -51,7 +51,7 @@ class Component:
     def is_runner_pool(self) -> bool:
         return self.role == roles.RUNNERS
 
-    @property
+    @cached_property
     def env(self) -> dict[str, Mapping[str, Any]]:
         return env_entries(self.data)
 
@@ -105,13 +105,17 @@ class AppSpec:
         self.data = spec
 
     def components(self) -> Iterator[Component]:
+        return iter(self._components)
+
+    @cached_property
+    def _components(self) -> list[Component]:
+        # Made once, so each component's recognition is worked out once however many questions are asked.
+        found = []
         for kind in ("services", "workers", "jobs"):
             items = self.data.get(kind) or []
-            if is_unknown(items):
-                continue
-            for item in items:
-                if isinstance(item, dict):
-                    yield Component(kind, item)
+            if not is_unknown(items):
+                found += [Component(kind, item) for item in items if isinstance(item, dict)]
+        return found
 
     def n8n_processes(self) -> list[Component]:
         return [c for c in self.components() if c.is_n8n]
