@@ -21,6 +21,10 @@ from yaml.resolver import BaseResolver
 
 MAX_BYTES = 1 << 20  # a stack file is a few kilobytes
 MAX_DEPTH = 32  # the deepest setting is 5 levels below `config:`
+# Composing stops here: deeper than any setting by far, yet well inside Python's recursion limit. PyYAML's
+# scanner does work proportional to the depth for every token of a flow collection, so a document of
+# thousands of `[` took most of a second to reach the recursion limit.
+MAX_COMPOSE_DEPTH = 4 * MAX_DEPTH
 MAX_VALUES = 10_000  # aliases can multiply a small file into a huge document ("billion laughs")
 
 Path = tuple[str, ...]
@@ -66,6 +70,10 @@ class _Resolver(BaseResolver):
         return super().resolve(kind, value, implicit)
 
 
+class _TooDeepError(Exception):
+    """Nested deeper than MAX_COMPOSE_DEPTH."""
+
+
 class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer, _Resolver):
     def __init__(self, text: str):
         yaml.reader.Reader.__init__(self, text)
@@ -73,6 +81,16 @@ class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml
         yaml.parser.Parser.__init__(self)
         yaml.composer.Composer.__init__(self)
         _Resolver.__init__(self)
+        self.depth = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > MAX_COMPOSE_DEPTH:
+                raise _TooDeepError
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _go_int(text: str) -> int | None:
@@ -264,7 +282,7 @@ def parse(text: str) -> Document:
     except yaml.YAMLError as err:
         doc.problems.append(_syntax_problem(err, text))
         return doc
-    except RecursionError:
+    except (_TooDeepError, RecursionError):
         doc.problems.append(YamlProblem((), 0, f"is nested far deeper than any setting ({MAX_DEPTH} levels at "
                                                "most)"))
         return doc
