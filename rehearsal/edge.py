@@ -45,7 +45,9 @@ class Edge:
         return instances[next(self._turn) % len(instances)] if instances else None
 
     def __enter__(self) -> Edge:
-        threading.Thread(target=self.server.serve_forever, daemon=True, name="edge").start()
+        # shutdown() waits up to one poll interval (0.5 s by default)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
+                         name="edge").start()
         return self
 
     def __exit__(self, *exc) -> None:

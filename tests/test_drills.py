@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from platform_model.ingress import Route
+from rehearsal import supervisor
 from rehearsal.deployment import Instance, Process
 from rehearsal.drills import DRILLS, drill_names
 from rehearsal.edge import Edge
@@ -102,12 +103,16 @@ def wait_for(condition, timeout: float = 10) -> bool:
     while time.monotonic() < deadline:
         if condition():
             return True
-        time.sleep(0.1)
+        time.sleep(0.02)
     return False
 
 
 @pytest.fixture
-def deployment(tmp_path):
+def deployment(tmp_path, monkeypatch):
+    """Sleep deployments under a supervisor that looks every 20 ms and restarts after 0.1 s (the drills use
+    0.2 s and 1 s); the logic is the same, the test just waits less."""
+    monkeypatch.setattr(supervisor, "TICK_SECONDS", 0.02)
+    monkeypatch.setattr(supervisor, "RESTART_DELAY_SECONDS", 0.1)
     made = []
 
     def make(*instances: Instance) -> SleepDeployment:
@@ -131,8 +136,10 @@ def test_a_container_that_exits_is_started_again_with_the_reason_recorded(deploy
 
 
 def test_a_failing_liveness_check_restarts_the_container_and_readiness_takes_it_out_of_rotation(deployment):
-    d = deployment(service("main", health_check=check(period_seconds=1, failure_threshold=1, initial_delay_seconds=0),
-                           liveness_health_check=check(period_seconds=1, failure_threshold=2,
+    # Periods of a tenth of a second (the spec allows whole seconds) so the test waits less.
+    d = deployment(service("main", health_check=check(period_seconds=0.1, failure_threshold=1,
+                                                      initial_delay_seconds=0),
+                           liveness_health_check=check(period_seconds=0.1, failure_threshold=2,
                                                        initial_delay_seconds=0)))
     healthy = threading.Event()
     healthy.set()
@@ -152,7 +159,7 @@ def test_a_held_container_is_neither_restarted_nor_routed_to(deployment):
     with Supervisor(d, log=lambda m: None, probe=lambda url, timeout: True) as sup:
         sup.hold("main")
         d.processes["main"].kill()
-        time.sleep(1.5)
+        time.sleep(0.5)  # five restart delays
         assert d.starts == 1 and sup.ready_instances("main") == []
         sup.release("main")
         assert d.starts == 2 and d.processes["main"].alive()
@@ -175,7 +182,7 @@ def upstream(name: str) -> ThreadingHTTPServer:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return server
 
 

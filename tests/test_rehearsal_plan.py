@@ -276,11 +276,13 @@ class FakeBroker:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.uri = f"http://127.0.0.1:{self.server.server_address[1]}"
 
 
-def run_launcher(tmp_path, broker_token: str, pool_token: str, seconds: float):
+def run_launcher(tmp_path, broker_token: str, pool_token: str, until) -> tuple:
+    """Run the launcher against a stand-in broker until `until(runs, log)` holds (runs: one `.env` file per
+    runner started), then ask its health check and stop it."""
     broker = FakeBroker(broker_token)
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -292,25 +294,30 @@ def run_launcher(tmp_path, broker_token: str, pool_token: str, seconds: float):
            "N8N_RUNNERS_TASK_BROKER_URI": broker.uri, "N8N_RUNNERS_AUTH_TOKEN": pool_token,
            "N8N_RUNNERS_MAX_CONCURRENCY": "10", "N8N_RUNNERS_TASK_TIMEOUT": "300",
            "N8N_RUNNERS_LAUNCHER_HEALTH_CHECK_PORT": health_port}
-    proc = subprocess.Popen([sys.executable, "-m", "rehearsal.launcher", "--node", str(fake_node),
-                             "--runner", "/opt/start.js", "--pool", "n8n-runners-1"], env=env, cwd=PROJECT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tmp_path / "launcher.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "rehearsal.launcher", "--node", str(fake_node),
+                                 "--runner", "/opt/start.js", "--pool", "n8n-runners-1"], env=env, cwd=PROJECT,
+                                stdout=out, stderr=subprocess.STDOUT, text=True)
     try:
-        time.sleep(seconds)
+        deadline = time.monotonic() + 20
+        while not until(sorted(runs.glob("*.env")), log.read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.05)
         with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=5) as resp:
             health = (resp.status, json.load(resp))
     finally:
         proc.terminate()
-        out = proc.communicate(timeout=10)[0]
+        proc.wait(timeout=10)
         broker.server.shutdown()
     envs = [dict(line.split("=", 1) for line in p.read_text().splitlines() if "=" in line)
             for p in sorted(runs.glob("*.env"))]
     args = [p.read_text().split() for p in sorted(runs.glob("*.args"))]
-    return health, envs, args, out
+    return health, envs, args, log.read_text()
 
 
 def test_launcher_exchanges_the_auth_token_for_a_grant_starts_the_runner_and_restarts_it(tmp_path):
-    health, envs, args, out = run_launcher(tmp_path, "right", "right", seconds=3.5)
+    health, envs, args, out = run_launcher(tmp_path, "right", "right", until=lambda runs, log: len(runs) >= 2)
     assert health == (200, {"status": "ok"})
     assert len(envs) >= 2 and "(start 2)" in out  # the runner exits; the launcher starts it again
     first = envs[0]
@@ -325,7 +332,8 @@ def test_launcher_exchanges_the_auth_token_for_a_grant_starts_the_runner_and_res
 
 
 def test_launcher_with_a_wrong_token_never_starts_a_runner_and_stays_healthy_as_the_real_one(tmp_path):
-    health, envs, _, out = run_launcher(tmp_path, "right", "wrong", seconds=2.5)
+    # The token never changes, so a later retry is refused like the first (the retry window: next test).
+    health, envs, _, out = run_launcher(tmp_path, "right", "wrong", until=lambda runs, log: "refused" in log)
     assert envs == [] and health == (200, {"status": "ok"})  # n8n-io/task-runner-launcher reads no state
     assert "grant token refused" in out and "HTTP 403" in out
 
@@ -334,9 +342,9 @@ def test_launcher_gives_up_on_a_refused_token_after_its_retry_window(capsys):
     broker = FakeBroker("right")
     try:
         started = time.monotonic()
-        assert launcher.grant_token_within(broker.uri, "wrong", "n8n-runners-1", limit=0.5, interval=0.1) is None
-        assert 0.4 < time.monotonic() - started < 2
-        assert capsys.readouterr().out.count("HTTP 403") >= 4  # every 0.1 s, for 0.5 s
+        assert launcher.grant_token_within(broker.uri, "wrong", "n8n-runners-1", limit=0.25, interval=0.05) is None
+        assert 0.2 < time.monotonic() - started < 2
+        assert capsys.readouterr().out.count("HTTP 403") >= 4  # every 0.05 s, for 0.25 s
         assert launcher.grant_token_within(broker.uri, "right", "n8n-runners-1", limit=0.5) == "grant-1"
     finally:
         broker.server.shutdown()
