@@ -2,6 +2,7 @@
 policies called in-process with the pack's defaults."""
 
 import contextlib
+import gc
 
 import pytest
 
@@ -10,6 +11,14 @@ from offline.analyzer import PolicyPack, reconcile
 from offline.engine import ProgramRun
 from pack_in_process import PackInProcess
 from stackrun import run_stack
+
+
+def pytest_configure(config):
+    # The recorded runs and the in-process pack's caches keep large trees of dicts alive for the session;
+    # with Python's default first threshold (700 allocations) the collector walks them over and over. A
+    # larger one cut their CPU time by 6–8 % (measured A/B on test_policies, test_gate and
+    # test_stack_file: 700 vs 5,000, 10,000 and 50,000; 10,000 was fastest).
+    gc.set_threshold(10_000, 10, 10)
 
 
 @pytest.fixture(scope="session")

@@ -8,18 +8,21 @@ installed pulumi-policy) turns each request into `ResourceValidationArgs` or a `
 (offline.analyzer's `analyze_request` / `stack_resource`), without the subprocess and its gRPC round trips,
 and answers with the same `Verdict`s — so rule-level tests run in milliseconds. One difference: the
 analyzer deserializes and proxies the properties afresh for each policy, which was most of a test's time;
-here every policy of one call reads the same proxied properties (policies read them through
-`checklist.resources.plain`, which copies, so none can see another's changes), and the running pack,
-with its fresh copies, must give the same verdicts (test_policies.py). What only the running
-pack shows (its metadata, `Configure`, the engine's request shapes) stays with the gRPC tests.
+here the properties are deserialized and proxied once for each distinct resource (by their bytes: most
+resources a test sends are the unedited ones every other test sends) and every policy reads that one
+copy (policies read it through `checklist.resources.plain`, which copies, so none can see another's
+changes), and the running pack, with its fresh copies, must give the same verdicts (test_policies.py).
+What only the running pack shows (its metadata, `Configure`, the engine's request shapes) stays with the
+gRPC tests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from types import MappingProxyType
 
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2 as proto
 from pulumi_policy import (
     EnforcementLevel,
@@ -40,9 +43,14 @@ from offline.analyzer import PolicyPack, Verdict, parse_policy_config
 NO_STACK_TAGS: Mapping[str, str] = MappingProxyType({})  # the offline gate configures no stack tags
 
 
-def _props(wire: dict) -> Mapping:
-    """The properties as the analyzer hands them to a policy, from the request's JSON form."""
-    return unknown_checking_proxy(deserialize_properties(wire))
+def _props(properties: struct_pb2.Struct) -> Mapping:
+    """The properties as the analyzer hands them to a policy (deserialized, then proxied)."""
+    return _props_of(properties.SerializeToString(deterministic=True))
+
+
+@lru_cache(maxsize=128)  # a larger cache kept so much alive that garbage collection cost more than it saved
+def _props_of(wire: bytes) -> Mapping:
+    return unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(struct_pb2.Struct.FromString(wire))))
 
 
 def _options(request) -> PolicyResourceOptions:
@@ -53,10 +61,10 @@ def _options(request) -> PolicyResourceOptions:
                                  o.additionalSecretOutputs, o.parent or None)
 
 
-def _stack_resources(resources: list[proto.AnalyzerResource], wires: list[dict]) -> list[PolicyResource]:
+def _stack_resources(resources: list[proto.AnalyzerResource]) -> list[PolicyResource]:
     """PolicyResources linked to their parent and dependencies, as AnalyzeStack links them."""
-    built = {r.urn: PolicyResource(r.type, _props(wire), r.urn, r.name, _options(r), None, None, [], {})
-             for r, wire in zip(resources, wires, strict=True)}
+    built = {r.urn: PolicyResource(r.type, _props(r.properties), r.urn, r.name, _options(r), None, None, [], {})
+             for r in resources}
     for r in resources:
         resource = built[r.urn]
         resource.parent = built.get(r.parent)
@@ -118,13 +126,12 @@ class PackInProcess:
     # -- the same calls as offline.analyzer.PolicyPack, so tests/stackedit.py sends to either --
 
     def analyze(self, request: proto.AnalyzeRequest) -> list[Verdict]:
-        props, options = _props(json_format.MessageToDict(request.properties)), _options(request)
+        props, options = _props(request.properties), _options(request)
         return self._run(ResourceValidationPolicy, lambda config: ResourceValidationArgs(
             request.type, props, request.urn, request.name, options, None, config, NO_STACK_TAGS), request.urn)
 
     def analyze_stack(self, resources: Iterable[proto.AnalyzerResource]) -> list[Verdict]:
-        resources = list(resources)
-        built = _stack_resources(resources, [json_format.MessageToDict(r.properties) for r in resources])
+        built = _stack_resources(list(resources))
         return self._run(StackValidationPolicy, lambda config: StackValidationArgs(built, config, NO_STACK_TAGS))
 
     check = PolicyPack.check  # Analyze for every resource, then AnalyzeStack: the engine's order
