@@ -10,6 +10,7 @@ to build that layout over the Unix socket, as DigitalOcean's control plane does.
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import pwd
@@ -18,6 +19,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +122,28 @@ class Postgres:
                         "-m", "fast", "-w", "stop"], capture_output=True)
 
 
+_INITDB_OUTPUT: list[Path] = []  # made by the first cluster of this process
+
+
+def _initdb(data: Path) -> None:
+    """A new cluster's files in `data`. initdb's output is the same every time and running it is most of a
+    cluster's start, so it runs once per process and later clusters copy it (owner and modes kept)."""
+    if not _INITDB_OUTPUT:
+        template = Path(tempfile.mkdtemp(prefix="n8n-initdb-"))
+        atexit.register(shutil.rmtree, template, True)
+        template.chmod(0o711)
+        chown_to_postgres(template)
+        done = subprocess.run([*as_postgres_user(), postgres_bin("initdb"), "-D", str(template / "data"),
+                               "-U", "postgres", "--auth-local=trust", "--auth-host=reject", "-E", "UTF8",
+                               "--locale=C"], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ServiceError(f"initdb failed: {done.stderr.strip()}")
+        _INITDB_OUTPUT.append(template / "data")
+    done = subprocess.run(["cp", "-a", str(_INITDB_OUTPUT[0]), str(data)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ServiceError(f"copying initdb's output failed: {done.stderr.strip()}")
+
+
 def start_postgres(directory: Path, pki: Pki, port: int) -> Postgres:
     directory.mkdir(parents=True)
     chown_to_postgres(directory)
@@ -130,12 +154,7 @@ def start_postgres(directory: Path, pki: Pki, port: int) -> Postgres:
         shutil.copy(src, directory / name)
         (directory / name).chmod(0o600)
         chown_to_postgres(directory / name)
-    run_as = as_postgres_user()
-    done = subprocess.run([*run_as, postgres_bin("initdb"), "-D", str(data), "-U", "postgres",
-                           "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C"],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise ServiceError(f"initdb failed: {done.stderr.strip()}")
+    _initdb(data)
     # TLS only, password (SCRAM) only, loopback only: what a managed cluster's clients get.
     (data / "pg_hba.conf").write_text(
         "local all postgres trust\n"
