@@ -60,14 +60,14 @@ def test_the_backup_worker_dumps_the_clusters_own_major_version_encrypted_to_the
     assert "pg_dump" in env["BACKUP_COMMAND"] and "pipefail" in env["BACKUP_COMMAND"]
 
 
-def test_restore_from_forks_the_source_at_the_time_given():
+def test_restore_from_forks_the_source_at_the_time_given(prod):
     run = run_stack("prod", {"encryptionKey": KEY_OF_SOURCE,
                              "postgres": {"restoreFrom": {"cluster": "n8n-old-pg", "time": "2026-11-27T03:00:00Z"}}})
     assert postgres_cluster(run).inputs["backupRestore"] == {"databaseName": "n8n-old-pg",
                                                              "backupCreatedAt": "2026-11-27T03:00:00Z"}
     latest = run_stack("prod", {"encryptionKey": KEY_OF_SOURCE, "postgres": {"restoreFrom": {"cluster": "n8n-old-pg"}}})
     assert postgres_cluster(latest).inputs["backupRestore"] == {"databaseName": "n8n-old-pg"}
-    assert "backupRestore" not in postgres_cluster(run_stack("prod")).inputs
+    assert "backupRestore" not in postgres_cluster(prod).inputs
 
 
 def test_a_restore_without_the_sources_key_is_refused_before_anything_is_created():
@@ -78,12 +78,12 @@ def test_a_restore_without_the_sources_key_is_refused_before_anything_is_created
     assert "pulumi config set --secret encryptionKey" in str(err.value)
 
 
-def test_the_replica_lives_in_another_region_protected_and_is_priced():
+def test_the_replica_lives_in_another_region_protected_and_is_priced(prod):
     run = run_stack("prod", {"postgres": {"replica": {"region": "fra1"}}})
     replica = run.one(REPLICA)
     assert replica.inputs["region"] == "fra1" and replica.inputs["size"] == "db-s-2vcpu-4gb" and replica.protect
     assert "privateNetworkUuid" not in replica.inputs, "a VPC never spans datacenters"
-    assert run.outputs["monthly_cost"]["max"] == run_stack("prod").outputs["monthly_cost"]["max"] + 60
+    assert run.outputs["monthly_cost"]["max"] == prod.outputs["monthly_cost"]["max"] + 60
     with pytest.raises(SettingsError, match=r"postgres\.replica\.region: is the stack's own region"):
         load_settings(stack_config("prod", {"postgres": {"replica": {"region": "ams3"}}}), "prod")
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
+from typing import Any
 
 import pytest
 import yaml
 
 from builders.observability import alert_rules, scrape_targets
+from offline.engine import ProgramRun
 from offline.render import offline_spec
 from platform_model import catalog
 from platform_model.catalog import CLUSTER
@@ -164,8 +167,8 @@ def test_logs_go_to_one_destination_from_every_component_with_the_key_as_a_secre
         assert c["logDestinations"] == [{"name": "n8n-logs", "datadog": {"apiKey": DATADOG_KEY}}], c["name"]
 
 
-def test_n8n_logs_json_and_does_not_phone_home_by_default():
-    env = env_of(component(app_spec(run_stack("prod")), "n8n-main"))
+def test_n8n_logs_json_and_does_not_phone_home_by_default(prod):
+    env = env_of(component(app_spec(prod), "n8n-main"))
     assert env["N8N_LOG_FORMAT"] == "json" and env["N8N_LOG_LEVEL"] == "info"
     assert env["N8N_DIAGNOSTICS_ENABLED"] == "false" and env["N8N_VERSION_NOTIFICATIONS_ENABLED"] == "false"
     assert env["N8N_BLOCK_ENV_ACCESS_IN_NODE"] == "true" and env["N8N_SECURE_COOKIE"] == "true"
@@ -187,7 +190,7 @@ def test_uptime_checks_main_health_from_outside_and_alerts_the_stack_destination
 
 
 OPENSEARCH_PASSWORD = "os/pass@0123456789abcdef"
-DATABASE_LOGS = {
+DATABASE_LOGS: dict[str, dict[str, Any]] = {
     "openSearch": {"observability": {"logs": {"database": True, "destination": {
         "kind": "openSearch", "endpoint": "https://search.example.com:9200", "user": "n8n"}}},
         "logDestinationSecret": OPENSEARCH_PASSWORD},
@@ -197,8 +200,14 @@ DATABASE_LOGS = {
 LOG_SINK = "n8n-postgres-logs"
 
 
+@functools.cache
+def with_database_logs(destination: str) -> ProgramRun:
+    """prod shipping PostgreSQL's logs to `destination`, run once (tests read it or edit a StackEdit copy)."""
+    return run_stack("prod", DATABASE_LOGS[destination])
+
+
 def test_postgres_logs_go_to_opensearch_with_the_password_kept_secret():
-    run = run_stack("prod", DATABASE_LOGS["openSearch"])
+    run = with_database_logs("openSearch")
     sink = run.one(catalog.OPENSEARCH_SINK)
     assert sink.name == LOG_SINK and sink.parent == run.one("n8n-platform:postgres:Postgres").urn
     # DigitalOcean reads the credential from the URL: escaped, and the input and output both secret.
@@ -209,7 +218,7 @@ def test_postgres_logs_go_to_opensearch_with_the_password_kept_secret():
 
 
 def test_postgres_logs_go_to_papertrail_over_tls():
-    run = run_stack("prod", DATABASE_LOGS["papertrail"])
+    run = with_database_logs("papertrail")
     sink = run.one(catalog.RSYSLOG_SINK)
     assert (sink.inputs["server"], sink.inputs["port"], sink.inputs["tls"]) == ("logs3.papertrailapp.com", 12345, True)
 
@@ -274,7 +283,7 @@ LOG_SINK_FAILURES = [
 def test_the_pack_refuses_an_unsafe_database_log_sink(checked_by, policy, case, destination, edit, fragment,
                                                       request):
     sender = request.getfixturevalue(checked_by)
-    stack = StackEdit(run_stack("prod", DATABASE_LOGS[destination]))
+    stack = StackEdit(with_database_logs(destination))
     assert stack.send(sender) == []
     edit(stack)
     [verdict] = stack.send(sender)

@@ -233,8 +233,8 @@ def test_the_schema_grant_job_runs_before_each_deploy_as_doadmin(prod):
     assert "GRANT USAGE, CREATE ON SCHEMA public TO n8n" in env["DB_GRANTS_SQL"]
 
 
-def test_growing_from_two_to_five_pairs_adds_pairs_and_changes_nothing_else():
-    two, five = run_stack("prod"), run_stack("prod", {"workers": {"pairs": 5}})
+def test_growing_from_two_to_five_pairs_adds_pairs_and_changes_nothing_else(prod):
+    two, five = prod, run_stack("prod", {"workers": {"pairs": 5}})
     spec2, spec5 = app_spec(two), app_spec(five)
     assert [w["name"] for w in broker_services(spec5)] == [f"n8n-worker-{i}" for i in range(1, 6)]
     assert [p["name"] for p in runner_pools(spec5)] == [f"n8n-runners-{i}" for i in range(1, 6)]
