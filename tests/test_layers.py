@@ -45,7 +45,7 @@ def module_name(path: Path) -> str:
 
 @functools.cache  # one walk of the tree for every test here; they only read it
 def project_files() -> tuple[Path, ...]:
-    skip = {"venv", "tests", "__pycache__"}
+    skip = {"venv", "tests", "benchmarks", "__pycache__"}
     return tuple(sorted(p for p in ROOT.rglob("*.py")
                         if not any(part in skip or part.startswith(".") or part.endswith(".egg-info")
                                    for part in p.relative_to(ROOT).parts[:-1])))
