@@ -1,5 +1,5 @@
 """The offline gate: the shipped stacks, its exit codes, its config handling, and the insecure variants
-of the prod stack, each of which must make the gate fail naming the right policy."""
+of the prod stack, each of which the pack must refuse naming the right policy (which fails the gate)."""
 
 from __future__ import annotations
 
