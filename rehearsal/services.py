@@ -11,6 +11,7 @@ to build that layout over the Unix socket, as DigitalOcean's control plane does.
 from __future__ import annotations
 
 import atexit
+import functools
 import glob
 import os
 import pwd
@@ -122,24 +123,25 @@ class Postgres:
                         "-m", "fast", "-w", "stop"], capture_output=True)
 
 
-_INITDB_OUTPUT: list[Path] = []  # made by the first cluster of this process
+@functools.cache
+def _initdb_output() -> Path:
+    """initdb's output, made once per process: it is the same every time and running it is most of a
+    cluster's start."""
+    template = Path(tempfile.mkdtemp(prefix="n8n-initdb-"))
+    atexit.register(shutil.rmtree, template, True)
+    template.chmod(0o711)
+    chown_to_postgres(template)
+    done = subprocess.run([*as_postgres_user(), postgres_bin("initdb"), "-D", str(template / "data"), "-U",
+                           "postgres", "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ServiceError(f"initdb failed: {done.stderr.strip()}")
+    return template / "data"
 
 
 def _initdb(data: Path) -> None:
-    """A new cluster's files in `data`. initdb's output is the same every time and running it is most of a
-    cluster's start, so it runs once per process and later clusters copy it (owner and modes kept)."""
-    if not _INITDB_OUTPUT:
-        template = Path(tempfile.mkdtemp(prefix="n8n-initdb-"))
-        atexit.register(shutil.rmtree, template, True)
-        template.chmod(0o711)
-        chown_to_postgres(template)
-        done = subprocess.run([*as_postgres_user(), postgres_bin("initdb"), "-D", str(template / "data"),
-                               "-U", "postgres", "--auth-local=trust", "--auth-host=reject", "-E", "UTF8",
-                               "--locale=C"], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise ServiceError(f"initdb failed: {done.stderr.strip()}")
-        _INITDB_OUTPUT.append(template / "data")
-    done = subprocess.run(["cp", "-a", str(_INITDB_OUTPUT[0]), str(data)], capture_output=True, text=True)
+    """A new cluster's files in `data`: a copy of initdb's output, owner and modes kept."""
+    done = subprocess.run(["cp", "-a", str(_initdb_output()), str(data)], capture_output=True, text=True)
     if done.returncode != 0:
         raise ServiceError(f"copying initdb's output failed: {done.stderr.strip()}")
 
